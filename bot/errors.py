@@ -1,0 +1,40 @@
+"""The one small exception tree of restart-patrol.
+
+Library errors (ApiException, urllib3, SQLAlchemy, Slack) are translated into these at the
+edge that calls the library, with a one-line message a human can act on. The CLI and the
+Slack layer print `str(error)`; they never show a traceback unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+
+class PatrolError(Exception):
+    """Base class: a failure whose message is fit to show to the user as it is."""
+
+
+class UsageError(PatrolError):
+    """The user asked for something malformed (bad flag, bad duration, bad setting)."""
+
+
+class ConfigError(UsageError):
+    """A setting (environment variable or kubeconfig) is missing or malformed."""
+
+
+class ClusterError(PatrolError):
+    """The Kubernetes API could not be reached or refused the request."""
+
+
+class NotFoundError(ClusterError):
+    """A namespace, pod or workload the user named does not exist."""
+
+    def __init__(self, message: str, *, suggestions: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions
+
+
+class StoreError(PatrolError):
+    """The snapshot database could not be opened, migrated or written."""
+
+
+class SlackError(PatrolError):
+    """Slack refused or could not be reached."""

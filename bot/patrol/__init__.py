@@ -1,0 +1,1 @@
+"""Patrol domain: snapshot → deltas → digest. Pure functions over plain dataclasses, no I/O."""

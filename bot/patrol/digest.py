@@ -1,0 +1,228 @@
+"""Roll container deltas up into workloads and build the digest a patrol reports.
+
+Workloads are sorted by restarts in the window (then by total); each carries flags an SRE
+acts on: CrashLoopBackOff now, OOMKilled, no liveness/readiness probe, no memory limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from fnmatch import fnmatchcase
+
+from bot.diagnosis.exit_codes import decode_termination
+from bot.patrol.deltas import (
+    ContainerDelta,
+    DeltaBasis,
+    VanishedPod,
+    compute_deltas,
+    find_vanished,
+)
+from bot.patrol.model import Baseline, ContainerKind, PodObservation, Termination
+
+FLAG_CRASHLOOP = "CrashLoopBackOff"
+FLAG_OOMKILLED = "OOMKilled"
+FLAG_NO_PROBES = "no probes"
+FLAG_NO_MEMORY_LIMIT = "no memory limit"
+
+
+@dataclass(frozen=True, slots=True)
+class PatrolOptions:
+    """Filters of one patrol: namespaces (empty = all), minimum delta, ignore patterns.
+
+    Ignore patterns are shell globs matched against `namespace/workload` and `workload`.
+    """
+
+    namespaces: frozenset[str] = frozenset()
+    min_delta: int = 1
+    ignore: tuple[str, ...] = ()
+
+    def ignores(self, namespace: str, workload: str) -> bool:
+        """True when a pattern matches `namespace/workload` or `workload`."""
+        full = f"{namespace}/{workload}"
+        return any(fnmatchcase(full, p) or fnmatchcase(workload, p) for p in self.ignore)
+
+    def covers(self, namespace: str) -> bool:
+        """True when the namespace is patrolled."""
+        return not self.namespaces or namespace in self.namespaces
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSummary:
+    """One container in the digest."""
+
+    name: str
+    kind: ContainerKind
+    restarts: int | None
+    total: int
+    basis: DeltaBasis
+    last_termination: Termination | None
+    waiting_reason: str | None
+    category: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PodSummary:
+    """One pod in the digest, with its containers."""
+
+    name: str
+    uid: str
+    containers: tuple[ContainerSummary, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadSummary:
+    """One workload row of the digest. `restarts` is the delta; None on a first run."""
+
+    namespace: str
+    kind: str
+    name: str
+    restarts: int | None
+    total: int
+    last_termination: Termination | None
+    category: str | None
+    meaning: str | None
+    flags: tuple[str, ...]
+    pods: tuple[PodSummary, ...]
+    unknown_pods: int = 0  # pods without a baseline: their delta is not counted
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """The answer of one patrol."""
+
+    cluster: str
+    window_from: datetime | None
+    window_to: datetime
+    workloads: tuple[WorkloadSummary, ...]
+    vanished: tuple[VanishedPod, ...] = ()
+    pods_scanned: int = 0
+    workloads_scanned: int = 0
+    namespaces: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def first_run(self) -> bool:
+        """No baseline yet: totals are lifetime counts, deltas start next patrol."""
+        return self.window_from is None
+
+    @property
+    def restarts_in_window(self) -> int:
+        """Sum of the workloads' deltas (0 on a first run)."""
+        return sum(w.restarts or 0 for w in self.workloads)
+
+
+def _latest(terms: Iterable[Termination | None]) -> Termination | None:
+    """The termination that finished last (one without a time only if nothing better)."""
+    latest: Termination | None = None
+    for t in terms:
+        if t is None:
+            continue
+        if latest is None or (
+            t.finished_at is not None
+            and (latest.finished_at is None or t.finished_at > latest.finished_at)
+        ):
+            latest = t
+    return latest
+
+
+def _flags(deltas: Sequence[ContainerDelta]) -> tuple[str, ...]:
+    flags: list[str] = []
+    restarting = [d.container for d in deltas if d.container.restarts > 0]
+    if any(d.container.waiting_reason == FLAG_CRASHLOOP for d in deltas):
+        flags.append(FLAG_CRASHLOOP)
+    if any(
+        c.last_termination is not None and c.last_termination.reason == FLAG_OOMKILLED
+        for c in restarting
+    ):
+        flags.append(FLAG_OOMKILLED)
+    long_running = [c for c in restarting if c.kind in (ContainerKind.APP, ContainerKind.SIDECAR)]
+    if any(not c.has_liveness_probe and not c.has_readiness_probe for c in long_running):
+        flags.append(FLAG_NO_PROBES)
+    if any(c.memory_limit is None for c in restarting):
+        flags.append(FLAG_NO_MEMORY_LIMIT)
+    return tuple(flags)
+
+
+def _category(term: Termination | None) -> tuple[str | None, str | None]:
+    if term is None:
+        return None, None
+    decoded = decode_termination(term.exit_code, term.reason, term.signal)
+    return decoded.category, decoded.meaning
+
+
+def _summarise_workload(key: tuple[str, str, str], deltas: list[ContainerDelta]) -> WorkloadSummary:
+    namespace, kind, name = key
+    pods: dict[str, list[ContainerSummary]] = {}
+    pod_names: dict[str, str] = {}
+    for d in deltas:
+        term = d.container.last_termination
+        pod_names[d.pod.uid] = d.pod.name
+        pods.setdefault(d.pod.uid, []).append(
+            ContainerSummary(
+                name=d.container.name,
+                kind=d.container.kind,
+                restarts=d.delta,
+                total=d.container.restarts,
+                basis=d.basis,
+                last_termination=term,
+                waiting_reason=d.container.waiting_reason,
+                category=_category(term)[0],
+            )
+        )
+    known = [d.delta for d in deltas if d.delta is not None]
+    first_run = all(d.basis == DeltaBasis.FIRST_RUN for d in deltas)
+    last = _latest(d.container.last_termination for d in deltas)
+    category, meaning = _category(last)
+    pod_rows = sorted(
+        (PodSummary(pod_names[uid], uid, tuple(cs)) for uid, cs in pods.items()),
+        key=lambda p: (-sum(c.restarts or 0 for c in p.containers),
+                       -sum(c.total for c in p.containers), p.name),
+    )
+    return WorkloadSummary(
+        namespace=namespace,
+        kind=kind,
+        name=name,
+        restarts=None if first_run else sum(known),
+        total=sum(d.container.restarts for d in deltas),
+        last_termination=last,
+        category=category,
+        meaning=meaning,
+        flags=_flags(deltas),
+        pods=tuple(pod_rows),
+        unknown_pods=len({d.pod.uid for d in deltas if d.basis == DeltaBasis.NO_BASELINE}),
+    )
+
+
+def build_digest(
+    cluster: str,
+    pods: Sequence[PodObservation],
+    baseline: Baseline | None,
+    now: datetime,
+    options: PatrolOptions | None = None,
+) -> Digest:
+    """Compute deltas since `baseline`, roll them up per workload, filter and sort."""
+    options = options or PatrolOptions()
+    pods = [p for p in pods if options.covers(p.namespace)]
+    by_workload: dict[tuple[str, str, str], list[ContainerDelta]] = {}
+    for d in compute_deltas(pods, baseline):
+        key = (d.pod.namespace, d.pod.workload.kind, d.pod.workload.name)
+        by_workload.setdefault(key, []).append(d)
+    summaries = [_summarise_workload(k, ds) for k, ds in by_workload.items()]
+    shown = [
+        w for w in summaries
+        if not options.ignores(w.namespace, w.name)
+        and ((w.total if w.restarts is None else w.restarts) >= options.min_delta)
+    ]
+    shown.sort(key=lambda w: (-(w.restarts or 0), -w.total, w.namespace, w.name))
+    vanished = find_vanished(pods, baseline, options.namespaces or None)
+    return Digest(
+        cluster=cluster,
+        window_from=baseline.taken_at if baseline else None,
+        window_to=now,
+        workloads=tuple(shown),
+        vanished=tuple(v for v in vanished if not options.ignores(v.namespace, v.workload.name)),
+        pods_scanned=len(pods),
+        workloads_scanned=len(summaries),
+        namespaces=tuple(sorted(options.namespaces)),
+    )
