@@ -33,6 +33,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     kubeconfig: str | None = None
     kube_context: str | None = None
+    in_cluster: bool = False
     cluster_name: str | None = None
     port: int = 3000
     log_tail_lines: int = 200
@@ -114,6 +115,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
         kubeconfig=env.get("KUBECONFIG") or None,
         kube_context=env.get("KUBE_CONTEXT") or None,
+        in_cluster=bool(env.get("KUBERNETES_SERVICE_HOST")),
         cluster_name=env.get("CLUSTER_NAME") or None,
         port=_int(env, "PORT", 3000, minimum=0),
         log_tail_lines=_int(env, "LOG_TAIL_LINES", 200, minimum=1),

@@ -1,0 +1,121 @@
+"""Turn decoded pods into the patrol's observations, rolled up to their workloads.
+
+Roll-up reads the ReplicaSet's / Job's own ownerReferences (never guesses from names):
+Pod → ReplicaSet → Deployment, Pod → Job → CronJob, StatefulSet/DaemonSet directly, bare
+pods as themselves. Init containers with `restartPolicy: Always` are native sidecars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from bot.cluster import wire
+from bot.patrol.model import (
+    ContainerKind,
+    ContainerObservation,
+    PodObservation,
+    Termination,
+    WorkloadRef,
+)
+
+Owners = Mapping[tuple[str, str, str], wire.ObjectMeta]
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """RFC 3339 → aware datetime; the zero time some runtimes write becomes None."""
+    if not text or text.startswith("0001-") or text.startswith("1970-01-01T00:00:00"):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _controller(meta: wire.ObjectMeta) -> wire.OwnerReference | None:
+    refs = meta.ownerReferences
+    return next((r for r in refs if r.controller), refs[0] if refs else None)
+
+
+def resolve_workload(meta: wire.ObjectMeta, owners: Owners) -> WorkloadRef:
+    """The top-level workload of a pod, following real owner objects."""
+    ref = _controller(meta)
+    if ref is None:
+        return WorkloadRef("Pod", meta.name)
+    if ref.kind in ("ReplicaSet", "Job"):
+        owner = owners.get((ref.kind, meta.namespace, ref.name))
+        if owner is not None:
+            parent = _controller(owner)
+            if parent is not None:
+                return WorkloadRef(parent.kind, parent.name)
+    return WorkloadRef(ref.kind, ref.name)
+
+
+def termination_of(state: wire.ContainerState | None) -> Termination | None:
+    term = state.terminated if state is not None else None
+    if term is None:
+        return None
+    return Termination(
+        exit_code=term.exitCode,
+        reason=term.reason,
+        signal=term.signal,
+        message=term.message,
+        started_at=parse_time(term.startedAt),
+        finished_at=parse_time(term.finishedAt),
+    )
+
+
+def _observe(status: wire.ContainerStatus, spec: wire.ContainerSpec | None,
+             kind: ContainerKind) -> ContainerObservation:
+    waiting = status.state.waiting if status.state is not None else None
+    limits = spec.resources.limits if spec and spec.resources else None
+    return ContainerObservation(
+        name=status.name,
+        restarts=status.restartCount,
+        kind=kind,
+        last_termination=termination_of(status.lastState),
+        waiting_reason=waiting.reason if waiting else None,
+        image=status.image or (spec.image if spec else ""),
+        has_liveness_probe=bool(spec and spec.livenessProbe is not None),
+        has_readiness_probe=bool(spec and spec.readinessProbe is not None),
+        memory_limit=limits.memory if limits else None,
+    )
+
+
+def observe_pod(pod: wire.Pod, owners: Owners) -> PodObservation:
+    """One PodObservation from a decoded pod."""
+    specs = {c.name: c for c in pod.spec.containers}
+    init_specs = {c.name: c for c in pod.spec.initContainers}
+    eph_specs = {c.name: c for c in pod.spec.ephemeralContainers}
+    containers: list[ContainerObservation] = []
+    for s in pod.status.initContainerStatuses:
+        spec = init_specs.get(s.name)
+        kind = ContainerKind.SIDECAR if spec and spec.restartPolicy == "Always" else (
+            ContainerKind.INIT)
+        containers.append(_observe(s, spec, kind))
+    containers.extend(_observe(s, specs.get(s.name), ContainerKind.APP)
+                      for s in pod.status.containerStatuses)
+    containers.extend(_observe(s, eph_specs.get(s.name), ContainerKind.EPHEMERAL)
+                      for s in pod.status.ephemeralContainerStatuses)
+    disruption = next((c.reason for c in pod.status.conditions
+                       if c.type == "DisruptionTarget" and c.status == "True"), None)
+    return PodObservation(
+        namespace=pod.metadata.namespace,
+        name=pod.metadata.name,
+        uid=pod.metadata.uid,
+        workload=resolve_workload(pod.metadata, owners),
+        created_at=parse_time(pod.metadata.creationTimestamp),
+        containers=tuple(containers),
+        disruption_reason=disruption,
+    )
+
+
+def observe_pods(pods: Iterable[wire.Pod | None], owners: Owners) -> list[PodObservation]:
+    """Observations of a pod stream; a None (list restarted after 410) discards the partial."""
+    result: list[PodObservation] = []
+    for pod in pods:
+        if pod is None:
+            result.clear()
+        else:
+            result.append(observe_pod(pod, owners))
+    return result

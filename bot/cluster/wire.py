@@ -1,0 +1,151 @@
+"""msgspec structs for the few fields of API objects that restart-patrol reads.
+
+Unknown fields are skipped by the decoder without being materialised, which is what makes
+a 100k-pod list cheap (the generated client models cost ~70× more).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class OwnerReference(msgspec.Struct, frozen=True):
+    kind: str
+    name: str
+    uid: str = ""
+    controller: bool = False
+
+
+class ObjectMeta(msgspec.Struct, frozen=True):
+    name: str
+    namespace: str = ""
+    uid: str = ""
+    creationTimestamp: str | None = None
+    ownerReferences: list[OwnerReference] = []
+
+
+class ListMeta(msgspec.Struct, frozen=True):
+    resourceVersion: str = ""
+    continue_: str | None = msgspec.field(default=None, name="continue")
+
+
+class Terminated(msgspec.Struct, frozen=True):
+    exitCode: int = 0
+    signal: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    startedAt: str | None = None
+    finishedAt: str | None = None
+
+
+class Waiting(msgspec.Struct, frozen=True):
+    reason: str | None = None
+    message: str | None = None
+
+
+class ContainerState(msgspec.Struct, frozen=True):
+    waiting: Waiting | None = None
+    terminated: Terminated | None = None
+
+
+class ContainerStatus(msgspec.Struct, frozen=True):
+    name: str
+    restartCount: int = 0
+    image: str = ""
+    state: ContainerState | None = None
+    lastState: ContainerState | None = None
+
+
+class ResourceList(msgspec.Struct, frozen=True):
+    memory: str | None = None
+
+
+class Resources(msgspec.Struct, frozen=True):
+    limits: ResourceList | None = None
+
+
+class ContainerSpec(msgspec.Struct, frozen=True):
+    name: str
+    image: str = ""
+    restartPolicy: str | None = None
+    resources: Resources | None = None
+    livenessProbe: msgspec.Raw | None = None
+    readinessProbe: msgspec.Raw | None = None
+    startupProbe: msgspec.Raw | None = None
+
+
+class PodSpec(msgspec.Struct, frozen=True):
+    containers: list[ContainerSpec] = []
+    initContainers: list[ContainerSpec] = []
+    ephemeralContainers: list[ContainerSpec] = []
+    nodeName: str | None = None
+    restartPolicy: str | None = None
+
+
+class PodCondition(msgspec.Struct, frozen=True):
+    type: str
+    status: str = ""
+    reason: str | None = None
+
+
+class PodStatus(msgspec.Struct, frozen=True):
+    phase: str | None = None
+    conditions: list[PodCondition] = []
+    containerStatuses: list[ContainerStatus] = []
+    initContainerStatuses: list[ContainerStatus] = []
+    ephemeralContainerStatuses: list[ContainerStatus] = []
+
+
+class Pod(msgspec.Struct, frozen=True):
+    metadata: ObjectMeta
+    spec: PodSpec = PodSpec()
+    status: PodStatus = PodStatus()
+
+
+class PodList(msgspec.Struct, frozen=True):
+    metadata: ListMeta = ListMeta()
+    items: list[Pod] = []
+
+
+class OwnedObject(msgspec.Struct, frozen=True):
+    """A ReplicaSet or Job: only its identity and owners matter for roll-up."""
+
+    metadata: ObjectMeta
+
+
+class OwnedList(msgspec.Struct, frozen=True):
+    metadata: ListMeta = ListMeta()
+    items: list[OwnedObject] = []
+
+
+class InvolvedObject(msgspec.Struct, frozen=True):
+    kind: str = ""
+    name: str = ""
+    uid: str = ""
+    fieldPath: str | None = None
+
+
+class Event(msgspec.Struct, frozen=True):
+    metadata: ObjectMeta
+    involvedObject: InvolvedObject = InvolvedObject()
+    reason: str = ""
+    message: str = ""
+    type: str = ""
+    count: int | None = None
+    firstTimestamp: str | None = None
+    lastTimestamp: str | None = None
+    eventTime: str | None = None
+
+
+class EventList(msgspec.Struct, frozen=True):
+    metadata: ListMeta = ListMeta()
+    items: list[Event] = []
+
+
+class StatusBody(msgspec.Struct, frozen=True):
+    """A `kind: Status` error body."""
+
+    message: str = ""
+    reason: str = ""
+    code: int = 0
+    metadata: ListMeta = ListMeta()

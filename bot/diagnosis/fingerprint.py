@@ -1,0 +1,40 @@
+"""A stable fingerprint of a crash signature, so "the same crash" is recognised across
+pods, replicas and days: addresses, ids, numbers, line numbers, timestamps, pod-name
+suffixes and quoted values are normalised before hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+_NORMALISERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"), "<ts>"),
+    (re.compile(r"\b\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?"), "<ts>"),
+    (re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ "), "<klog> "),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I), "<uuid>"),
+    (re.compile(r"0x[0-9a-f]+", re.I), "<addr>"),
+    (re.compile(r"\b[0-9a-f]{16,}\b", re.I), "<hex>"),
+    (re.compile(r"(\.\w+):\d+(?::\d+)?"), r"\1:<n>"),  # file.go:123, main.rs:3:7
+    (re.compile(r"\b(\d{1,3}\.){3}\d{1,3}(:\d+)?\b"), "<ip>"),
+    (re.compile(r"\b[a-z0-9-]+-[0-9a-f]{8,10}-[a-z0-9]{5}\b"), "<pod>"),
+    (re.compile(r"\d+"), "<n>"),
+    (re.compile(r"\s+"), " "),
+)
+
+
+def normalise(line: str) -> str:
+    """A signature line with its volatile parts replaced by placeholders."""
+    text = line.strip()
+    for pattern, repl in _NORMALISERS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def fingerprint(category: str, signature: Sequence[str]) -> str | None:
+    """12 hex chars identifying the crash; None when there is no signature."""
+    if not signature:
+        return None
+    material = category + "\n" + "\n".join(normalise(line) for line in signature)
+    return hashlib.sha256(material.encode()).hexdigest()[:12]

@@ -1,0 +1,78 @@
+"""Current table definitions used by queries. Changes go through a new migration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+snapshots = Table(
+    "snapshots", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cluster", String(253), nullable=False),
+    Column("taken_at", UTCDateTime, nullable=False),
+    Column("purpose", String(16), nullable=False),  # digest | adhoc
+    Column("namespaces", String, nullable=False),  # comma list; "" = all namespaces
+    Column("pods", Integer, nullable=False),
+    Column("containers", Integer, nullable=False),
+    Index("ix_snapshots_cluster_taken", "cluster", "taken_at"),
+)
+
+container_rows = Table(
+    "container_rows", metadata,
+    Column("snapshot_id", Integer, ForeignKey("snapshots.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("namespace", String(253), primary_key=True),
+    Column("pod_uid", String(64), primary_key=True),
+    Column("container", String(253), primary_key=True),
+    Column("pod_name", String(253), nullable=False),
+    Column("container_kind", String(16), nullable=False),
+    Column("workload_kind", String(64), nullable=False),
+    Column("workload_name", String(253), nullable=False),
+    Column("restarts", Integer, nullable=False),
+    Column("last_exit_code", Integer),
+    Column("last_reason", String(128)),
+    Column("finished_at", UTCDateTime),
+)
