@@ -64,14 +64,18 @@ class Resources(msgspec.Struct, frozen=True):
     limits: ResourceList | None = None
 
 
+class Probe(msgspec.Struct, frozen=True):
+    """Only the presence of a probe matters; its fields are skipped."""
+
+
 class ContainerSpec(msgspec.Struct, frozen=True):
     name: str
     image: str = ""
     restartPolicy: str | None = None
     resources: Resources | None = None
-    livenessProbe: msgspec.Raw | None = None
-    readinessProbe: msgspec.Raw | None = None
-    startupProbe: msgspec.Raw | None = None
+    livenessProbe: Probe | None = None
+    readinessProbe: Probe | None = None
+    startupProbe: Probe | None = None
 
 
 class PodSpec(msgspec.Struct, frozen=True):

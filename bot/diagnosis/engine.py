@@ -269,6 +269,9 @@ def _explain(category: str, finding: Finding | None, decoded: ExitDecoding,
         if ev.exit_code == 137:
             hints.append("It outlived the grace period and was SIGKILLed: handle SIGTERM (a "
                          "PID 1 process has no default handler).")
+        if ev.has_liveness_probe and not ev.events:
+            hints.append("It has a liveness probe and its events have expired: a failing "
+                         "probe is the likeliest sender of that SIGTERM.")
         return f"Stopped on request, not a crash{f': {head}' if head else ''}", hints
     if category == "clean-exit":
         return "The main process exited 0 and was restarted (restartPolicy Always)", [

@@ -403,8 +403,14 @@ def detect_exec(lines: Sequence[Line]) -> Finding | None:
     for pattern in _EXEC:
         i = _last(lines, pattern)
         if i is not None:
-            return _finding("exec-error", [lines[i]], headline=lines[i].core.strip())
+            core = lines[i].core.strip()
+            focus = _EXEC_FOCUS.search(core)
+            return _finding("exec-error", [lines[i]], headline=focus.group(0) if focus else core)
     return None
+
+
+_EXEC_FOCUS = re.compile(r'exec: "[^"]+": [^:]+|exec \S+: (no such file or directory|'
+                         r'exec format error|permission denied)')
 
 
 _QUIET_LEVEL = re.compile(r"\b(INFO|DEBUG|TRACE)\b|\[(info|debug|trace)\]|level=(info|debug)|"

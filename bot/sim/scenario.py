@@ -11,7 +11,6 @@ pods (new uid, restartCount 0) or roll out a new ReplicaSet on a schedule.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -20,26 +19,19 @@ from typing import Any
 
 import yaml
 
+from bot.patrol.durations import parse_duration as _parse_duration
 from bot.sim import objects as o
 from bot.sim.world import Obj, World, format_time
 
 EVENT_TTL = timedelta(hours=1)
-_DURATION = re.compile(r"(\d+)([dhms])")
-_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-class ScenarioError(ValueError):
-    """The scenario file is malformed; the message names the field."""
 
 
 def parse_duration(text: str | int | float) -> timedelta:
-    """'46d', '8h', '1h30m', '45s' (or a number of seconds) → timedelta."""
-    if isinstance(text, int | float):
-        return timedelta(seconds=float(text))
-    parts = _DURATION.findall(text.strip())
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
-        raise ScenarioError(f"bad duration {text!r} (use e.g. 46d, 8h, 1h30m)")
-    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
+    """Scenario durations ('46d', '8h', '1h30m'); a ScenarioError names the bad value."""
+    try:
+        return _parse_duration(text)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 @dataclass(slots=True)

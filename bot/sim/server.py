@@ -132,11 +132,10 @@ class SimServer:
     def serve_forever(self) -> None:
         self.httpd.serve_forever()
 
-    def kubeconfig(self, context: str = "restart-patrol-sim") -> str:
-        """A kubeconfig (YAML) pointing at this server."""
+    def kubeconfig(self, context: str | None = None) -> str:
+        """A kubeconfig (YAML) pointing at this server; the context is the cluster's name."""
+        context = context or self.world.cluster_name
         user = f"    token: {self.token}\n" if self.token else "    {}\n"
-        if self.token:
-            user = "    token: " + self.token + "\n"
         return (
             "apiVersion: v1\nkind: Config\n"
             f"clusters:\n- name: {context}\n  cluster:\n    server: {self.url}\n"

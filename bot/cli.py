@@ -1,0 +1,297 @@
+"""The `restart-patrol` command line (also `python -m bot`).
+
+Errors print one line on stderr and exit 2 (usage) or 1 (failure); `--debug` shows the
+traceback. Settings are loaded once here and passed down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+
+from bot.cluster.client import ClusterClient, connect
+from bot.diagnosis.engine import Evidence, diagnose
+from bot.errors import PatrolError, UsageError
+from bot.patrol.durations import parse_duration
+from bot.render.digest_json import digest_to_json
+from bot.render.environment import render
+from bot.render.terminal import diagnosis_text, digest_text, reports_text
+from bot.runner import ContainerReport, investigate, run_patrol
+from bot.settings import Settings, load_settings
+from bot.store import Store
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def _dump_json(data: object) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _progress() -> Callable[[int], None] | None:
+    """A pod counter on stderr while a long list runs, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(count: int) -> None:
+        sys.stderr.write(f"\rlisting pods… {count:,}")
+        sys.stderr.flush()
+
+    return show
+
+
+def _clear_progress() -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# ---- commands -----------------------------------------------------------------------
+def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
+    if not (args.print or args.json):
+        raise UsageError("posting the digest needs the Slack app (restart-patrol serve); "
+                         "use --print or --json to see it here")
+    cluster = connect(settings)
+    store = Store.open(settings.database_url)
+    try:
+        run = run_patrol(cluster, store, settings, namespaces=args.namespace or (),
+                         since=args.since, digest_run=args.digest, progress=_progress())
+    finally:
+        _clear_progress()
+        store.close()
+        cluster.close()
+    if args.json:
+        _dump_json(digest_to_json(run.digest, run.diagnoses))
+    else:
+        _write(digest_text(run.digest, run.diagnoses, top=args.top, notes=run.notes,
+                           templates_dir=settings.templates_dir))
+    return 0
+
+
+def _reports_json(reports: Sequence[ContainerReport]) -> list[dict[str, object]]:
+    return [{
+        "namespace": r.namespace, "pod": r.pod, "pod_uid": r.pod_uid,
+        "workload": {"kind": r.workload_kind, "name": r.workload_name},
+        "container": r.container.name, "container_kind": r.container.kind.value,
+        "restarts": r.container.restarts, "waiting_reason": r.container.waiting_reason,
+        "diagnosis": r.diagnosis.to_json() if r.diagnosis else None,
+        "log_tail": r.log_tail, "redactions": r.redactions,
+        "events": [{"type": e.type, "reason": e.reason, "message": e.message,
+                    "count": e.count} for e in r.events],
+        "note": r.note,
+    } for r in reports]
+
+
+def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
+    cluster = connect(settings)
+    try:
+        reports = investigate(cluster, settings, args.namespace, args.target, args.container)
+    finally:
+        cluster.close()
+    if args.json:
+        _dump_json(_reports_json(reports))
+    else:
+        _write(reports_text(reports, settings.log_tail_lines, settings.templates_dir))
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
+    log = ""
+    if args.log_file == "-":
+        log = sys.stdin.read()
+    elif args.log_file:
+        try:
+            log = Path(args.log_file).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise UsageError(f"cannot read log file {args.log_file}: {exc.strerror}") from None
+    if args.exit_code is None and args.reason is None and not log.strip():
+        raise UsageError("nothing to diagnose: give --exit-code, --reason or --log-file")
+    diagnosis = diagnose(Evidence(exit_code=args.exit_code, signal=args.signal,
+                                  reason=args.reason, log=log, image=args.image,
+                                  memory_limit=args.memory_limit))
+    if args.json:
+        _dump_json(diagnosis.to_json())
+    else:
+        _write(diagnosis_text(diagnosis, settings.templates_dir))
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sim.scenario import ScenarioError, build_world, load_scenario
+    from bot.sim.server import SimServer
+
+    try:
+        world, _ = build_world(load_scenario(args.scenario))
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        server = SimServer(world, port=args.port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
+    kubeconfig = server.kubeconfig()
+    if args.kubeconfig:
+        Path(args.kubeconfig).write_text(kubeconfig)
+        sys.stderr.write(f"simulated cluster at {server.url}; kubeconfig written to "
+                         f"{args.kubeconfig}\n")
+    else:
+        _write(kubeconfig)
+        sys.stderr.write(f"simulated cluster at {server.url}\n")
+    sys.stderr.flush()
+    stop = threading.Event()
+    if args.speed > 0:
+        def tick() -> None:
+            while not stop.wait(1.0):
+                world.advance(timedelta(seconds=args.speed))
+        threading.Thread(target=tick, daemon=True, name="sim-clock").start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.httpd.server_close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sim.scenario import build_world
+    from bot.sim.server import SimServer
+
+    world, _ = build_world()
+    server = SimServer(world).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="restart-patrol-demo-") as tmp:
+            kubeconfig = Path(tmp) / "kubeconfig"
+            kubeconfig.write_text(server.kubeconfig())
+            demo = replace(settings, kubeconfig=str(kubeconfig), kube_context=None,
+                           in_cluster=False, cluster_name=None, patrol_namespaces=(),
+                           database_url=f"sqlite:///{tmp}/demo.db")
+            cluster = connect(demo)
+            store = Store.open(demo.database_url)
+            try:
+                _demo_steps(args, demo, cluster, store, server.url, world)
+            finally:
+                store.close()
+                cluster.close()
+    finally:
+        server.stop()
+    return 0
+
+
+def _demo_steps(args: argparse.Namespace, settings: Settings, cluster: ClusterClient,
+                store: Store, url: str, world: object) -> None:
+    from bot.sim.world import World
+
+    assert isinstance(world, World)
+    tdir = settings.templates_dir
+    _write(render("demo.txt.j2", tdir, step="intro", url=url, pods=world.count("pods")))
+    first = run_patrol(cluster, store, settings, digest_run=True)
+    _write(digest_text(first.digest, first.diagnoses, top=args.top, templates_dir=tdir))
+    span = timedelta(days=1)
+    world.advance(span)
+    _write(render("demo.txt.j2", tdir, step="advance", span="24h"))
+    second = run_patrol(cluster, store, settings, digest_run=True)
+    _write(digest_text(second.digest, second.diagnoses, top=args.top, templates_dir=tdir))
+    focus = next((w for w in second.digest.workloads if w.namespace == "qld2-production"),
+                 second.digest.workloads[0] if second.digest.workloads else None)
+    if focus is not None:
+        _write(render("demo.txt.j2", tdir, step="why", namespace=focus.namespace,
+                      target=focus.name))
+        reports = investigate(cluster, settings, focus.namespace, focus.name, max_pods=1)
+        _write(reports_text(reports, 20, tdir))
+    _write(render("demo.txt.j2", tdir, step="no-slack"))
+
+
+# ---- parser -------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="restart-patrol",
+        description="Tells on-call SREs why Kubernetes pods keep restarting.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run a patrol on the built-in simulated cluster, "
+                                       "advance a day, show the digest and a diagnosis")
+    demo.add_argument("--top", type=int, default=15, help="workloads to show (default 15)")
+    demo.set_defaults(handler=cmd_demo)
+
+    patrol = sub.add_parser("patrol", help="one patrol now against the configured cluster")
+    patrol.add_argument("--print", action="store_true", help="render for the terminal")
+    patrol.add_argument("--json", action="store_true", help="print the digest as JSON")
+    patrol.add_argument("-n", "--namespace", action="append", metavar="NS",
+                        help="patrol only this namespace (repeatable)")
+    patrol.add_argument("--since", type=_duration, metavar="DUR",
+                        help="baseline: latest snapshot at or before DUR ago (e.g. 24h)")
+    patrol.add_argument("--digest", action="store_true",
+                        help="window from the previous digest, and record this as a digest")
+    patrol.add_argument("--top", type=int, default=20,
+                        help="workloads to list (0 = all; default 20)")
+    patrol.set_defaults(handler=cmd_patrol)
+
+    why = sub.add_parser("why", help="live diagnosis of a pod or workload")
+    why.add_argument("namespace")
+    why.add_argument("target", metavar="POD_OR_WORKLOAD")
+    why.add_argument("-c", "--container")
+    why.add_argument("--json", action="store_true")
+    why.set_defaults(handler=cmd_why)
+
+    diag = sub.add_parser("diagnose", help="offline diagnosis of an exit code and a log")
+    diag.add_argument("--exit-code", type=int)
+    diag.add_argument("--signal", type=int)
+    diag.add_argument("--reason")
+    diag.add_argument("--log-file", metavar="F|-", help="log text file, or - for stdin")
+    diag.add_argument("--image", help="container image (helps infer the runtime)")
+    diag.add_argument("--memory-limit", help="the container's memory limit, e.g. 512Mi")
+    diag.add_argument("--json", action="store_true")
+    diag.set_defaults(handler=cmd_diagnose)
+
+    sim = sub.add_parser("sim", help="serve the simulated cluster as a standalone API server")
+    sim.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    sim.add_argument("--scenario", metavar="FILE", help="scenario YAML (default: built-in)")
+    sim.add_argument("--kubeconfig", metavar="FILE", help="write a kubeconfig here "
+                                                          "(default: print it)")
+    sim.add_argument("--speed", type=float, default=1.0,
+                     help="simulated seconds per real second (default 1; 0 stops the clock)")
+    sim.set_defaults(handler=cmd_sim)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except PatrolError as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"restart-patrol: {exc}\n")
+        suggestions = getattr(exc, "suggestions", ())
+        if suggestions:
+            sys.stderr.write(f"restart-patrol: did you mean {', '.join(suggestions)}?\n")
+        return 2 if isinstance(exc, UsageError) else 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        time.sleep(0)

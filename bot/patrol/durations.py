@@ -1,0 +1,36 @@
+"""Human durations (`24h`, `7d`, `1h30m`) used by `--since`, scenarios and settings."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_PART = re.compile(r"(\d+)([wdhms])")
+_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """'24h', '7d', '1h30m', '45s' (or a number of seconds) → timedelta; ValueError if not."""
+    if isinstance(text, int | float):
+        return timedelta(seconds=float(text))
+    compact = text.strip().replace(" ", "")
+    parts = _PART.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"bad duration {text!r}: use e.g. 24h, 7d, 1h30m")
+    return timedelta(seconds=sum(int(n) * _SECONDS[u] for n, u in parts))
+
+
+def format_duration(delta: timedelta) -> str:
+    """timedelta → '1d 2h', '3h 5m', '45s' (two most significant units)."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)}s"
+    units = [("d", 86400), ("h", 3600), ("m", 60)]
+    parts: list[str] = []
+    for name, size in units:
+        if seconds >= size:
+            parts.append(f"{seconds // size}{name}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)

@@ -1,0 +1,1 @@
+"""Rendering: jinja2 over `templates/` (StrictUndefined) → terminal text and JSON shapes."""

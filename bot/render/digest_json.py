@@ -1,0 +1,62 @@
+"""The `patrol --json` shape (ARCHITECTURE.md): keys may be added, never renamed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.diagnosis.engine import Diagnosis
+from bot.patrol.digest import Digest
+
+
+def _time(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def digest_to_json(digest: Digest,
+                   diagnoses: dict[tuple[str, str, str], Diagnosis] | None = None) -> dict[str, Any]:
+    """The digest as plain JSON-ready data."""
+    diagnoses = diagnoses or {}
+    workloads = []
+    for w in digest.workloads:
+        diag = diagnoses.get((w.namespace, w.kind, w.name))
+        last = w.last_termination
+        workloads.append({
+            "namespace": w.namespace, "kind": w.kind, "name": w.name,
+            "restarts": w.restarts, "total": w.total,
+            "last_exit_code": last.exit_code if last else None,
+            "last_reason": last.reason if last else None,
+            "category": diag.category if diag else w.category,
+            "meaning": w.meaning,
+            "summary": diag.summary if diag else None,
+            "fingerprint": diag.fingerprint if diag else None,
+            "flags": list(w.flags),
+            "unknown_pods": w.unknown_pods,
+            "pods": [{
+                "name": p.name, "uid": p.uid,
+                "containers": [{
+                    "name": c.name, "kind": c.kind.value, "restarts": c.restarts,
+                    "total": c.total, "basis": c.basis.value,
+                    "last_exit_code": c.last_termination.exit_code if c.last_termination
+                    else None,
+                    "last_reason": c.last_termination.reason if c.last_termination else None,
+                    "category": c.category,
+                    "finished_at": _time(c.last_termination.finished_at
+                                         if c.last_termination else None),
+                    "waiting_reason": c.waiting_reason,
+                } for c in p.containers],
+            } for p in w.pods],
+        })
+    return {
+        "cluster": digest.cluster,
+        "window": {"from": _time(digest.window_from), "to": _time(digest.window_to)},
+        "first_run": digest.first_run,
+        "restarts_in_window": digest.restarts_in_window,
+        "pods_scanned": digest.pods_scanned,
+        "workloads_scanned": digest.workloads_scanned,
+        "workloads": workloads,
+        "vanished_pods": [{"namespace": v.namespace, "name": v.pod_name, "uid": v.pod_uid,
+                           "workload": {"kind": v.workload.kind, "name": v.workload.name},
+                           "restarts_at_baseline": v.restarts_at_baseline}
+                          for v in digest.vanished],
+    }

@@ -1,0 +1,215 @@
+"""Runs patrols and live investigations: cluster → store → patrol/diagnosis.
+
+This is the orchestration layer the CLI, the scheduler and the Slack app share. It owns
+the I/O sequencing (list, baseline, digest, snapshot, log fetches); the maths stays in
+`bot.patrol` and `bot.diagnosis`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from difflib import get_close_matches
+
+from bot.cluster.client import ClusterClient, Progress
+from bot.cluster.observe import observe_pods
+from bot.diagnosis.engine import Diagnosis, EventNote, Evidence, diagnose
+from bot.diagnosis.redaction import redact
+from bot.errors import ClusterError, NotFoundError, UsageError
+from bot.patrol.deltas import records_of
+from bot.patrol.digest import Digest, PatrolOptions, WorkloadSummary, build_digest
+from bot.patrol.model import ContainerObservation, PodObservation
+from bot.settings import Settings
+from bot.store import SnapshotInfo, Store
+from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST
+
+WorkloadKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PatrolRun:
+    """A finished patrol: the digest, the snapshot recorded, diagnoses of top workloads."""
+
+    digest: Digest
+    snapshot: SnapshotInfo
+    diagnoses: dict[WorkloadKey, Diagnosis] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerReport:
+    """Live diagnosis of one container: decoded termination, log tail, events."""
+
+    namespace: str
+    pod: str
+    pod_uid: str
+    workload_kind: str
+    workload_name: str
+    container: ContainerObservation
+    diagnosis: Diagnosis | None
+    log_tail: str | None
+    redactions: int
+    events: tuple[EventNote, ...]
+    note: str | None = None
+
+
+def _options(settings: Settings, namespaces: Sequence[str]) -> PatrolOptions:
+    chosen = tuple(namespaces) or settings.patrol_namespaces
+    return PatrolOptions(namespaces=frozenset(chosen), min_delta=settings.min_delta,
+                         ignore=settings.ignore)
+
+
+def observe(cluster: ClusterClient, namespaces: Sequence[str],
+            progress: Progress | None = None) -> list[PodObservation]:
+    """Observations of every pod (in `namespaces`, or all), rolled up to workloads."""
+    if not namespaces:
+        owners = cluster.owners(None)
+        return observe_pods(cluster.pods(None, progress), owners)
+    pods: list[PodObservation] = []
+    for ns in namespaces:
+        cluster.check_namespace(ns)
+        pods.extend(observe_pods(cluster.pods(ns, progress), cluster.owners(ns)))
+    return pods
+
+
+def run_patrol(
+    cluster: ClusterClient, store: Store, settings: Settings, *,
+    namespaces: Sequence[str] = (), since: timedelta | None = None, digest_run: bool = False,
+    progress: Progress | None = None, diagnose_top: int = 20,
+) -> PatrolRun:
+    """One patrol: observe, pick the baseline, build the digest, record the snapshot."""
+    options = _options(settings, namespaces)
+    chosen = sorted(options.namespaces)
+    pods = observe(cluster, chosen, progress)
+    now = cluster.server_time or datetime.now(UTC)
+    if since is not None:
+        info = store.latest_snapshot(cluster.name, at_or_before=now - since)
+    elif digest_run:
+        info = store.latest_snapshot(cluster.name, purpose=PURPOSE_DIGEST)
+    else:
+        info = store.latest_snapshot(cluster.name)
+    notes: list[str] = []
+    if since is not None and info is None:
+        notes.append(f"no snapshot is {since} old yet: showing a first-run baseline")
+    baseline = store.load_baseline(info, chosen or None) if info else None
+    digest = build_digest(cluster.name, pods, baseline, now, options)
+    snapshot = store.record_snapshot(cluster.name, now,
+                                     PURPOSE_DIGEST if digest_run else PURPOSE_ADHOC,
+                                     chosen, records_of(pods))
+    diagnoses = diagnose_workloads(cluster, settings, pods, digest.workloads[:diagnose_top])
+    return PatrolRun(digest, snapshot, diagnoses, tuple(notes))
+
+
+def _latest_crash(pods: Sequence[PodObservation]) -> tuple[PodObservation,
+                                                           ContainerObservation] | None:
+    best: tuple[PodObservation, ContainerObservation] | None = None
+    for pod in pods:
+        for c in pod.containers:
+            t = c.last_termination
+            if t is None:
+                continue
+            if best is None:
+                best = (pod, c)
+                continue
+            bt = best[1].last_termination
+            assert bt is not None
+            if t.finished_at and (bt.finished_at is None or t.finished_at > bt.finished_at):
+                best = (pod, c)
+    return best
+
+
+def diagnose_workloads(cluster: ClusterClient, settings: Settings,
+                       pods: Sequence[PodObservation],
+                       workloads: Sequence[WorkloadSummary]) -> dict[WorkloadKey, Diagnosis]:
+    """Diagnose the latest crash of each given workload from its previous log and events."""
+    by_workload: dict[WorkloadKey, list[PodObservation]] = {}
+    for pod in pods:
+        by_workload.setdefault((pod.namespace, pod.workload.kind, pod.workload.name),
+                               []).append(pod)
+    result: dict[WorkloadKey, Diagnosis] = {}
+    for w in workloads:
+        key = (w.namespace, w.kind, w.name)
+        found = _latest_crash(by_workload.get(key, []))
+        if found is None:
+            continue
+        report = investigate_container(cluster, settings, found[0], found[1])
+        if report.diagnosis is not None:
+            result[key] = report.diagnosis
+    return result
+
+
+def investigate_container(cluster: ClusterClient, settings: Settings, pod: PodObservation,
+                          container: ContainerObservation) -> ContainerReport:
+    """Fetch the previous log and events of one container and diagnose its last exit."""
+    note = None
+    log: str | None = None
+    events: tuple[EventNote, ...] = ()
+    try:
+        log = cluster.previous_log(pod.namespace, pod.name, container.name,
+                                   tail_lines=settings.log_tail_lines,
+                                   limit_bytes=settings.log_limit_bytes)
+        events = tuple(
+            EventNote(e.type, e.reason, e.message, e.count or 1)
+            for e in cluster.events_for(pod.namespace, pod.name, pod.uid)
+            if not e.involvedObject.fieldPath
+            or e.involvedObject.fieldPath.endswith("{" + container.name + "}")
+        )
+    except ClusterError as exc:
+        note = str(exc)
+    redactions = 0
+    if log is not None and settings.redact_logs:
+        log, redactions = redact(log)
+    term = container.last_termination
+    diagnosis = None
+    if term is not None:
+        diagnosis = diagnose(Evidence(
+            exit_code=term.exit_code, signal=term.signal, reason=term.reason,
+            message=term.message, log=log or "", events=events, image=container.image,
+            memory_limit=container.memory_limit, has_liveness_probe=container.has_liveness_probe,
+            disruption_reason=pod.disruption_reason))
+    elif log is None and container.restarts == 0:
+        note = note or "this container has not restarted"
+    return ContainerReport(pod.namespace, pod.name, pod.uid, pod.workload.kind,
+                           pod.workload.name, container, diagnosis, log, redactions, events,
+                           note)
+
+
+def resolve_target(pods: Sequence[PodObservation], target: str) -> list[PodObservation]:
+    """Pods named by `target`: a pod name, a workload name, or a pod-name prefix (worst first).
+
+    Raises NotFoundError with the closest names when nothing matches.
+    """
+    exact = [p for p in pods if p.name == target]
+    if exact:
+        return exact
+    matched = [p for p in pods if p.workload.name == target] or [
+        p for p in pods if p.name.startswith(target)]
+    if matched:
+        return sorted(matched, key=lambda p: (-max((c.restarts for c in p.containers),
+                                                   default=0), p.name))
+    names = sorted({p.name for p in pods} | {p.workload.name for p in pods})
+    raise NotFoundError(f'no pod or workload "{target}" in namespace '
+                        f'{pods[0].namespace if pods else "(empty)"}',
+                        suggestions=tuple(get_close_matches(target, names, n=3, cutoff=0.4)))
+
+
+def investigate(cluster: ClusterClient, settings: Settings, namespace: str, target: str,
+                container: str | None = None, max_pods: int = 3) -> list[ContainerReport]:
+    """Live diagnosis of a pod/workload: one report per restarted container (worst pods)."""
+    cluster.check_namespace(namespace)
+    pods = observe(cluster, [namespace])
+    chosen = resolve_target(pods, target)[:max_pods]
+    reports: list[ContainerReport] = []
+    for pod in chosen:
+        containers = list(pod.containers)
+        if container is not None:
+            containers = [c for c in containers if c.name == container]
+            if not containers:
+                names = ", ".join(c.name for c in pod.containers)
+                raise UsageError(f'pod {pod.name} has no container "{container}" '
+                                 f"(it has: {names})")
+        restarted = [c for c in containers if c.restarts > 0 or c.last_termination]
+        for c in restarted or containers[:1]:
+            reports.append(investigate_container(cluster, settings, pod, c))
+    return reports
