@@ -66,9 +66,10 @@ def connect(settings: Settings) -> ClusterClient:
 class ClusterClient:
     """Raw, fast reads of pods, owners, logs and events, with errors translated."""
 
-    def __init__(self, api: k8s.ApiClient, name: str) -> None:
+    def __init__(self, api: k8s.ApiClient, name: str, page_size: int = PAGE_SIZE) -> None:
         self.api = api
         self.name = name
+        self.page_size = page_size
         self.core = k8s.CoreV1Api(api)
         self.apps = k8s.AppsV1Api(api)
         self.batch = k8s.BatchV1Api(api)
@@ -103,7 +104,7 @@ class ClusterClient:
         while True:
             with translated(what, self.server):
                 try:
-                    response = fn(*args, limit=PAGE_SIZE, _continue=token,
+                    response = fn(*args, limit=self.page_size, _continue=token,
                                   _preload_content=False, **kwargs)
                 except ApiException as exc:
                     if exc.status == 410 and token is not None:

@@ -16,8 +16,8 @@ _NORMALISERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I), "<uuid>"),
     (re.compile(r"0x[0-9a-f]+", re.I), "<addr>"),
     (re.compile(r"\b[0-9a-f]{16,}\b", re.I), "<hex>"),
-    (re.compile(r"(\.\w+):\d+(?::\d+)?"), r"\1:<n>"),  # file.go:123, main.rs:3:7
     (re.compile(r"\b(\d{1,3}\.){3}\d{1,3}(:\d+)?\b"), "<ip>"),
+    (re.compile(r"(\.\w+):\d+(?::\d+)?"), r"\1:<n>"),  # file.go:123, main.rs:3:7
     (re.compile(r"\b[a-z0-9-]+-[0-9a-f]{8,10}-[a-z0-9]{5}\b"), "<pod>"),
     (re.compile(r"\d+"), "<n>"),
     (re.compile(r"\s+"), " "),

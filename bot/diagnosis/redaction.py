@@ -13,8 +13,10 @@ import re
 MASK = "[REDACTED]"
 
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(-----END \1PRIVATE KEY-----|\Z)",
-                re.S), "-----BEGIN \\1PRIVATE KEY-----" + MASK + "-----END \\1PRIVATE KEY-----"),
+    (re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.S),
+     "-----BEGIN \\1PRIVATE KEY-----" + MASK + "-----END \\1PRIVATE KEY-----"),
+    (re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----(?!\[REDACTED\])[^\"\n]*"),
+     "-----BEGIN \\1PRIVATE KEY-----" + MASK),
     (re.compile(r"(?i)(authorization\s*[:=]\s*[\"']?)(bearer|basic|token|digest)?\s*"
                 r"[^\s\"',;]+"), "\\1\\2 " + MASK),
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*"), "\\1 " + MASK),

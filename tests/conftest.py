@@ -1,0 +1,93 @@
+"""Shared fixtures: the simulated cluster over real HTTP, settings, databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, load_settings
+from bot.sim.scenario import Simulation, build_world, load_scenario
+from bot.sim.server import SimServer
+from bot.sim.world import World
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RESTART_PATROL_SHARED", ROOT.parent / "shared"))
+PG_URL = os.environ.get("DATABASE_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+class Sim:
+    """A running simulated cluster with a kubeconfig file for it."""
+
+    def __init__(self, world: World, simulation: Simulation, server: SimServer,
+                 kubeconfig: Path) -> None:
+        self.world = world
+        self.simulation = simulation
+        self.server = server
+        self.kubeconfig = kubeconfig
+
+    def settings(self, **changes: object) -> Settings:
+        base = load_settings({"KUBECONFIG": str(self.kubeconfig)})
+        return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def start_sim(tmp_path: Path, scenario: dict | None = None, token: str | None = None) -> Sim:
+    world, simulation = build_world(scenario if scenario is not None else load_scenario())
+    server = SimServer(world, token=token).start()
+    kubeconfig = tmp_path / f"kubeconfig-{uuid.uuid4().hex[:6]}"
+    kubeconfig.write_text(server.kubeconfig())
+    return Sim(world, simulation, server, kubeconfig)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Sim]:
+    running = start_sim(tmp_path)
+    yield running
+    running.server.stop()
+
+
+@pytest.fixture
+def shared_fixtures() -> Path:
+    path = SHARED / "fixtures"
+    if not path.is_dir():
+        pytest.fail(f"the shared fixtures are missing at {path} (set RESTART_PATROL_SHARED)")
+    return path
+
+
+def _postgres_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
+                             connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: SQLite file, or a new schema in the machine's PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/store.db"
+        return
+    problem = _postgres_available()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required under CI: {problem}")
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 not available: {problem}")
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    dsn = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

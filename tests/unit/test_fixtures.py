@@ -1,0 +1,29 @@
+"""Every real crash in ../shared/fixtures/crash_logs.jsonl: signature and category."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.diagnosis.engine import Evidence, diagnose
+from tests.conftest import SHARED
+
+CASES = [json.loads(line) for line in (SHARED / "fixtures" / "crash_logs.jsonl").read_text(
+    ).splitlines() if line.strip()] if (SHARED / "fixtures").is_dir() else []
+
+
+def test_the_shared_fixtures_are_present(shared_fixtures: Path) -> None:
+    assert len(CASES) >= 27
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_fixture_signature_and_category(case: dict) -> None:
+    d = diagnose(Evidence(exit_code=case["exit_code"], reason=case["reason"], log=case["log"]))
+    text = "\n".join(d.signature)
+    for expected in case["expected_signature"]:
+        assert expected in text, f"{expected!r} not in signature {d.signature}"
+    assert d.category in case["accept_categories"]
+    assert 0 < len(d.signature) <= 8
+    assert d.summary and d.meaning
