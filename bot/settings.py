@@ -56,8 +56,8 @@ def _split_list(raw: str) -> tuple[str, ...]:
 def parse_channel_namespaces(raw: str) -> dict[str, tuple[str, ...]]:
     """Parse `C01=ns1,ns2;C02=*` into {channel: namespaces}; `*` means every namespace."""
     result: dict[str, tuple[str, ...]] = {}
-    for entry in raw.split(";"):
-        entry = entry.strip()
+    for part in raw.split(";"):
+        entry = part.strip()
         if not entry:
             continue
         channel, sep, namespaces = entry.partition("=")

@@ -65,7 +65,7 @@ def _postgres_available() -> str | None:
         with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
                              connect_timeout=3):
             return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 

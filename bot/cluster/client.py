@@ -8,10 +8,11 @@ restarts the list once, then fails with a clear message.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
-from difflib import get_close_matches
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from difflib import get_close_matches
 from typing import Any, TypeVar
 
 import msgspec
@@ -83,10 +84,8 @@ class ClusterClient:
     def _note_time(self, response: Any) -> None:
         date = response.headers.get("Date") if response.headers else None
         if date:
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 self.server_time = email.utils.parsedate_to_datetime(date).astimezone(UTC)
-            except (TypeError, ValueError):
-                pass
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
         with translated(what, self.server):
@@ -181,7 +180,8 @@ class ClusterClient:
         found: dict[tuple[str, str, str], wire.ObjectMeta] = {}
         calls: list[tuple[str, str, Callable[..., Any], tuple[Any, ...]]] = []
         if namespace is None:
-            calls = [("ReplicaSet", "list replicasets", self.apps.list_replica_set_for_all_namespaces, ()),
+            calls = [("ReplicaSet", "list replicasets",
+                      self.apps.list_replica_set_for_all_namespaces, ()),
                      ("Job", "list jobs", self.batch.list_job_for_all_namespaces, ())]
         else:
             calls = [("ReplicaSet", f"list replicasets in {namespace}",

@@ -73,8 +73,8 @@ def _from_json(raw: str) -> list[tuple[str, str | None]] | None:
 def split_lines(text: str) -> list[Line]:
     """Normalise a log tail into Lines (CRLF, ANSI, kubelet timestamps, JSON logs)."""
     out: list[Line] = []
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        raw = _KUBELET_TS.sub("", _ANSI.sub("", raw))[:MAX_LINE]
+    for original in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        raw = _KUBELET_TS.sub("", _ANSI.sub("", original))[:MAX_LINE]
         stripped = raw.strip()
         parsed = _from_json(stripped) if stripped.startswith("{") and stripped.endswith(
             "}") else None

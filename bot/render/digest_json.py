@@ -13,8 +13,9 @@ def _time(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def digest_to_json(digest: Digest,
-                   diagnoses: dict[tuple[str, str, str], Diagnosis] | None = None) -> dict[str, Any]:
+def digest_to_json(
+    digest: Digest, diagnoses: dict[tuple[str, str, str], Diagnosis] | None = None,
+) -> dict[str, Any]:
     """The digest as plain JSON-ready data."""
     diagnoses = diagnoses or {}
     workloads = []

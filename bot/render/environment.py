@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import jinja2
 
-import restart_patrol_templates
+PACKAGE = "restart_patrol_templates"  # the top-level templates/ directory, installed
 
 
 def templates_path(override: str | None = None) -> Path:
     """Where templates are read from: `override` (TEMPLATES_DIR) or the packaged copy."""
-    return Path(override) if override else Path(restart_patrol_templates.__file__).parent
+    return Path(override) if override else Path(str(resources.files(PACKAGE)))
 
 
 @cache

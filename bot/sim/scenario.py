@@ -24,6 +24,11 @@ from bot.sim import objects as o
 from bot.sim.world import Obj, World, format_time
 
 EVENT_TTL = timedelta(hours=1)
+SIM_STEP = timedelta(minutes=10)
+
+
+class ScenarioError(ValueError):
+    """The scenario file is malformed; the message names the field."""
 
 
 def parse_duration(text: str | int | float) -> timedelta:
@@ -116,6 +121,7 @@ class Simulation:
         self.workloads: list[WorkloadSim] = []
         self.bare_pods: list[PodSim] = []
         self._ip = 10
+        self.clock = world.now  # the simulated instant being processed
         self._populate()
         world.on_advance.append(self.advance)
 
@@ -179,7 +185,7 @@ class Simulation:
             restart_policy="Always" if kind == "sidecar" else None,
         )
         plan = self._plan(spec.get("crash"))
-        now = self.world.now
+        now = self.clock
         healthy = self.logs.get(str(spec.get("healthy_log", "")), [
             f"starting {name}", "listening on :8080", "ready"])
         sim = ContainerSim(name=name, image=str(spec["image"]), kind=kind, spec=cspec, plan=plan,
@@ -267,7 +273,7 @@ class Simulation:
         replicas = int(spec.get("replicas", len(names) or 1))
         owner: Obj
         labels = {"app": wl.name}
-        generation = f"{wl.revision}/{format_time(self.world.now)}"
+        generation = f"{wl.revision}/{format_time(self.clock)}"
         if wl.kind == "Deployment":
             rs_hash = str(spec.get("hash")) if wl.revision == 1 and spec.get("hash") else (
                 o.template_hash(ns, wl.name, str(wl.revision)))
@@ -276,7 +282,7 @@ class Simulation:
             if self.world.get("replicasets", ns, rs_name) is None:
                 self.world.put("replicasets", {
                     "metadata": o.metadata(
-                        rs_name, ns, rs_uid, created if initial else self.world.now,
+                        rs_name, ns, rs_uid, created if initial else self.clock,
                         labels={**labels, "pod-template-hash": rs_hash},
                         owners=[o.owner_ref("Deployment", "apps/v1", wl.name, wl.uid)],
                         annotations={"deployment.kubernetes.io/revision": str(wl.revision)}),
@@ -298,10 +304,10 @@ class Simulation:
             replicas = len(self.nodes)
         elif wl.kind in ("CronJob", "Job"):
             if wl.kind == "CronJob":
-                job_name = f"{wl.name}-{int(self.world.now.timestamp()) // 60}"
+                job_name = f"{wl.name}-{int(self.clock.timestamp()) // 60}"
                 job_uid = o.stable_uid(ns, "job", job_name)
                 self.world.put("jobs", {"metadata": o.metadata(
-                    job_name, ns, job_uid, created if initial else self.world.now,
+                    job_name, ns, job_uid, created if initial else self.clock,
                     labels={"job-name": job_name},
                     owners=[o.owner_ref("CronJob", "batch/v1", wl.name, wl.uid)]),
                     "spec": {"template": self._pod_template(spec), "backoffLimit": 6},
@@ -315,7 +321,7 @@ class Simulation:
         else:
             raise ScenarioError(f"unknown workload kind {wl.kind!r}")
         policy = "OnFailure" if wl.kind in ("Job", "CronJob") else "Always"
-        pods_created = created if initial else self.world.now
+        pods_created = created if initial else self.clock
         for replica, pod_name in enumerate(pod_names):
             node = self.nodes[replica % len(self.nodes)] if wl.kind == "DaemonSet" else None
             pod = self._make_pod(ns, pod_name, owner, labels, spec, replica, pods_created,
@@ -330,10 +336,9 @@ class Simulation:
         containers: list[ContainerSim] = []
         for kind, key in (("init", "init_containers"), ("container", "containers"),
                           ("ephemeral", "ephemeral_containers")):
-            for cspec in spec.get(key, []):
-                ckind = "sidecar" if kind == "init" and cspec.get("sidecar") else kind
-                if fresh:
-                    cspec = {**cspec, "restarts": 0}
+            for declared in spec.get(key, []):
+                ckind = "sidecar" if kind == "init" and declared.get("sidecar") else kind
+                cspec = {**declared, "restarts": 0} if fresh else declared
                 containers.append(self._container(cspec, ckind, replica, created, name))
         digest = int(hashlib.sha256(name.encode()).hexdigest()[:6], 16)
         pod = PodSim(ns, name, uid, created, node or self.nodes[digest % len(self.nodes)],
@@ -341,7 +346,7 @@ class Simulation:
         for c in containers:
             if c.last_terminated is not None:
                 c.last_terminated["containerID"] = o.container_id(uid, c.name, "previous")
-            if c.last_crash_at is not None and c.last_crash_at > self.world.now - EVENT_TTL:
+            if c.last_crash_at is not None and c.last_crash_at > self.clock - EVENT_TTL:
                 self._emit_events(pod, c, c.last_crash_at)
         return pod
 
@@ -486,10 +491,11 @@ class Simulation:
         if plan.kind == "oom":
             node_involved = {"kind": "Node", "name": pod.node, "uid": o.stable_uid(
                 "node", pod.node), "apiVersion": "v1"}
+            limit = c.spec["resources"].get("limits", {}).get("memory", "")
             self._event("default", node_involved, "Warning", "OOMKilling", (
                 f"Memory cgroup out of memory: Killed process {4000 + c.restarts % 900} "
-                f"({c.name}) total-vm:2871232kB, anon-rss:{c.spec['resources'].get('limits', {}).get('memory', '')}"
-                " file-rss:0kB, shmem-rss:0kB"), when, pod.node, component="kernel-monitor")
+                f"({c.name}) total-vm:2871232kB, anon-rss:{limit} file-rss:0kB, shmem-rss:0kB"),
+                when, pod.node, component="kernel-monitor")
         events.append(("Normal", "Pulled",
                        f'Container image "{c.image}" already present on machine'))
         events.append(("Normal", "Created", f"Created container {c.name}"))
@@ -517,41 +523,52 @@ class Simulation:
         ev["metadata"]["name"] = name
         self.world.put("events", ev)
 
-    def _crash_container(self, pod: PodSim, c: ContainerSim, until: datetime) -> bool:
+    def _crash_container(self, pod: PodSim, c: ContainerSim, until: datetime,
+                         end: datetime) -> bool:
         changed = False
         assert c.plan is not None
         while c.next_crash is not None and c.next_crash <= until:
             when = c.next_crash
             self._record_crash(c, when, pod_uid=pod.uid)
-            if when > until - EVENT_TTL:
+            if when > end - EVENT_TTL:
                 self._emit_events(pod, c, when)
             c.next_crash = when + c.plan.every
             changed = True
         return changed
 
     def advance(self, before: datetime, now: datetime) -> None:
-        """World hook: replace/roll out pods and crash containers due in (before, now]."""
+        """World hook: step through (before, now] so replacements, rollouts and crashes
+        happen in time order (a pod replaced at 10h crashes on its own schedule after)."""
+        t = before
+        while t < now:
+            t = min(now, t + SIM_STEP)
+            self._step(t, now)
+        self.clock = now
+        self._expire_events(now)
+
+    def _step(self, t: datetime, end: datetime) -> None:
         for wl in self.workloads:
-            if wl.rollout_at is not None and wl.rollout_at <= now:
-                wl.rollout_at = None
+            if wl.rollout_at is not None and wl.rollout_at <= t:
+                self.clock, wl.rollout_at = wl.rollout_at, None
                 wl.revision += 1
                 self._replace_pods(wl)
-            elif wl.next_replace is not None and wl.next_replace <= now:
-                wl.next_replace = now + (wl.replace_every or timedelta(days=1))
+            elif wl.next_replace is not None and wl.next_replace <= t:
+                self.clock = wl.next_replace
+                wl.next_replace += wl.replace_every or timedelta(days=1)
                 self._replace_pods(wl)
+        self.clock = t
         for pod in [*self.bare_pods, *(p for wl in self.workloads for p in wl.pods)]:
-            crashed = [self._crash_container(pod, c, now) for c in pod.containers if c.plan]
+            crashed = [self._crash_container(pod, c, t, end) for c in pod.containers if c.plan]
             if any(crashed):
                 self._publish_pod(pod)
-        self._expire_events(now)
 
     def _replace_pods(self, wl: WorkloadSim) -> None:
         for pod in wl.pods:
             self.world.delete("pods", pod.namespace, pod.name)
         wl.pods = []
         if wl.kind == "Deployment":
-            self._publish_workload(wl, self.world.now - parse_duration(wl.spec.get("age", "10d")))
-        self._create_pods(wl, self.world.now, initial=False)
+            self._publish_workload(wl, self.clock - parse_duration(wl.spec.get("age", "10d")))
+        self._create_pods(wl, self.clock, initial=False)
 
     def _expire_events(self, now: datetime) -> None:
         cutoff = format_time(now - EVENT_TTL)

@@ -33,7 +33,9 @@ _SET_TERM = re.compile(r"^\s*([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 
 
 def _split_terms(selector: str) -> list[str]:
-    terms, depth, current = [], 0, []
+    terms: list[str] = []
+    depth = 0
+    current: list[str] = []
     for ch in selector:
         if ch == "(":
             depth += 1
@@ -48,35 +50,46 @@ def _split_terms(selector: str) -> list[str]:
     return [t.strip() for t in terms if t.strip()]
 
 
+Requirement = tuple[str, str, frozenset[str]]  # (operator, key, values)
+
+
+def _requirement(term: str) -> Requirement:
+    m = _SET_TERM.match(term)
+    if m:
+        return m.group(2), m.group(1), frozenset(v.strip() for v in m.group(3).split(","))
+    if "!=" in term:
+        key, value = (x.strip() for x in term.split("!=", 1))
+        return "!=", key, frozenset({value})
+    if "=" in term:
+        key, value = (x.strip() for x in term.replace("==", "=").split("=", 1))
+        return "=", key, frozenset({value})
+    if term.startswith("!"):
+        return "!", term[1:].strip(), frozenset()
+    if re.fullmatch(r"[\w./-]+", term):
+        return "exists", term, frozenset()
+    raise SelectorError(f"unable to parse requirement: {term!r}")
+
+
+def _satisfied(req: Requirement, labels: dict[str, str]) -> bool:
+    op, key, values = req
+    if op in ("=", "in"):
+        return labels.get(key) in values
+    if op in ("!=", "notin"):
+        return labels.get(key) not in values
+    if op == "!":
+        return key not in labels
+    return key in labels
+
+
 def label_selector(selector: str | None) -> Predicate:
     """Equality (=, ==, !=), set (in, notin) and existence (k, !k) terms, ANDed."""
     if not selector:
         return lambda _obj: True
-    checks: list[Callable[[dict[str, str]], bool]] = []
-    for term in _split_terms(selector):
-        m = _SET_TERM.match(term)
-        if m:
-            key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
-            if op == "in":
-                checks.append(lambda lb, k=key, vs=values: lb.get(k) in vs)
-            else:
-                checks.append(lambda lb, k=key, vs=values: lb.get(k) not in vs)
-        elif "!=" in term:
-            key, value = (x.strip() for x in term.split("!=", 1))
-            checks.append(lambda lb, k=key, v=value: lb.get(k) != v)
-        elif "=" in term:
-            key, value = (x.strip() for x in term.replace("==", "=").split("=", 1))
-            checks.append(lambda lb, k=key, v=value: lb.get(k) == v)
-        elif term.startswith("!"):
-            checks.append(lambda lb, k=term[1:].strip(): k not in lb)
-        elif re.fullmatch(r"[\w./-]+", term):
-            checks.append(lambda lb, k=term: k in lb)
-        else:
-            raise SelectorError(f"unable to parse requirement: {term!r}")
+    requirements = [_requirement(term) for term in _split_terms(selector)]
 
     def matches(obj: Obj) -> bool:
         labels = obj.get("metadata", {}).get("labels") or {}
-        return all(check(labels) for check in checks)
+        return all(_satisfied(req, labels) for req in requirements)
 
     return matches
 

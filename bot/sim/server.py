@@ -151,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
     sim: SimServer
     server_version = "restart-patrol-sim"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request lines are kept in `sim.requests` instead."""
 
     def date_time_string(self, timestamp: float | None = None) -> str:
@@ -217,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, seg: list[str], query: dict[str, str]) -> None:
         if seg == ["version"]:
             return self._send_json(200, SERVER_VERSION)
-        if seg == ["healthz"] or seg == ["readyz"] or seg == ["livez"]:
+        if seg in (["healthz"], ["readyz"], ["livez"]):
             return self._send(200, b"ok", "text/plain")
         if seg[:1] == ["sim"]:
             return self._control(method, seg[1:], query)
@@ -268,7 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rtype.plural == "leases" and method in ("POST", "PUT", "DELETE"):
             return self._write_lease(method, namespace or "", name)
         raise ApiError(405, "MethodNotAllowed",
-                       f"the server does not allow this method on the requested resource")
+                       "the server does not allow this method on the requested resource")
 
     # ---- control --------------------------------------------------------------------
     def _control(self, method: str, seg: list[str], query: dict[str, str]) -> None:
@@ -293,9 +293,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _get(self, rtype: ResourceType, namespace: str, name: str) -> None:
         obj = self.sim.world.get(rtype.plural, namespace if rtype.namespaced else "", name)
         if obj is None:
-            raise ApiError(404, "NotFound", f'{rtype.plural}{"." + rtype.group if rtype.group else ""} "{name}" not found',
-                           details={"name": name, "group": rtype.group, "kind": rtype.plural}
-                           if rtype.group else {"name": name, "kind": rtype.plural})
+            qualified = f"{rtype.plural}.{rtype.group}" if rtype.group else rtype.plural
+            details = {"name": name, "kind": rtype.plural}
+            if rtype.group:
+                details["group"] = rtype.group
+            raise ApiError(404, "NotFound", f'{qualified} "{name}" not found', details=details)
         if self._wants_table():
             meta = {"resourceVersion": obj["metadata"]["resourceVersion"]}
             return self._send_json(200, to_table(rtype.plural, [obj], self.sim.world.now, meta))
@@ -408,7 +410,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- watch ----------------------------------------------------------------------
     def _watch(self, rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> None:
-        world = self.sim.world
         labels = label_selector(query.get("labelSelector"))
         fields = field_selector(rtype.plural, query.get("fieldSelector"))
         try:

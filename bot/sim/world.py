@@ -119,6 +119,7 @@ class World:
     def compact(self) -> None:
         """Expire every continue token issued so far (as etcd compaction does)."""
         with self.lock:
+            self._rv += 1
             self.compacted_rv = self._rv
 
     # ---- writes ---------------------------------------------------------------------

@@ -98,10 +98,13 @@ class Store:
         pods = len({(r["namespace"], r["pod_uid"]) for r in rows})
         try:
             with self.engine.begin() as conn:
-                snapshot_id = conn.execute(snapshots.insert().values(
+                key = conn.execute(snapshots.insert().values(
                     cluster=cluster, taken_at=taken_at, purpose=purpose,
                     namespaces=",".join(sorted(namespaces)), pods=pods,
-                    containers=len(rows))).inserted_primary_key[0]
+                    containers=len(rows))).inserted_primary_key
+                if key is None:
+                    raise StoreError("the database returned no id for the new snapshot")
+                snapshot_id = key[0]
                 for start in range(0, len(rows), _CHUNK):
                     chunk = rows[start:start + _CHUNK]
                     for row in chunk:

@@ -36,7 +36,8 @@ def test_go_nil_dereference_exits_2_even_though_the_log_says_sigsegv() -> None:
 
 
 def test_go_fatal_error_is_its_own_category() -> None:
-    log = "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 [running]:\nmain.main()\n"
+    log = ("fatal error: all goroutines are asleep - deadlock!\n\n"
+           "goroutine 1 [running]:\nmain.main()\n")
     d = diagnose(Evidence(exit_code=2, log=log))
     assert d.category == "go-fatal-error"
     assert any("deadlock" in h or "blocked" in h for h in d.hints)

@@ -1,0 +1,162 @@
+"""bot/cluster over real HTTP to bot/sim: roll-up, container kinds, 410 restarts, errors."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.cluster.client import connect
+from bot.cluster.observe import observe_pods
+from bot.errors import ClusterError, ConfigError, NotFoundError
+from bot.patrol.model import ContainerKind
+from bot.runner import observe
+from tests.conftest import Sim, start_sim
+
+
+def test_workloads_roll_up_through_real_owner_objects(sim: Sim) -> None:
+    cluster = connect(sim.settings())
+    pods = observe(cluster, [])
+    kinds = {(p.namespace, p.workload.kind, p.workload.name) for p in pods}
+    assert ("qld2-production", "Deployment", "pod1-deployment") in kinds
+    assert ("payments", "StatefulSet", "kafka-connect") in kinds
+    assert ("edge", "DaemonSet", "node-agent") in kinds
+    assert ("batch", "CronJob", "nightly-report") in kinds
+    assert ("edge", "Pod", "debug-shell") in kinds
+    cluster.close()
+
+
+def test_rollup_does_not_guess_from_names(sim: Sim) -> None:
+    """A pod whose ReplicaSet is unknown stays attributed to the ReplicaSet itself."""
+    cluster = connect(sim.settings())
+    pods = list(p for p in cluster.pods("qld2-production") if p is not None)
+    observed = observe_pods(pods, owners={})
+    pod1 = next(p for p in observed if p.name.startswith("pod1-"))
+    assert (pod1.workload.kind, pod1.workload.name) == ("ReplicaSet",
+                                                        "pod1-deployment-56744f755c")
+    cluster.close()
+
+
+def test_container_kinds_are_labelled(sim: Sim) -> None:
+    cluster = connect(sim.settings())
+    pods = observe(cluster, ["batch", "edge"])
+    thumb = next(p for p in pods if p.workload.name == "thumbnailer")
+    kinds = {c.name: c.kind for c in thumb.containers}
+    assert kinds == {"wait-for-cache": ContainerKind.INIT,
+                     "cache-sidecar": ContainerKind.SIDECAR,
+                     "thumbnailer": ContainerKind.APP}
+    debug = next(p for p in pods if p.name == "debug-shell")
+    assert ContainerKind.EPHEMERAL in {c.kind for c in debug.containers}
+    pod1 = observe(cluster, ["qld2-production"])
+    c = next(p for p in pod1 if p.name.startswith("pod1-")).containers[0]
+    assert (c.restarts, c.has_liveness_probe, c.memory_limit) == (140, False, None)
+    assert c.last_termination is not None and c.last_termination.exit_code == 2
+    cluster.close()
+
+
+def test_a_410_mid_list_restarts_the_list_once(sim: Sim) -> None:
+    cluster = connect(sim.settings())
+    cluster.page_size = 10
+    pages = {"n": 0}
+
+    def compact_once(_seen: int) -> None:
+        pages["n"] += 1
+        if pages["n"] == 1:
+            sim.world.compact()
+
+    pods = observe_pods(cluster.pods(None, progress=compact_once), {})
+    assert len(pods) == sim.world.count("pods")
+    assert len({p.uid for p in pods}) == len(pods)
+    assert any(r.endswith("limit=10") for r in sim.server.requests[-30:])
+    cluster.close()
+
+
+def test_a_second_410_fails_clearly(sim: Sim) -> None:
+    cluster = connect(sim.settings())
+    cluster.page_size = 10
+
+    def compact_always(_seen: int) -> None:
+        sim.world.compact()
+
+    with pytest.raises(ClusterError, match="expired twice"):
+        observe_pods(cluster.pods(None, progress=compact_always), {})
+    cluster.close()
+
+
+def test_unknown_namespace_suggests_close_names(sim: Sim) -> None:
+    cluster = connect(sim.settings())
+    with pytest.raises(NotFoundError) as err:
+        cluster.check_namespace("qld2-prod")
+    assert 'namespace "qld2-prod" not found' in str(err.value)
+    assert "qld2-production" in err.value.suggestions
+    cluster.close()
+
+
+def test_forbidden_namespace_names_rbac(sim: Sim) -> None:
+    sim.server.forbidden_namespaces.add("payments")
+    cluster = connect(sim.settings())
+    with pytest.raises(ClusterError) as err:
+        list(cluster.pods("payments"))
+    assert "forbidden (403)" in str(err.value) and "RBAC" not in str(err.value).upper()[:0]
+    assert "grant restart-patrol get/list/watch" in str(err.value)
+    cluster.close()
+
+
+def test_rejected_credentials_are_explained(tmp_path: Path) -> None:
+    running = start_sim(tmp_path, token="right-token")
+    bad = tmp_path / "bad-kubeconfig"
+    bad.write_text(running.kubeconfig.read_text().replace("right-token", "wrong-token"))
+    cluster = connect(replace(running.settings(), kubeconfig=str(bad)))
+    with pytest.raises(ClusterError, match="rejected our credentials"):
+        list(cluster.pods("default"))
+    cluster.close()
+    good = connect(running.settings())
+    assert list(good.pods("qld2-production"))
+    good.close()
+    running.server.stop()
+
+
+def test_unreachable_api_server_is_one_clear_line(sim: Sim, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = tmp_path / "dead"
+    dead.write_text(sim.kubeconfig.read_text().replace(sim.server.url,
+                                                       f"http://127.0.0.1:{port}"))
+    cluster = connect(replace(sim.settings(), kubeconfig=str(dead)))
+    with pytest.raises(ClusterError) as err:
+        list(cluster.pods(None))
+    message = str(err.value)
+    assert "cannot reach the Kubernetes API" in message and "connection refused" in message
+    assert "\n" not in message
+    cluster.close()
+
+
+def test_missing_kubeconfig_is_a_config_error(tmp_path: Path, sim: Sim) -> None:
+    with pytest.raises(ConfigError, match="kubeconfig"):
+        connect(replace(sim.settings(), kubeconfig=str(tmp_path / "absent")))
+
+
+def test_server_time_comes_from_the_api_server(sim: Sim) -> None:
+    cluster = connect(sim.settings())
+    list(cluster.pods("qld2-production"))
+    assert cluster.server_time == sim.world.now
+    cluster.close()
+
+
+def test_previous_log_and_events(sim: Sim) -> None:
+    cluster = connect(sim.settings())
+    pod = "pod1-deployment-56744f755c-hx2w7"
+    log = cluster.previous_log("qld2-production", pod, "pod1", tail_lines=50,
+                               limit_bytes=100_000)
+    assert log is not None and "panic: runtime error" in log
+    healthy = next(n for ns, n in sim.world.sorted_keys("pods") if ns == "monitoring")
+    assert cluster.previous_log("monitoring", healthy, "app", tail_lines=5,
+                                limit_bytes=1000) is None
+    agent = next(n for ns, n in sim.world.sorted_keys("pods")
+                 if ns == "edge" and n.startswith("node-agent-"))
+    reasons = {e.reason for e in cluster.events_for("edge", agent)}
+    assert "BackOff" in reasons
+    cluster.close()

@@ -1,0 +1,103 @@
+"""Patrols end to end in-process: sim over HTTP → cluster → store → digest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from bot.cluster.client import connect
+from bot.runner import investigate, run_patrol
+from bot.store import Store
+from tests.conftest import Sim, start_sim
+
+
+def patrol(sim: Sim, store: Store, **kw: object):
+    cluster = connect(sim.settings())
+    try:
+        return run_patrol(cluster, store, sim.settings(), **kw)  # type: ignore[arg-type]
+    finally:
+        cluster.close()
+
+
+def test_first_patrol_sets_the_baseline_and_the_next_shows_the_day(sim: Sim,
+                                                                    tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    first = patrol(sim, store, digest_run=True)
+    assert first.digest.first_run
+    pod1 = next(w for w in first.digest.workloads if w.name == "pod1-deployment")
+    assert (pod1.restarts, pod1.total) == (None, 140)
+    sim.world.advance(timedelta(days=1))
+    second = patrol(sim, store, digest_run=True)
+    assert not second.digest.first_run
+    assert second.digest.window_to - second.digest.window_from == timedelta(days=1)
+    pod1 = next(w for w in second.digest.workloads if w.name == "pod1-deployment")
+    assert (pod1.restarts, pod1.total) == (3, 143)
+    assert pod1.last_termination is not None and pod1.last_termination.exit_code == 2
+    diag = second.diagnoses[("qld2-production", "Deployment", "pod1-deployment")]
+    assert diag.category == "go-panic"
+    assert "invalid memory address or nil pointer dereference" in diag.summary
+    store.close()
+
+
+def test_adhoc_patrols_do_not_shorten_the_digest_window(sim: Sim, tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    patrol(sim, store, digest_run=True)
+    sim.world.advance(timedelta(hours=12))
+    adhoc = patrol(sim, store)
+    sim.world.advance(timedelta(hours=12))
+    digest = patrol(sim, store, digest_run=True)
+    assert digest.digest.window_to - digest.digest.window_from == timedelta(days=1)
+    adhoc_pod1 = next(w for w in adhoc.digest.workloads if w.name == "pod1-deployment")
+    day_pod1 = next(w for w in digest.digest.workloads if w.name == "pod1-deployment")
+    assert day_pod1.restarts == 3 and adhoc_pod1.restarts is not None
+    assert adhoc_pod1.restarts < day_pod1.restarts
+    store.close()
+
+
+def test_since_picks_the_snapshot_at_or_before(sim: Sim, tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    patrol(sim, store)
+    sim.world.advance(timedelta(hours=20))
+    patrol(sim, store)
+    sim.world.advance(timedelta(hours=4))
+    run = patrol(sim, store, since=timedelta(hours=24))
+    assert run.digest.window_to - run.digest.window_from == timedelta(hours=24)
+    none_yet = patrol(sim, store, since=timedelta(days=30))
+    assert none_yet.digest.first_run and none_yet.notes
+    store.close()
+
+
+def test_replaced_pods_count_their_whole_count(tmp_path: Path) -> None:
+    scenario = {
+        "cluster": "replace", "nodes": ["n1"],
+        "namespaces": {"shop": {"workloads": [{
+            "kind": "Deployment", "name": "cart", "replicas": 1, "age": "5d",
+            "replace_every": "10h",
+            "containers": [{"name": "cart", "image": "cart:1", "restarts": 7,
+                            "crash": {"every": "4h", "first_after": "1h", "exit_code": 1,
+                                      "log": ["ValueError: boom"]}}]}]}},
+    }
+    running = start_sim(tmp_path, scenario)
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    first = patrol(running, store)
+    uid_before = first.digest.workloads[0].pods[0].uid
+    running.world.advance(timedelta(hours=12))
+    second = patrol(running, store)
+    (w,) = second.digest.workloads
+    assert w.pods[0].uid != uid_before
+    # Replaced at 10h, the new pod crashed 1h after its birth: all of its count is in the
+    # window, and the old pod's 7 lifetime restarts are not.
+    assert w.total == 1
+    assert w.restarts == 1
+    assert [v.pod_uid for v in second.digest.vanished] == [uid_before]
+    running.server.stop()
+    store.close()
+
+
+def test_why_resolves_a_workload_to_its_worst_pod(sim: Sim) -> None:
+    cluster = connect(sim.settings())
+    reports = investigate(cluster, sim.settings(), "qld2-production", "pod4-deployment")
+    assert reports[0].pod == "pod4-deployment-7d7b75974d-4zlj6"
+    assert reports[0].diagnosis is not None and reports[0].diagnosis.category == "go-panic"
+    assert reports[0].log_tail is not None and "panic:" in reports[0].log_tail
+    cluster.close()
