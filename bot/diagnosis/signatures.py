@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from bot.diagnosis.logtext import Line
+from bot.diagnosis.logtext import Line, LogLines
 
 MAX_LINES = 8
 
@@ -50,8 +50,32 @@ def _prev_nonblank(lines: Sequence[Line], i: int) -> Line | None:
     return None
 
 
+_MULTILINE: dict[re.Pattern[str], re.Pattern[str]] = {}
+
+
+def _anywhere(lines: Sequence[Line], pattern: re.Pattern[str]) -> bool:
+    """False only when `pattern` surely matches no line: one scan of the joined text."""
+    if not isinstance(lines, LogLines):
+        return True
+    ml = _MULTILINE.get(pattern)
+    if ml is None:
+        ml = _MULTILINE[pattern] = re.compile(pattern.pattern, pattern.flags | re.MULTILINE)
+    return ml.search(lines.blob) is not None
+
+
+def _mentions(lines: Sequence[Line], keywords: tuple[str, ...]) -> bool:
+    """False only when no lower-cased keyword occurs in the log (a cheap pre-check that
+    spares the slow case-insensitive patterns on logs they cannot match)."""
+    if not isinstance(lines, LogLines):
+        return True
+    text = lines.lower
+    return any(k in text for k in keywords)
+
+
 def _last(lines: Sequence[Line], pattern: re.Pattern[str], *, unindented: bool = False,
           start: int = 0) -> int | None:
+    if not _anywhere(lines, pattern):
+        return None
     for line in reversed(lines[start:]):
         if unindented and _indented(line):
             continue
@@ -263,6 +287,8 @@ def _traceback_end(lines: Sequence[Line], start: int) -> int | None:
 
 def detect_python(lines: Sequence[Line]) -> Finding | None:
     """The final exception of the last traceback, plus the first cause when chained."""
+    if not _anywhere(lines, _TRACEBACK):
+        return None
     starts = [ln.index for ln in lines if _TRACEBACK.search(ln.core)]
     if not starts:
         return None
@@ -318,7 +344,7 @@ def detect_jvm(lines: Sequence[Line]) -> Finding | None:
     i = _last(lines, _JVM_MAIN_CLASS)
     if i is not None:
         return _finding("exec-error", [lines[i]], runtime="jvm", headline=lines[i].core.strip())
-    oom = [ln for ln in lines if _JVM_OOM.search(ln.core)]
+    oom = [ln for ln in lines if _JVM_OOM.search(ln.core)] if _anywhere(lines, _JVM_OOM) else []
     if oom:
         threads = [ln for ln in oom if _JVM_THREAD.search(ln.core)]
         main = threads[-1] if threads else oom[0]
@@ -362,6 +388,8 @@ _NODE_CODE = re.compile(r"^\s*(code|errno|syscall): ")
 def detect_node(lines: Sequence[Line]) -> Finding | None:
     """An uncaught Error (followed by `at …` frames) with its `code:` property."""
     found: int | None = None
+    if not _anywhere(lines, _NODE_ERROR):
+        return None
     for line in reversed(lines):
         if _indented(line) or not _NODE_ERROR.match(line.core):
             continue
@@ -437,9 +465,17 @@ _CONFIG: tuple[re.Pattern[str], ...] = (
 )
 
 
+_CONFIG_WORDS = ("[emerg]", "config", "settings", "flag", "unrecognized", "usage:",
+                 "missing required", "environment variable", "yaml", "mapping values")
+
+
 def detect_config(lines: Sequence[Line]) -> Finding | None:
     """A configuration the program rejected at start-up (skipping INFO/DEBUG noise)."""
+    if not _mentions(lines, _CONFIG_WORDS):
+        return None
     for pattern in _CONFIG:
+        if not _anywhere(lines, pattern):
+            continue
         for line in reversed(lines):
             if pattern.search(line.core) and _loud(line):
                 return _finding("config-error", [line], headline=line.core.strip())
@@ -451,8 +487,14 @@ _FATAL = re.compile(r"^F\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] |level=(fatal|
                     r"\b(FATAL|CRITICAL)\b", re.I)
 
 
+_KLOG_FATAL = re.compile(r"^F\d{4} ")
+
+
 def detect_fatal_log(lines: Sequence[Line]) -> Finding | None:
     """The app's own last fatal log line (klog `F`, level=fatal, FATAL/CRITICAL)."""
+    if not (_mentions(lines, ("fatal", "critical", "crit", "panic", "emerg"))
+            or _anywhere(lines, _KLOG_FATAL)) and not any(line.level for line in lines):
+        return None
     for line in reversed(lines):
         fatal = line.level in ("fatal", "panic", "critical", "emergency", "alert") or (
             line.level is None and _FATAL.search(line.core))
@@ -474,9 +516,19 @@ _PORT = re.compile(r"(?-i:\bEADDRINUSE\b|BindException)|address already in use|p
                    r"already allocated|(port|address) \S* ?(was|is) already in use", re.I)
 
 
+_DEPENDENCY_WORDS = (
+    "refused", "host name", "not known", "servname", "no such host", "name resolution",
+    "enotfound", "eai_again", "unknownhost", "ehostunreach", "no route", "link failure",
+    "serverselection", "timed out", "timeout", "connect to", "reset by peer",
+    "closed the connection")
+_PORT_WORDS = ("eaddrinuse", "already in use", "bindexception", "already allocated")
+
+
 def detect_dependency(lines: Sequence[Line]) -> Finding | None:
     """A dependency failure among the last lines or at error level."""
     tail_start = max(0, len(lines) - 5)
+    if not _mentions(lines, _DEPENDENCY_WORDS + _PORT_WORDS):
+        return None
     for line in reversed(lines):
         if _PORT.search(line.core) and (line.index >= tail_start or _loud(line)):
             return _finding("port-in-use", [line], headline=line.core.strip())
@@ -494,6 +546,9 @@ _SHUTDOWN = re.compile(
 
 def detect_shutdown(lines: Sequence[Line]) -> Finding | None:
     """A deliberate stop: the first shutdown line of the final shutdown sequence."""
+    if not _mentions(lines, ("shut", "signal", "sigterm", "sigint", "terminat", "interrupt",
+                             "stopping", "exiting")):
+        return None
     last = _last(lines, _SHUTDOWN)
     if last is None:
         return None

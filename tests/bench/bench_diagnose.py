@@ -1,0 +1,38 @@
+"""Diagnosis speed on 10 MB log tails (target < 0.5 s each), against a floor: splitting
+the same text into lines."""
+
+from __future__ import annotations
+
+import time
+
+from bot.diagnosis.engine import Evidence, diagnose
+
+NOISE = "\n".join(f"2026-11-27 09:00:{i % 60:02d},000 INFO worker: processed batch {i} of the "
+                  "nightly reconciliation job, all good" for i in range(95_000))
+CRASH = ("panic: runtime error: invalid memory address or nil pointer dereference\n"
+         "[signal SIGSEGV: segmentation violation code=0x1 addr=0x18 pc=0x8a1f2c]\n\n"
+         "goroutine 1127 [running]:\nmain.f()\n\t/src/x.go:1 +0x1\n")
+DUMP = "\n".join(f"goroutine {i} [select]:\nnet/http.(*conn).serve(0xc000)\n"
+                 "\t/usr/local/go/src/net/http/server.go:1 +0x1" for i in range(100_000))
+CASES = {
+    "no crash at all": NOISE,
+    "crash at the end": NOISE + "\n" + CRASH,
+    "crash, then 10 MB of goroutines": CRASH + DUMP,
+    "crash in the middle": NOISE[: len(NOISE) // 2] + "\n" + CRASH + NOISE[len(NOISE) // 2:],
+}
+
+
+def main() -> None:
+    print(f"{'case':34s} {'MB':>5s} {'floor s':>8s} {'diagnose s':>11s} {'× floor':>8s}")
+    for name, log in CASES.items():
+        start = time.perf_counter()
+        log.split("\n")
+        floor = time.perf_counter() - start
+        start = time.perf_counter()
+        diagnose(Evidence(exit_code=2, log=log))
+        took = time.perf_counter() - start
+        print(f"{name:34s} {len(log) / 1e6:5.1f} {floor:8.3f} {took:11.3f} {took / floor:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
