@@ -7,7 +7,9 @@ the I/O sequencing (list, baseline, digest, snapshot, log fetches); the maths st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from difflib import get_close_matches
@@ -54,6 +56,22 @@ class ContainerReport:
     note: str | None = None
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a patrol builds ~10 objects per pod.
+
+    They are immutable and acyclic; without this, collections triggered by allocation
+    dominate a 100k-pod patrol. Reference counting still frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _options(settings: Settings, namespaces: Sequence[str]) -> PatrolOptions:
     chosen = tuple(namespaces) or settings.patrol_namespaces
     return PatrolOptions(namespaces=frozenset(chosen), min_delta=settings.min_delta,
@@ -81,6 +99,14 @@ def run_patrol(
     """One patrol: observe, pick the baseline, build the digest, record the snapshot."""
     options = _options(settings, namespaces)
     chosen = sorted(options.namespaces)
+    with paused_gc():
+        return _patrol(cluster, store, settings, options, chosen, since, digest_run, progress,
+                       diagnose_top)
+
+
+def _patrol(cluster: ClusterClient, store: Store, settings: Settings, options: PatrolOptions,
+            chosen: list[str], since: timedelta | None, digest_run: bool,
+            progress: Progress | None, diagnose_top: int) -> PatrolRun:
     pods = observe(cluster, chosen, progress)
     now = cluster.server_time or datetime.now(UTC)
     if since is not None:

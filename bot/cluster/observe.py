@@ -7,6 +7,7 @@ pods as themselves. Init containers with `restartPolicy: Always` are native side
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
@@ -37,6 +38,9 @@ def _controller(meta: wire.ObjectMeta) -> wire.OwnerReference | None:
     return next((r for r in refs if r.controller), refs[0] if refs else None)
 
 
+_intern = sys.intern  # namespaces, workloads, images, reasons repeat across 100k pods
+
+
 def resolve_workload(meta: wire.ObjectMeta, owners: Owners) -> WorkloadRef:
     """The top-level workload of a pod, following real owner objects."""
     ref = _controller(meta)
@@ -47,8 +51,8 @@ def resolve_workload(meta: wire.ObjectMeta, owners: Owners) -> WorkloadRef:
         if owner is not None:
             parent = _controller(owner)
             if parent is not None:
-                return WorkloadRef(parent.kind, parent.name)
-    return WorkloadRef(ref.kind, ref.name)
+                return WorkloadRef(_intern(parent.kind), _intern(parent.name))
+    return WorkloadRef(_intern(ref.kind), _intern(ref.name))
 
 
 def termination_of(state: wire.ContainerState | None) -> Termination | None:
@@ -57,7 +61,7 @@ def termination_of(state: wire.ContainerState | None) -> Termination | None:
         return None
     return Termination(
         exit_code=term.exitCode,
-        reason=term.reason,
+        reason=_intern(term.reason) if term.reason else None,
         signal=term.signal,
         message=term.message,
         started_at=parse_time(term.startedAt),
@@ -70,15 +74,15 @@ def _observe(status: wire.ContainerStatus, spec: wire.ContainerSpec | None,
     waiting = status.state.waiting if status.state is not None else None
     limits = spec.resources.limits if spec and spec.resources else None
     return ContainerObservation(
-        name=status.name,
+        name=_intern(status.name),
         restarts=status.restartCount,
         kind=kind,
         last_termination=termination_of(status.lastState),
-        waiting_reason=waiting.reason if waiting else None,
-        image=status.image or (spec.image if spec else ""),
+        waiting_reason=_intern(waiting.reason) if waiting and waiting.reason else None,
+        image=_intern(status.image or (spec.image if spec else "")),
         has_liveness_probe=bool(spec and spec.livenessProbe is not None),
         has_readiness_probe=bool(spec and spec.readinessProbe is not None),
-        memory_limit=limits.memory if limits else None,
+        memory_limit=_intern(limits.memory) if limits and limits.memory else None,
     )
 
 
@@ -100,7 +104,7 @@ def observe_pod(pod: wire.Pod, owners: Owners) -> PodObservation:
     disruption = next((c.reason for c in pod.status.conditions
                        if c.type == "DisruptionTarget" and c.status == "True"), None)
     return PodObservation(
-        namespace=pod.metadata.namespace,
+        namespace=_intern(pod.metadata.namespace),
         name=pod.metadata.name,
         uid=pod.metadata.uid,
         workload=resolve_workload(pod.metadata, owners),

@@ -17,6 +17,7 @@ from bot.patrol.deltas import (
     DeltaBasis,
     VanishedPod,
     compute_deltas,
+    delta_of,
     find_vanished,
 )
 from bot.patrol.model import Baseline, ContainerKind, PodObservation, Termination
@@ -201,19 +202,32 @@ def build_digest(
     now: datetime,
     options: PatrolOptions | None = None,
 ) -> Digest:
-    """Compute deltas since `baseline`, roll them up per workload, filter and sort."""
+    """Compute deltas since `baseline`, roll them up per workload, filter and sort.
+
+    Two passes: cheap sums for every workload, full summaries only for those shown (at
+    100k pods most workloads are quiet, and building their summaries was most of the work).
+    """
     options = options or PatrolOptions()
     pods = [p for p in pods if options.covers(p.namespace)]
-    by_workload: dict[tuple[str, str, str], list[ContainerDelta]] = {}
-    for d in compute_deltas(pods, baseline):
-        key = (d.pod.namespace, d.pod.workload.kind, d.pod.workload.name)
-        by_workload.setdefault(key, []).append(d)
-    summaries = [_summarise_workload(k, ds) for k, ds in by_workload.items()]
-    shown = [
-        w for w in summaries
-        if not options.ignores(w.namespace, w.name)
-        and ((w.total if w.restarts is None else w.restarts) >= options.min_delta)
-    ]
+    by_workload: dict[tuple[str, str, str], list[PodObservation]] = {}
+    for pod in pods:
+        key = (pod.namespace, pod.workload.kind, pod.workload.name)
+        group = by_workload.get(key)
+        if group is None:
+            by_workload[key] = [pod]
+        else:
+            group.append(pod)
+    shown: list[WorkloadSummary] = []
+    for key, group in by_workload.items():
+        total = delta = 0
+        for pod in group:
+            for c in pod.containers:
+                total += c.restarts
+                if baseline is not None:
+                    delta += delta_of(pod, c, baseline)[0] or 0
+        amount = total if baseline is None else delta
+        if amount >= options.min_delta and not options.ignores(key[0], key[2]):
+            shown.append(_summarise_workload(key, compute_deltas(group, baseline)))
     shown.sort(key=lambda w: (-(w.restarts or 0), -w.total, w.namespace, w.name))
     vanished = find_vanished(pods, baseline, options.namespaces or None)
     return Digest(
@@ -223,6 +237,6 @@ def build_digest(
         workloads=tuple(shown),
         vanished=tuple(v for v in vanished if not options.ignores(v.namespace, v.workload.name)),
         pods_scanned=len(pods),
-        workloads_scanned=len(summaries),
+        workloads_scanned=len(by_workload),
         namespaces=tuple(sorted(options.namespaces)),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from sys import intern
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, func, select
@@ -86,34 +87,43 @@ class Store:
         self, cluster: str, taken_at: datetime, purpose: str,
         namespaces: Sequence[str], records: Iterable[ContainerRecord],
     ) -> SnapshotInfo:
-        """Write a snapshot and its rows atomically."""
-        rows = [
-            {"namespace": r.namespace, "pod_uid": r.pod_uid, "container": r.container,
-             "pod_name": r.pod_name, "container_kind": r.container_kind,
-             "workload_kind": r.workload_kind, "workload_name": r.workload_name,
-             "restarts": r.restarts, "last_exit_code": r.last_exit_code,
-             "last_reason": r.last_reason, "finished_at": r.finished_at}
-            for r in records
-        ]
-        pods = len({(r["namespace"], r["pod_uid"]) for r in rows})
+        """Write a snapshot and its rows atomically; rows stream in chunks of _CHUNK."""
+        pods = containers = 0
+        last_pod: tuple[str, str] | None = None
         try:
             with self.engine.begin() as conn:
                 key = conn.execute(snapshots.insert().values(
                     cluster=cluster, taken_at=taken_at, purpose=purpose,
-                    namespaces=",".join(sorted(namespaces)), pods=pods,
-                    containers=len(rows))).inserted_primary_key
+                    namespaces=",".join(sorted(namespaces)), pods=0,
+                    containers=0)).inserted_primary_key
                 if key is None:
                     raise StoreError("the database returned no id for the new snapshot")
                 snapshot_id = key[0]
-                for start in range(0, len(rows), _CHUNK):
-                    chunk = rows[start:start + _CHUNK]
-                    for row in chunk:
-                        row["snapshot_id"] = snapshot_id
+                chunk: list[dict[str, Any]] = []
+                for r in records:
+                    if (r.namespace, r.pod_uid) != last_pod:
+                        pods += 1
+                        last_pod = (r.namespace, r.pod_uid)
+                    chunk.append({
+                        "snapshot_id": snapshot_id, "namespace": r.namespace,
+                        "pod_uid": r.pod_uid, "container": r.container,
+                        "pod_name": r.pod_name, "container_kind": r.container_kind,
+                        "workload_kind": r.workload_kind, "workload_name": r.workload_name,
+                        "restarts": r.restarts, "last_exit_code": r.last_exit_code,
+                        "last_reason": r.last_reason, "finished_at": r.finished_at})
+                    if len(chunk) == _CHUNK:
+                        conn.execute(container_rows.insert(), chunk)
+                        containers += len(chunk)
+                        chunk = []
+                if chunk:
                     conn.execute(container_rows.insert(), chunk)
+                    containers += len(chunk)
+                conn.execute(snapshots.update().where(snapshots.c.id == snapshot_id).values(
+                    pods=pods, containers=containers))
         except SQLAlchemyError as exc:
             raise StoreError(f"could not record the snapshot: {_reason(exc)}") from None
         return SnapshotInfo(int(snapshot_id), cluster, taken_at, purpose,
-                            tuple(sorted(namespaces)), pods, len(rows))
+                            tuple(sorted(namespaces)), pods, containers)
 
     def prune(self, cluster: str, keep_after: datetime) -> int:
         """Delete snapshots older than `keep_after`, always keeping the latest digest one."""
@@ -159,24 +169,23 @@ class Store:
 
     def load_baseline(self, info: SnapshotInfo,
                       namespaces: Sequence[str] | None = None) -> Baseline:
-        """The container rows of a snapshot (restricted to `namespaces` if given)."""
+        """The container rows of a snapshot (restricted to `namespaces` if given), with the
+        columns deltas and vanished pods need (the last-termination columns stay behind)."""
         c = container_rows.c
         query = select(c.namespace, c.pod_uid, c.container, c.pod_name, c.container_kind,
-                       c.workload_kind, c.workload_name, c.restarts, c.last_exit_code,
-                       c.last_reason, c.finished_at).where(c.snapshot_id == info.id)
+                       c.workload_kind, c.workload_name, c.restarts).where(
+                           c.snapshot_id == info.id)
         if namespaces:
             query = query.where(c.namespace.in_(list(namespaces)))
         containers: dict[tuple[str, str, str], ContainerRecord] = {}
         try:
             with self.engine.connect() as conn:
-                for row in conn.execute(query):
-                    record = ContainerRecord(
-                        namespace=row.namespace, pod_uid=row.pod_uid, pod_name=row.pod_name,
-                        container=row.container, restarts=row.restarts,
-                        workload_kind=row.workload_kind, workload_name=row.workload_name,
-                        container_kind=row.container_kind, last_exit_code=row.last_exit_code,
-                        last_reason=row.last_reason, finished_at=row.finished_at)
-                    containers[record.key] = record
+                for ns, uid, name, pod, ckind, wkind, wname, restarts in conn.execute(query):
+                    ns, name, wkind, wname = intern(ns), intern(name), intern(wkind), intern(wname)
+                    containers[(ns, uid, name)] = ContainerRecord(
+                        namespace=ns, pod_uid=uid, pod_name=pod, container=name,
+                        restarts=restarts, workload_kind=wkind, workload_name=wname,
+                        container_kind=intern(ckind))
         except SQLAlchemyError as exc:
             raise StoreError(f"could not read the baseline snapshot: {_reason(exc)}") from None
         return Baseline(taken_at=info.taken_at, containers=containers)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from bot.errors import StoreError
 from bot.patrol.model import ContainerRecord
 from bot.store import Store
 from bot.store.migrations import MIGRATIONS, current_version, migrate
+from bot.store.schema import container_rows
 from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -39,8 +40,13 @@ def test_snapshot_round_trip_keeps_times_aware(database_url: str) -> None:
     assert latest is not None and latest.taken_at == T0 and latest.namespaces == ("prod",)
     baseline = store.load_baseline(latest)
     record = baseline.containers[("prod", "uid-1", "app")]
-    assert record.restarts == 6 and record.finished_at == T0 - timedelta(hours=1)
-    assert record.finished_at.tzinfo is not None
+    assert (record.restarts, record.pod_name, record.workload_name) == (6, "api-1", "api")
+    assert baseline.taken_at == T0 and baseline.taken_at.tzinfo is not None
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(container_rows.c.finished_at, container_rows.c.last_reason)
+                              .where(container_rows.c.pod_uid == "uid-1")).one()
+    assert stored.finished_at == T0 - timedelta(hours=1) and stored.finished_at.tzinfo
+    assert stored.last_reason == "Error"
     assert store.latest_snapshot("other-cluster") is None
     store.close()
 

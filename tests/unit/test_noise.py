@@ -129,7 +129,7 @@ def test_a_crash_before_megabytes_of_goroutine_stacks_is_found() -> None:
 
 
 def test_a_crash_megabytes_before_the_end_is_found() -> None:
-    chatter = "\n".join(NOISE["python"] * 30)
+    chatter = "\n".join(NOISE["python"] * 40)
     crash = CRASHES["python"][0]
     log = chatter + "\n" + crash + chatter
     assert len(log) > 2_000_000
