@@ -11,17 +11,17 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from difflib import get_close_matches
 
 from bot.cluster.client import ClusterClient, Progress
-from bot.cluster.observe import observe_pods
+from bot.cluster.observe import Resolved, observe_pod, observe_pods
 from bot.diagnosis.engine import Diagnosis, EventNote, Evidence, diagnose
 from bot.diagnosis.redaction import redact
 from bot.errors import ClusterError, NotFoundError, UsageError
-from bot.patrol.deltas import records_of
-from bot.patrol.digest import Digest, PatrolOptions, WorkloadSummary, build_digest
-from bot.patrol.model import ContainerObservation, PodObservation
+from bot.patrol.deltas import VanishedPod, find_vanished, records_of
+from bot.patrol.digest import Digest, DigestBuilder, PatrolOptions, WorkloadSummary
+from bot.patrol.model import Baseline, ContainerObservation, PodObservation
 from bot.settings import Settings
 from bot.store import SnapshotInfo, Store
 from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST
@@ -96,21 +96,15 @@ def run_patrol(
     namespaces: Sequence[str] = (), since: timedelta | None = None, digest_run: bool = False,
     progress: Progress | None = None, diagnose_top: int = 20,
 ) -> PatrolRun:
-    """One patrol: observe, pick the baseline, build the digest, record the snapshot."""
+    """One patrol: pick the baseline, stream the pods into the digest and the snapshot
+    (one transaction), then diagnose the top workloads' latest crashes."""
     options = _options(settings, namespaces)
     chosen = sorted(options.namespaces)
-    with paused_gc():
-        return _patrol(cluster, store, settings, options, chosen, since, digest_run, progress,
-                       diagnose_top)
-
-
-def _patrol(cluster: ClusterClient, store: Store, settings: Settings, options: PatrolOptions,
-            chosen: list[str], since: timedelta | None, digest_run: bool,
-            progress: Progress | None, diagnose_top: int) -> PatrolRun:
-    pods = observe(cluster, chosen, progress)
-    now = cluster.server_time or datetime.now(UTC)
+    for ns in chosen:
+        cluster.check_namespace(ns)
+    start = cluster.server_now()
     if since is not None:
-        info = store.latest_snapshot(cluster.name, at_or_before=now - since)
+        info = store.latest_snapshot(cluster.name, at_or_before=start - since)
     elif digest_run:
         info = store.latest_snapshot(cluster.name, purpose=PURPOSE_DIGEST)
     else:
@@ -118,13 +112,84 @@ def _patrol(cluster: ClusterClient, store: Store, settings: Settings, options: P
     notes: list[str] = []
     if since is not None and info is None:
         notes.append(f"no snapshot is {since} old yet: showing a first-run baseline")
-    baseline = store.load_baseline(info, chosen or None) if info else None
-    digest = build_digest(cluster.name, pods, baseline, now, options)
-    snapshot = store.record_snapshot(cluster.name, now,
-                                     PURPOSE_DIGEST if digest_run else PURPOSE_ADHOC,
-                                     chosen, records_of(pods))
-    diagnoses = diagnose_workloads(cluster, settings, pods, digest.workloads[:diagnose_top])
-    return PatrolRun(digest, snapshot, diagnoses, tuple(notes))
+    builder = DigestBuilder(cluster.name, options, first_run=info is None)
+    present: set[tuple[str, str]] = set()
+    baselines = _NamespaceBaselines(store, info, present)
+    purpose = PURPOSE_DIGEST if digest_run else PURPOSE_ADHOC
+    with paused_gc(), store.snapshot_writer(cluster.name, start, purpose, chosen) as writer:
+        scopes: list[str | None] = list(chosen) or [None]
+        for scope in scopes:
+            owners = cluster.owners(scope)
+            resolved: Resolved = {}
+            for raw in cluster.pods(scope, progress):
+                if raw is None:  # the list restarted after a 410: start this scope over
+                    writer.reset()
+                    builder.reset()
+                    present.clear()
+                    continue
+                pod = observe_pod(raw, owners, resolved)
+                builder.add(pod, baselines.get(pod.namespace))
+                present.add((pod.namespace, pod.uid))
+                writer.add(records_of((pod,)))
+        now = cluster.server_time or start
+        writer.close(taken_at=now)
+        vanished = baselines.vanished(options.namespaces or None)
+    digest = builder.finish(info.taken_at if info else None, now, vanished)
+    diagnoses = diagnose_workloads(cluster, settings, builder, digest.workloads[:diagnose_top])
+    return PatrolRun(digest, writer.info, diagnoses, tuple(notes))
+
+
+class _NamespaceBaselines:
+    """The baseline, loaded one namespace at a time as pods stream in.
+
+    Lists arrive in namespace order, so a few cached namespaces keep memory flat at any
+    cluster size. When a namespace leaves the cache, its baseline pods not seen so far are
+    kept as *candidates* for vanished; `vanished()` drops those seen later (an
+    out-of-order namespace is simply loaded again) and adds namespaces never seen at all.
+    """
+
+    KEEP = 4
+
+    def __init__(self, store: Store, info: SnapshotInfo | None,
+                 present: set[tuple[str, str]]) -> None:
+        self.store = store
+        self.info = info
+        self.present = present
+        self._cache: dict[str, Baseline] = {}
+        self._loaded: set[str] = set()
+        self._candidates: list[VanishedPod] = []
+
+    def get(self, namespace: str) -> Baseline | None:
+        if self.info is None:
+            return None
+        baseline = self._cache.get(namespace)
+        if baseline is None:
+            if len(self._cache) >= self.KEEP:
+                self._evict(next(iter(self._cache)))
+            baseline = self._cache[namespace] = self.store.load_baseline(self.info, [namespace])
+            self._loaded.add(namespace)
+        return baseline
+
+    def _evict(self, namespace: str) -> None:
+        baseline = self._cache.pop(namespace)
+        self._candidates.extend(find_vanished(self.present, baseline.containers.values()))
+
+    def vanished(self, namespaces: frozenset[str] | None) -> list[VanishedPod]:
+        """Baseline pods (within `namespaces`) absent from the finished list."""
+        if self.info is None:
+            return []
+        for namespace in list(self._cache):
+            self._evict(namespace)
+        found = {(v.namespace, v.pod_uid): v for v in self._candidates
+                 if (v.namespace, v.pod_uid) not in self.present}
+        unseen = [ns for ns in self.store.snapshot_namespaces(self.info)
+                  if ns not in self._loaded and (namespaces is None or ns in namespaces)]
+        if unseen:
+            for v in find_vanished(self.present, self.store.baseline_records(self.info, unseen)):
+                found[(v.namespace, v.pod_uid)] = v
+        return sorted((v for v in found.values()
+                       if namespaces is None or v.namespace in namespaces),
+                      key=lambda v: (v.namespace, v.pod_name))
 
 
 def _latest_crash(pods: Sequence[PodObservation]) -> tuple[PodObservation,
@@ -145,18 +210,13 @@ def _latest_crash(pods: Sequence[PodObservation]) -> tuple[PodObservation,
     return best
 
 
-def diagnose_workloads(cluster: ClusterClient, settings: Settings,
-                       pods: Sequence[PodObservation],
+def diagnose_workloads(cluster: ClusterClient, settings: Settings, builder: DigestBuilder,
                        workloads: Sequence[WorkloadSummary]) -> dict[WorkloadKey, Diagnosis]:
     """Diagnose the latest crash of each given workload from its previous log and events."""
-    by_workload: dict[WorkloadKey, list[PodObservation]] = {}
-    for pod in pods:
-        by_workload.setdefault((pod.namespace, pod.workload.kind, pod.workload.name),
-                               []).append(pod)
     result: dict[WorkloadKey, Diagnosis] = {}
     for w in workloads:
         key = (w.namespace, w.kind, w.name)
-        found = _latest_crash(by_workload.get(key, []))
+        found = _latest_crash(builder.restarting_pods(key))
         if found is None:
             continue
         report = investigate_container(cluster, settings, found[0], found[1])

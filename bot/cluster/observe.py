@@ -21,6 +21,7 @@ from bot.patrol.model import (
 )
 
 Owners = Mapping[tuple[str, str, str], wire.ObjectMeta]
+Resolved = dict[tuple[str, str, str], WorkloadRef]
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -41,18 +42,25 @@ def _controller(meta: wire.ObjectMeta) -> wire.OwnerReference | None:
 _intern = sys.intern  # namespaces, workloads, images, reasons repeat across 100k pods
 
 
-def resolve_workload(meta: wire.ObjectMeta, owners: Owners) -> WorkloadRef:
-    """The top-level workload of a pod, following real owner objects."""
+def resolve_workload(meta: wire.ObjectMeta, owners: Owners,
+                     resolved: Resolved | None = None) -> WorkloadRef:
+    """The top-level workload of a pod, following real owner objects. `resolved` caches
+    one WorkloadRef per owner, so 100k pods share a few thousand of them."""
     ref = _controller(meta)
     if ref is None:
         return WorkloadRef("Pod", meta.name)
+    key = (ref.kind, meta.namespace, ref.name)
+    if resolved is not None and key in resolved:
+        return resolved[key]
+    result = WorkloadRef(_intern(ref.kind), _intern(ref.name))
     if ref.kind in ("ReplicaSet", "Job"):
-        owner = owners.get((ref.kind, meta.namespace, ref.name))
-        if owner is not None:
-            parent = _controller(owner)
-            if parent is not None:
-                return WorkloadRef(_intern(parent.kind), _intern(parent.name))
-    return WorkloadRef(_intern(ref.kind), _intern(ref.name))
+        owner = owners.get(key)
+        parent = _controller(owner) if owner is not None else None
+        if parent is not None:
+            result = WorkloadRef(_intern(parent.kind), _intern(parent.name))
+    if resolved is not None:
+        resolved[key] = result
+    return result
 
 
 def termination_of(state: wire.ContainerState | None) -> Termination | None:
@@ -86,7 +94,8 @@ def _observe(status: wire.ContainerStatus, spec: wire.ContainerSpec | None,
     )
 
 
-def observe_pod(pod: wire.Pod, owners: Owners) -> PodObservation:
+def observe_pod(pod: wire.Pod, owners: Owners, resolved: Resolved | None = None
+                ) -> PodObservation:
     """One PodObservation from a decoded pod."""
     specs = {c.name: c for c in pod.spec.containers}
     init_specs = {c.name: c for c in pod.spec.initContainers}
@@ -107,7 +116,7 @@ def observe_pod(pod: wire.Pod, owners: Owners) -> PodObservation:
         namespace=_intern(pod.metadata.namespace),
         name=pod.metadata.name,
         uid=pod.metadata.uid,
-        workload=resolve_workload(pod.metadata, owners),
+        workload=resolve_workload(pod.metadata, owners, resolved),
         created_at=parse_time(pod.metadata.creationTimestamp),
         containers=tuple(containers),
         disruption_reason=disruption,
@@ -117,9 +126,10 @@ def observe_pod(pod: wire.Pod, owners: Owners) -> PodObservation:
 def observe_pods(pods: Iterable[wire.Pod | None], owners: Owners) -> list[PodObservation]:
     """Observations of a pod stream; a None (list restarted after 410) discards the partial."""
     result: list[PodObservation] = []
+    resolved: Resolved = {}
     for pod in pods:
         if pod is None:
             result.clear()
         else:
-            result.append(observe_pod(pod, owners))
+            result.append(observe_pod(pod, owners, resolved))
     return result

@@ -31,6 +31,12 @@ class ListMeta(msgspec.Struct, frozen=True, gc=False):
     continue_: str | None = msgspec.field(default=None, name="continue")
 
 
+class ListHead(msgspec.Struct, frozen=True, gc=False):
+    """Only a list's metadata (the continue token); its items are skipped in C."""
+
+    metadata: ListMeta = ListMeta()
+
+
 class Terminated(msgspec.Struct, frozen=True, gc=False):
     exitCode: int = 0
     signal: int | None = None

@@ -13,7 +13,7 @@ Pods in the baseline but gone now are reported as vanished, with what was last k
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -94,16 +94,14 @@ def compute_deltas(
 
 
 def find_vanished(
-    pods: Iterable[PodObservation],
-    baseline: Baseline | None,
+    present: Collection[tuple[str, str]],
+    baseline: Iterable[ContainerRecord],
     namespaces: frozenset[str] | None = None,
 ) -> list[VanishedPod]:
-    """Pods of the baseline (within `namespaces`, if given) that no longer exist."""
-    if baseline is None:
-        return []
-    present = {(pod.namespace, pod.uid) for pod in pods}
+    """Pods of the baseline records (within `namespaces`, if given) whose (namespace, uid)
+    is not `present` now. The records may stream: only vanished pods are held."""
     gone: dict[tuple[str, str], VanishedPod] = {}
-    for record in baseline.containers.values():
+    for record in baseline:
         key = (record.namespace, record.pod_uid)
         if key in present or (namespaces is not None and record.namespace not in namespaces):
             continue

@@ -17,7 +17,6 @@ from bot.patrol.deltas import (
     DeltaBasis,
     VanishedPod,
     compute_deltas,
-    delta_of,
     find_vanished,
 )
 from bot.patrol.model import Baseline, ContainerKind, PodObservation, Termination
@@ -152,7 +151,8 @@ def _category(term: Termination | None) -> tuple[str | None, str | None]:
     return decoded.category, decoded.meaning
 
 
-def _summarise_workload(key: tuple[str, str, str], deltas: list[ContainerDelta]) -> WorkloadSummary:
+def _summarise_workload(key: tuple[str, str, str], deltas: list[ContainerDelta],
+                        first_run: bool, total: int) -> WorkloadSummary:
     namespace, kind, name = key
     pods: dict[str, list[ContainerSummary]] = {}
     pod_names: dict[str, str] = {}
@@ -172,7 +172,6 @@ def _summarise_workload(key: tuple[str, str, str], deltas: list[ContainerDelta])
             )
         )
     known = [d.delta for d in deltas if d.delta is not None]
-    first_run = all(d.basis == DeltaBasis.FIRST_RUN for d in deltas)
     last = _latest(d.container.last_termination for d in deltas)
     category, meaning = _category(last)
     pod_rows = sorted(
@@ -185,7 +184,7 @@ def _summarise_workload(key: tuple[str, str, str], deltas: list[ContainerDelta])
         kind=kind,
         name=name,
         restarts=None if first_run else sum(known),
-        total=sum(d.container.restarts for d in deltas),
+        total=total,
         last_termination=last,
         category=category,
         meaning=meaning,
@@ -195,6 +194,84 @@ def _summarise_workload(key: tuple[str, str, str], deltas: list[ContainerDelta])
     )
 
 
+@dataclass(slots=True)
+class _Tally:
+    """Running sums of one workload while pods stream in."""
+
+    total: int = 0
+    delta: int = 0
+    deltas: list[ContainerDelta] = field(default_factory=list)  # restarting pods only
+    pods: list[PodObservation] = field(default_factory=list)
+
+
+class DigestBuilder:
+    """Builds a digest from pods streamed one at a time, in memory proportional to the
+    workloads and the *restarting* pods, not to the cluster: quiet pods are counted and
+    dropped. Per-pod baselines let the caller load the baseline namespace by namespace.
+    """
+
+    def __init__(self, cluster: str, options: PatrolOptions | None = None, *,
+                 first_run: bool) -> None:
+        self.cluster = cluster
+        self.options = options or PatrolOptions()
+        self.first_run = first_run
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything added (the pod list restarted)."""
+        self._tallies: dict[tuple[str, str, str], _Tally] = {}
+        self.pods_scanned = 0
+
+    def add(self, pod: PodObservation, baseline: Baseline | None) -> None:
+        """Count one pod against its namespace's baseline (None on a first run)."""
+        if not self.options.covers(pod.namespace):
+            return
+        self.pods_scanned += 1
+        key = (pod.namespace, pod.workload.kind, pod.workload.name)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tallies[key] = _Tally()
+        restarting = False
+        for c in pod.containers:
+            tally.total += c.restarts
+            restarting = restarting or c.restarts > 0
+        if not restarting:
+            return  # a pod without restarts adds nothing to any delta
+        deltas = compute_deltas([pod], None if self.first_run else baseline)
+        tally.delta += sum(d.delta or 0 for d in deltas)
+        tally.deltas.extend(deltas)
+        tally.pods.append(pod)
+
+    def restarting_pods(self, key: tuple[str, str, str]) -> list[PodObservation]:
+        """The pods with restarts of one workload (for diagnosing its latest crash)."""
+        tally = self._tallies.get(key)
+        return list(tally.pods) if tally else []
+
+    def finish(self, window_from: datetime | None, now: datetime,
+               vanished: Sequence[VanishedPod] = ()) -> Digest:
+        """Filter (minimum delta, ignore list), summarise and sort the workloads."""
+        options = self.options
+        shown: list[WorkloadSummary] = []
+        for key, tally in self._tallies.items():
+            amount = tally.total if self.first_run else tally.delta
+            if amount >= options.min_delta and tally.deltas and not options.ignores(
+                    key[0], key[2]):
+                shown.append(_summarise_workload(key, tally.deltas, self.first_run,
+                                                 tally.total))
+        shown.sort(key=lambda w: (-(w.restarts or 0), -w.total, w.namespace, w.name))
+        return Digest(
+            cluster=self.cluster,
+            window_from=None if self.first_run else window_from,
+            window_to=now,
+            workloads=tuple(shown),
+            vanished=tuple(v for v in vanished
+                           if not options.ignores(v.namespace, v.workload.name)),
+            pods_scanned=self.pods_scanned,
+            workloads_scanned=len(self._tallies),
+            namespaces=tuple(sorted(options.namespaces)),
+        )
+
+
 def build_digest(
     cluster: str,
     pods: Sequence[PodObservation],
@@ -202,41 +279,11 @@ def build_digest(
     now: datetime,
     options: PatrolOptions | None = None,
 ) -> Digest:
-    """Compute deltas since `baseline`, roll them up per workload, filter and sort.
-
-    Two passes: cheap sums for every workload, full summaries only for those shown (at
-    100k pods most workloads are quiet, and building their summaries was most of the work).
-    """
-    options = options or PatrolOptions()
-    pods = [p for p in pods if options.covers(p.namespace)]
-    by_workload: dict[tuple[str, str, str], list[PodObservation]] = {}
+    """The digest of a list of pods against one baseline (DigestBuilder in one go)."""
+    builder = DigestBuilder(cluster, options, first_run=baseline is None)
     for pod in pods:
-        key = (pod.namespace, pod.workload.kind, pod.workload.name)
-        group = by_workload.get(key)
-        if group is None:
-            by_workload[key] = [pod]
-        else:
-            group.append(pod)
-    shown: list[WorkloadSummary] = []
-    for key, group in by_workload.items():
-        total = delta = 0
-        for pod in group:
-            for c in pod.containers:
-                total += c.restarts
-                if baseline is not None:
-                    delta += delta_of(pod, c, baseline)[0] or 0
-        amount = total if baseline is None else delta
-        if amount >= options.min_delta and not options.ignores(key[0], key[2]):
-            shown.append(_summarise_workload(key, compute_deltas(group, baseline)))
-    shown.sort(key=lambda w: (-(w.restarts or 0), -w.total, w.namespace, w.name))
-    vanished = find_vanished(pods, baseline, options.namespaces or None)
-    return Digest(
-        cluster=cluster,
-        window_from=baseline.taken_at if baseline else None,
-        window_to=now,
-        workloads=tuple(shown),
-        vanished=tuple(v for v in vanished if not options.ignores(v.namespace, v.workload.name)),
-        pods_scanned=len(pods),
-        workloads_scanned=len(by_workload),
-        namespaces=tuple(sorted(options.namespaces)),
-    )
+        builder.add(pod, baseline)
+    covered = builder.options.namespaces or None
+    present = {(p.namespace, p.uid) for p in pods}
+    vanished = find_vanished(present, baseline.containers.values(), covered) if baseline else []
+    return builder.finish(baseline.taken_at if baseline else None, now, vanished)

@@ -8,13 +8,14 @@ shortened by ad-hoc patrols), or the latest snapshot at or before a given time (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from sys import intern
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -23,6 +24,9 @@ from bot.patrol.model import Baseline, ContainerRecord
 from bot.store.migrations import migrate
 from bot.store.schema import container_rows, snapshots
 
+_ROW_COLUMNS = ("snapshot_id", "namespace", "pod_uid", "container", "pod_name",
+                "container_kind", "workload_kind", "workload_name", "restarts",
+                "last_exit_code", "last_reason", "finished_at")
 PURPOSE_DIGEST = "digest"
 PURPOSE_ADHOC = "adhoc"
 _CHUNK = 5000
@@ -56,6 +60,69 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+class SnapshotWriter:
+    """Appends container rows to a snapshot inside its open transaction, in chunks."""
+
+    def __init__(self, conn: Connection, snapshot_id: int, cluster: str, taken_at: datetime,
+                 purpose: str, namespaces: tuple[str, ...]) -> None:
+        self._conn = conn
+        self.id = snapshot_id
+        self.taken_at = taken_at
+        self._header = (cluster, purpose, namespaces)
+        self._chunk: list[tuple[Any, ...]] = []
+        self._last_pod: tuple[str, str] | None = None
+        self.pods = 0
+        self.containers = 0
+
+    def add(self, records: Iterable[ContainerRecord]) -> None:
+        """Queue rows; written every _CHUNK rows. Rows of one pod must come together."""
+        for r in records:
+            if (r.namespace, r.pod_uid) != self._last_pod:
+                self.pods += 1
+                self._last_pod = (r.namespace, r.pod_uid)
+            finished = r.finished_at
+            self._chunk.append((
+                self.id, r.namespace, r.pod_uid, r.container, r.pod_name, r.container_kind,
+                r.workload_kind, r.workload_name, r.restarts, r.last_exit_code, r.last_reason,
+                finished.astimezone(UTC).replace(tzinfo=None) if finished else None))
+            if len(self._chunk) >= _CHUNK:
+                self._flush()
+
+    def _flush(self) -> None:
+        """executemany through the driver: SQLAlchemy's per-row parameter processing cost
+        more than the database at 100k rows. Columns and UTC handling mirror schema.py."""
+        if self._chunk:
+            self._conn.exec_driver_sql(self._insert_sql(), self._chunk)
+            self.containers += len(self._chunk)
+            self._chunk = []
+
+    def _insert_sql(self) -> str:
+        style = self._conn.dialect.paramstyle
+        marks = ", ".join("?" if style == "qmark" else "%s" for _ in _ROW_COLUMNS)
+        return f"INSERT INTO container_rows ({', '.join(_ROW_COLUMNS)}) VALUES ({marks})"
+
+    def reset(self) -> None:
+        """Drop every row written so far (the pod list restarted after a 410)."""
+        self._chunk = []
+        self._conn.execute(delete(container_rows).where(container_rows.c.snapshot_id == self.id))
+        self._last_pod = None
+        self.pods = self.containers = 0
+
+    def close(self, taken_at: datetime | None = None) -> None:
+        """Flush and finalise the header (counts, and the time the listing ended)."""
+        self._flush()
+        if taken_at is not None:
+            self.taken_at = taken_at
+        self._conn.execute(snapshots.update().where(snapshots.c.id == self.id).values(
+            pods=self.pods, containers=self.containers, taken_at=self.taken_at))
+
+    @property
+    def info(self) -> SnapshotInfo:
+        cluster, purpose, namespaces = self._header
+        return SnapshotInfo(self.id, cluster, self.taken_at, purpose, namespaces, self.pods,
+                            self.containers)
+
+
 class Store:
     """Snapshots in SQLite (WAL) or PostgreSQL."""
 
@@ -83,13 +150,11 @@ class Store:
         self.engine.dispose()
 
     # ---- writes ---------------------------------------------------------------------
-    def record_snapshot(
-        self, cluster: str, taken_at: datetime, purpose: str,
-        namespaces: Sequence[str], records: Iterable[ContainerRecord],
-    ) -> SnapshotInfo:
-        """Write a snapshot and its rows atomically; rows stream in chunks of _CHUNK."""
-        pods = containers = 0
-        last_pod: tuple[str, str] | None = None
+    @contextmanager
+    def snapshot_writer(self, cluster: str, taken_at: datetime, purpose: str,
+                        namespaces: Sequence[str]) -> Iterator[SnapshotWriter]:
+        """A snapshot written in one transaction while rows stream in; committed when the
+        block ends normally, rolled back (previous baseline intact) when it raises."""
         try:
             with self.engine.begin() as conn:
                 key = conn.execute(snapshots.insert().values(
@@ -98,32 +163,21 @@ class Store:
                     containers=0)).inserted_primary_key
                 if key is None:
                     raise StoreError("the database returned no id for the new snapshot")
-                snapshot_id = key[0]
-                chunk: list[dict[str, Any]] = []
-                for r in records:
-                    if (r.namespace, r.pod_uid) != last_pod:
-                        pods += 1
-                        last_pod = (r.namespace, r.pod_uid)
-                    chunk.append({
-                        "snapshot_id": snapshot_id, "namespace": r.namespace,
-                        "pod_uid": r.pod_uid, "container": r.container,
-                        "pod_name": r.pod_name, "container_kind": r.container_kind,
-                        "workload_kind": r.workload_kind, "workload_name": r.workload_name,
-                        "restarts": r.restarts, "last_exit_code": r.last_exit_code,
-                        "last_reason": r.last_reason, "finished_at": r.finished_at})
-                    if len(chunk) == _CHUNK:
-                        conn.execute(container_rows.insert(), chunk)
-                        containers += len(chunk)
-                        chunk = []
-                if chunk:
-                    conn.execute(container_rows.insert(), chunk)
-                    containers += len(chunk)
-                conn.execute(snapshots.update().where(snapshots.c.id == snapshot_id).values(
-                    pods=pods, containers=containers))
+                writer = SnapshotWriter(conn, int(key[0]), cluster, taken_at, purpose,
+                                        tuple(sorted(namespaces)))
+                yield writer
+                writer.close()
         except SQLAlchemyError as exc:
             raise StoreError(f"could not record the snapshot: {_reason(exc)}") from None
-        return SnapshotInfo(int(snapshot_id), cluster, taken_at, purpose,
-                            tuple(sorted(namespaces)), pods, containers)
+
+    def record_snapshot(
+        self, cluster: str, taken_at: datetime, purpose: str,
+        namespaces: Sequence[str], records: Iterable[ContainerRecord],
+    ) -> SnapshotInfo:
+        """Write a snapshot and its rows atomically."""
+        with self.snapshot_writer(cluster, taken_at, purpose, namespaces) as writer:
+            writer.add(records)
+        return writer.info
 
     def prune(self, cluster: str, keep_after: datetime) -> int:
         """Delete snapshots older than `keep_after`, always keeping the latest digest one."""
@@ -167,28 +221,42 @@ class Store:
                             tuple(n for n in row["namespaces"].split(",") if n),
                             row["pods"], row["containers"])
 
-    def load_baseline(self, info: SnapshotInfo,
-                      namespaces: Sequence[str] | None = None) -> Baseline:
-        """The container rows of a snapshot (restricted to `namespaces` if given), with the
-        columns deltas and vanished pods need (the last-termination columns stay behind)."""
+    def baseline_records(self, info: SnapshotInfo,
+                         namespaces: Sequence[str] | None = None) -> Iterator[ContainerRecord]:
+        """Stream a snapshot's rows (restricted to `namespaces` if given), with the columns
+        deltas and vanished pods need (the last-termination columns stay behind)."""
         c = container_rows.c
         query = select(c.namespace, c.pod_uid, c.container, c.pod_name, c.container_kind,
                        c.workload_kind, c.workload_name, c.restarts).where(
                            c.snapshot_id == info.id)
         if namespaces:
             query = query.where(c.namespace.in_(list(namespaces)))
-        containers: dict[tuple[str, str, str], ContainerRecord] = {}
         try:
             with self.engine.connect() as conn:
-                for ns, uid, name, pod, ckind, wkind, wname, restarts in conn.execute(query):
-                    ns, name, wkind, wname = intern(ns), intern(name), intern(wkind), intern(wname)
-                    containers[(ns, uid, name)] = ContainerRecord(
-                        namespace=ns, pod_uid=uid, pod_name=pod, container=name,
-                        restarts=restarts, workload_kind=wkind, workload_name=wname,
-                        container_kind=intern(ckind))
+                rows = conn.execution_options(yield_per=_CHUNK).execute(query)
+                for ns, uid, name, pod, ckind, wkind, wname, restarts in rows:
+                    yield ContainerRecord(
+                        namespace=intern(ns), pod_uid=uid, pod_name=pod, container=intern(name),
+                        restarts=restarts, workload_kind=intern(wkind),
+                        workload_name=intern(wname), container_kind=intern(ckind))
         except SQLAlchemyError as exc:
             raise StoreError(f"could not read the baseline snapshot: {_reason(exc)}") from None
-        return Baseline(taken_at=info.taken_at, containers=containers)
+
+    def snapshot_namespaces(self, info: SnapshotInfo) -> list[str]:
+        """The namespaces that have rows in a snapshot."""
+        query = select(container_rows.c.namespace).where(
+            container_rows.c.snapshot_id == info.id).distinct()
+        try:
+            with self.engine.connect() as conn:
+                return list(conn.execute(query).scalars())
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not read the baseline snapshot: {_reason(exc)}") from None
+
+    def load_baseline(self, info: SnapshotInfo,
+                      namespaces: Sequence[str] | None = None) -> Baseline:
+        """A snapshot's rows keyed by container identity (restricted to `namespaces`)."""
+        return Baseline(taken_at=info.taken_at, containers={
+            r.key: r for r in self.baseline_records(info, namespaces)})
 
     def workload_history(
         self, cluster: str, namespace: str, kind: str, name: str, since: datetime,

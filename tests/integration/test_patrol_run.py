@@ -101,3 +101,18 @@ def test_why_resolves_a_workload_to_its_worst_pod(sim: Sim) -> None:
     assert reports[0].diagnosis is not None and reports[0].diagnosis.category == "go-panic"
     assert reports[0].log_tail is not None and "panic:" in reports[0].log_tail
     cluster.close()
+
+
+def test_vanished_pods_are_found_in_seen_and_in_emptied_namespaces(sim: Sim,
+                                                                   tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    patrol(sim, store)
+    gone = [key for key in sim.world.sorted_keys("pods")
+            if key[0] == "batch" or key[1].startswith("pod2-")]
+    for ns, name in gone:
+        sim.world.delete("pods", ns, name)
+    run = patrol(sim, store)
+    assert sorted((v.namespace, v.pod_name) for v in run.digest.vanished) == sorted(gone)
+    pod2 = next(v for v in run.digest.vanished if v.pod_name.startswith("pod2-"))
+    assert pod2.restarts_at_baseline == 5 and pod2.workload.name == "pod2-deployment"
+    store.close()

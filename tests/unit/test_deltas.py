@@ -95,15 +95,17 @@ def test_vanished_pods_are_reported_with_what_was_known() -> None:
     gone = pod("api-old", "u-old", container(restarts=7), container("side", restarts=2))
     kept = pod("api-1", "u1", container(restarts=1))
     base = baseline_of(gone, kept)
-    vanished = find_vanished([kept], base)
+    vanished = find_vanished({("prod", kept.uid)}, base.containers.values())
     assert [(v.pod_name, v.restarts_at_baseline) for v in vanished] == [("api-old", 9)]
-    assert find_vanished([kept], None) == []
+    assert build_digest("c", [kept], None, T1).vanished == ()
+    assert [v.pod_name for v in build_digest("c", [kept], base, T1).vanished] == ["api-old"]
 
 
 def test_vanished_pods_respect_the_namespace_filter() -> None:
     base = baseline_of(pod("a", "u1", container(restarts=1), ns="prod"),
                        pod("b", "u2", container(restarts=1), ns="staging"))
-    assert [v.namespace for v in find_vanished([], base, frozenset({"prod"}))] == ["prod"]
+    assert [v.namespace for v in find_vanished(set(), base.containers.values(),
+                                               frozenset({"prod"}))] == ["prod"]
 
 
 def test_init_sidecar_and_ephemeral_containers_are_counted_and_labelled() -> None:
