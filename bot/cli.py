@@ -172,6 +172,16 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from bot.slack.serving import serve
+
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return serve(settings)
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.sim.scenario import build_world
     from bot.sim.server import SimServer
@@ -263,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--memory-limit", help="the container's memory limit, e.g. 512Mi")
     diag.add_argument("--json", action="store_true")
     diag.set_defaults(handler=cmd_diagnose)
+
+    serve = sub.add_parser("serve", help="the Slack bot: /restarts, daily digest, health "
+                                         "and metrics on PORT")
+    serve.set_defaults(handler=cmd_serve)
 
     sim = sub.add_parser("sim", help="serve the simulated cluster as a standalone API server")
     sim.add_argument("--port", type=int, default=0, help="port (default: any free port)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from difflib import get_close_matches
@@ -34,7 +34,7 @@ class PatrolRun:
     """A finished patrol: the digest, the snapshot recorded, diagnoses of top workloads."""
 
     digest: Digest
-    snapshot: SnapshotInfo
+    snapshot: SnapshotInfo | None  # None for a read-only look (record=False)
     diagnoses: dict[WorkloadKey, Diagnosis] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -94,10 +94,13 @@ def observe(cluster: ClusterClient, namespaces: Sequence[str],
 def run_patrol(
     cluster: ClusterClient, store: Store, settings: Settings, *,
     namespaces: Sequence[str] = (), since: timedelta | None = None, digest_run: bool = False,
-    progress: Progress | None = None, diagnose_top: int = 20,
+    progress: Progress | None = None, diagnose_top: int = 20, record: bool = True,
 ) -> PatrolRun:
     """One patrol: pick the baseline, stream the pods into the digest and the snapshot
-    (one transaction), then diagnose the top workloads' latest crashes."""
+    (one transaction), then diagnose the top workloads' latest crashes.
+
+    `record=False` is a read-only look (Slack's `/restarts`): nothing is written, so
+    questions never move the baseline."""
     options = _options(settings, namespaces)
     chosen = sorted(options.namespaces)
     for ns in chosen:
@@ -116,27 +119,37 @@ def run_patrol(
     present: set[tuple[str, str]] = set()
     baselines = _NamespaceBaselines(store, info, present)
     purpose = PURPOSE_DIGEST if digest_run else PURPOSE_ADHOC
-    with paused_gc(), store.snapshot_writer(cluster.name, start, purpose, chosen) as writer:
+    writing = (store.snapshot_writer(cluster.name, start, purpose, chosen) if record
+               else nullcontext(None))
+    with paused_gc(), writing as writer:
         scopes: list[str | None] = list(chosen) or [None]
         for scope in scopes:
             owners = cluster.owners(scope)
             resolved: Resolved = {}
             for raw in cluster.pods(scope, progress):
                 if raw is None:  # the list restarted after a 410: start this scope over
-                    writer.reset()
+                    if writer is not None:
+                        writer.reset()
                     builder.reset()
                     present.clear()
                     continue
                 pod = observe_pod(raw, owners, resolved)
                 builder.add(pod, baselines.get(pod.namespace))
                 present.add((pod.namespace, pod.uid))
-                writer.add(records_of((pod,)))
+                if writer is not None:
+                    writer.add(records_of((pod,)))
         now = cluster.server_time or start
-        writer.close(taken_at=now)
+        if writer is not None:
+            writer.close(taken_at=now)
         vanished = baselines.vanished(options.namespaces or None)
     digest = builder.finish(info.taken_at if info else None, now, vanished)
     diagnoses = diagnose_workloads(cluster, settings, builder, digest.workloads[:diagnose_top])
-    return PatrolRun(digest, writer.info, diagnoses, tuple(notes))
+    snapshot = writer.info if writer is not None else None
+    if snapshot is not None and diagnoses:
+        store.record_diagnoses(snapshot.id, ((ns, kind, name, d.fingerprint, d.category,
+                                              d.summary)
+                                             for (ns, kind, name), d in diagnoses.items()))
+    return PatrolRun(digest, snapshot, diagnoses, tuple(notes))
 
 
 class _NamespaceBaselines:

@@ -1,1 +1,1 @@
-"""Placeholder package: filled by the Slack issue."""
+"""Scheduling: the daily digest job (APScheduler)."""

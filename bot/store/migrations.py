@@ -58,8 +58,28 @@ def _v1_snapshots(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v2_diagnoses(conn: Connection) -> None:
+    """The diagnosis of each shown workload's latest crash, per snapshot (for "same crash
+    as yesterday ×N")."""
+    md = MetaData()
+    Table("snapshots", md, Column("id", Integer, primary_key=True))  # FK target, exists
+    diagnoses = Table(
+        "workload_diagnoses", md,
+        Column("snapshot_id", Integer, ForeignKey("snapshots.id", ondelete="CASCADE"),
+               primary_key=True),
+        Column("namespace", String(253), primary_key=True),
+        Column("workload_kind", String(64), primary_key=True),
+        Column("workload_name", String(253), primary_key=True),
+        Column("fingerprint", String(32)),
+        Column("category", String(64), nullable=False),
+        Column("summary", String, nullable=False),
+    )
+    md.create_all(conn, tables=[diagnoses])
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_snapshots),
+    (2, _v2_diagnoses),
 ]
 
 

@@ -59,6 +59,18 @@ snapshots = Table(
     Index("ix_snapshots_cluster_taken", "cluster", "taken_at"),
 )
 
+workload_diagnoses = Table(
+    "workload_diagnoses", metadata,
+    Column("snapshot_id", Integer, ForeignKey("snapshots.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("namespace", String(253), primary_key=True),
+    Column("workload_kind", String(64), primary_key=True),
+    Column("workload_name", String(253), primary_key=True),
+    Column("fingerprint", String(32)),
+    Column("category", String(64), nullable=False),
+    Column("summary", String, nullable=False),
+)
+
 container_rows = Table(
     "container_rows", metadata,
     Column("snapshot_id", Integer, ForeignKey("snapshots.id", ondelete="CASCADE"),

@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from bot.errors import StoreError
 from bot.patrol.model import Baseline, ContainerRecord
 from bot.store.migrations import migrate
-from bot.store.schema import container_rows, snapshots
+from bot.store.schema import container_rows, snapshots, workload_diagnoses
 
 _ROW_COLUMNS = ("snapshot_id", "namespace", "pod_uid", "container", "pod_name",
                 "container_kind", "workload_kind", "workload_name", "restarts",
@@ -257,6 +257,41 @@ class Store:
         """A snapshot's rows keyed by container identity (restricted to `namespaces`)."""
         return Baseline(taken_at=info.taken_at, containers={
             r.key: r for r in self.baseline_records(info, namespaces)})
+
+    def record_diagnoses(self, snapshot_id: int,
+                         items: Iterable[tuple[str, str, str, str | None, str, str]]) -> None:
+        """Store (namespace, kind, name, fingerprint, category, summary) per workload."""
+        rows = [{"snapshot_id": snapshot_id, "namespace": ns, "workload_kind": kind,
+                 "workload_name": name, "fingerprint": fp, "category": category,
+                 "summary": summary} for ns, kind, name, fp, category, summary in items]
+        if not rows:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(workload_diagnoses.insert(), rows)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not record diagnoses: {_reason(exc)}") from None
+
+    def fingerprint_history(self, cluster: str, namespace: str, kind: str, name: str, *,
+                            exclude: int | None = None, limit: int = 14) -> list[str | None]:
+        """Fingerprints of this workload's crash in earlier digests, newest first (None
+        where a digest had no diagnosis for it)."""
+        d = workload_diagnoses.c
+        digests = (select(snapshots.c.id, snapshots.c.taken_at)
+                   .where(snapshots.c.cluster == cluster, snapshots.c.purpose == PURPOSE_DIGEST,
+                          snapshots.c.id != (exclude or -1))
+                   .order_by(snapshots.c.taken_at.desc()).limit(limit).subquery())
+        query = (select(digests.c.id, d.fingerprint)
+                 .select_from(digests.outerjoin(workload_diagnoses, (d.snapshot_id == digests.c.id)
+                                                & (d.namespace == namespace)
+                                                & (d.workload_kind == kind)
+                                                & (d.workload_name == name)))
+                 .order_by(digests.c.taken_at.desc()))
+        try:
+            with self.engine.connect() as conn:
+                return [row.fingerprint for row in conn.execute(query)]
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not read diagnosis history: {_reason(exc)}") from None
 
     def workload_history(
         self, cluster: str, namespace: str, kind: str, name: str, since: datetime,

@@ -1,0 +1,230 @@
+"""The Bolt app: `/restarts`, the digest's Why? buttons, and `@restart-patrol why` mentions.
+
+Every listener acks first (Bolt answers Slack as soon as `ack()` is called; the work runs
+after), checks the channel's access to the namespace on every request (button values can
+be forged), and turns every failure into an ephemeral message — never silence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import NotFoundError, PatrolError, UsageError
+from bot.render.blocks import render_message
+from bot.runner import investigate, run_patrol
+from bot.slack.access import Access
+from bot.slack.posting import Services, digest_message, full_table, notice, post_drilldown
+
+log = logging.getLogger("restart_patrol.slack")
+Reply = Callable[[dict[str, Any]], None]
+_MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
+
+
+def build_app(services: Services, client: WebClient, access: Access) -> App:
+    """The Bolt app; request verification (signing secret, 5-minute window) is on in HTTP
+    mode and off in Socket Mode, where Slack authenticates the socket instead."""
+    settings = services.settings
+    app = App(client=client, signing_secret=settings.slack_signing_secret or "socket-mode",
+              request_verification_enabled=settings.slack_app_token is None,
+              token_verification_enabled=True, process_before_response=False,
+              name="restart-patrol")
+    bot = _Handlers(services, access)
+
+    @app.command("/restarts")
+    def on_command(ack: Ack, command: dict[str, Any], respond: Respond,
+                   client: WebClient) -> None:
+        ack()
+        reply = _responder(respond)
+        bot.guarded(reply, lambda: bot.command(command, client, reply))
+
+    @app.action("why")
+    def on_why(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        reply = _responder(respond)
+        bot.guarded(reply, lambda: bot.button(body, client, reply))
+
+    @app.event("app_mention")
+    def on_mention(event: dict[str, Any], client: WebClient) -> None:
+        channel, user = event.get("channel", ""), event.get("user", "")
+
+        def reply(message: dict[str, Any]) -> None:
+            client.chat_postEphemeral(channel=channel, user=user, **message)
+
+        bot.guarded(reply, lambda: bot.mention(event, client, reply))
+
+    return app
+
+
+def _responder(respond: Respond) -> Reply:
+    def reply(message: dict[str, Any]) -> None:
+        respond(response_type="ephemeral", replace_original=False, **message)
+    return reply
+
+
+class _Handlers:
+    """The work behind each listener, after ack."""
+
+    def __init__(self, services: Services, access: Access) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.access = access
+
+    def guarded(self, reply: Reply, work: Callable[[], None]) -> None:
+        """Run `work`; any failure becomes an ephemeral explanation to the user."""
+        try:
+            work()
+        except NotFoundError as exc:
+            reply(notice("not_found", self.settings, message=str(exc),
+                         suggestions=", ".join(f"`{s}`" for s in exc.suggestions)))
+        except UsageError as exc:
+            reply(notice("usage", self.settings, message=str(exc)))
+        except PatrolError as exc:
+            reply(notice("error", self.settings, message=str(exc)))
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown_error")
+            kind = "not_in_channel" if error in ("not_in_channel", "channel_not_found") else (
+                "error")
+            reply(notice(kind, self.settings, message=f"Slack refused the message ({error})"))
+        except Exception:
+            log.exception("unexpected failure while answering Slack")
+            reply(notice("error", self.settings,
+                         message="Something went wrong on our side; it has been logged."))
+
+    def _authorize(self, channel: str, namespace: str) -> None:
+        if not self.access.allows(channel, namespace):
+            raise _Forbidden(namespace, self.access.describe(channel))
+
+    # ---- /restarts ------------------------------------------------------------------
+    def command(self, command: dict[str, Any], client: WebClient, reply: Reply) -> None:
+        channel = command.get("channel_id", "")
+        tokens = command.get("text", "").split()
+        if tokens[:1] in (["help"], ["-h"], ["--help"]):
+            reply(notice("help", self.settings))
+            return
+        show_all = "--all" in tokens
+        tokens = [t for t in tokens if t != "--all"]
+        try:
+            if not tokens:
+                self.summary(channel, client)
+            elif len(tokens) == 1:
+                self._authorize(channel, tokens[0])
+                self.namespace_table(channel, tokens[0], client, show_all)
+            elif len(tokens) <= 3:
+                namespace, target = tokens[0], tokens[1]
+                self._authorize(channel, namespace)
+                reports = investigate(self.services.cluster, self.settings, namespace, target,
+                                      tokens[2] if len(tokens) == 3 else None)
+                parent = _post(client, channel, notice("looking", self.settings,
+                                                       namespace=namespace, target=target))
+                post_drilldown(client, channel, parent, reports, self.services)
+            else:
+                raise UsageError(f"too many words in `/restarts {command.get('text', '')}`")
+        except _Forbidden as refused:
+            reply(notice("forbidden", self.settings, namespace=refused.namespace,
+                         allowed=refused.allowed))
+
+    def summary(self, channel: str, client: WebClient) -> None:
+        cluster = self.services.cluster
+        allowed = self.access.allowed(channel)
+        existing = cluster.namespace_names()
+        namespaces = [ns for ns in existing if allowed is None or ns in allowed]
+        if allowed is not None and not namespaces:
+            raise _Forbidden("any namespace", self.access.describe(channel))
+        run = run_patrol(cluster, self.services.store, self.settings,
+                         namespaces=namespaces if allowed is not None else (), record=False,
+                         diagnose_top=0)
+        totals: dict[str, list[tuple[int, str]]] = {}
+        for w in run.digest.workloads:
+            amount = w.total if w.restarts is None else w.restarts
+            totals.setdefault(w.namespace, []).append((amount, w.name))
+        lines = []
+        for ns, rows in sorted(totals.items(), key=lambda kv: -sum(a for a, _ in kv[1])):
+            top = max(rows)
+            lines.append(f"• `{ns}` {'' if run.digest.first_run else '+'}"
+                         f"{sum(a for a, _ in rows)} in {len(rows)} workload"
+                         f"{'' if len(rows) == 1 else 's'} (most: {top[1]})")
+        stamp = "%Y-%m-%d %H:%M UTC"
+        digest = run.digest
+        _post(client, channel, render_message(
+            "summary.blocks.j2", self.settings.templates_dir, cluster=digest.cluster,
+            lines=lines[:40],
+            window_from=digest.window_from.strftime(stamp) if digest.window_from else "",
+            window_to=digest.window_to.strftime(stamp)))
+
+    def namespace_table(self, channel: str, namespace: str, client: WebClient,
+                        show_all: bool) -> None:
+        run = run_patrol(self.services.cluster, self.services.store, self.settings,
+                         namespaces=[namespace], record=False, diagnose_top=15)
+        _post(client, channel, digest_message(run, self.services, scope=namespace))
+        if show_all:
+            client.files_upload_v2(channel=channel, content=full_table(run, self.settings),
+                                   filename=f"restarts-{namespace}.txt",
+                                   title=f"Restarts in {namespace} (all workloads)")
+
+    # ---- buttons and mentions -------------------------------------------------------
+    def button(self, body: dict[str, Any], client: WebClient, reply: Reply) -> None:
+        channel = (body.get("channel") or {}).get("id", "")
+        message = body.get("message") or {}
+        thread_ts = message.get("thread_ts") or message.get("ts") or (
+            body.get("container") or {}).get("message_ts")
+        try:
+            value = json.loads(body["actions"][0]["value"])
+            namespace, name = str(value["ns"]), str(value["name"])
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise UsageError("this button carries no workload I can read") from None
+        try:
+            self._authorize(channel, namespace)
+        except _Forbidden as refused:
+            reply(notice("forbidden", self.settings, namespace=refused.namespace,
+                         allowed=refused.allowed))
+            return
+        reports = investigate(self.services.cluster, self.settings, namespace, name)
+        post_drilldown(client, channel, str(thread_ts), reports, self.services)
+
+    def mention(self, event: dict[str, Any], client: WebClient, reply: Reply) -> None:
+        tokens = _MENTION.sub(" ", event.get("text", "")).split()
+        channel = event.get("channel", "")
+        if len(tokens) < 3 or tokens[0].lower() != "why" or len(tokens) > 4:
+            raise UsageError("ask me `@restart-patrol why <namespace> <pod|workload> "
+                             "[container]`")
+        namespace, target = tokens[1], tokens[2]
+        try:
+            self._authorize(channel, namespace)
+        except _Forbidden as refused:
+            reply(notice("forbidden", self.settings, namespace=refused.namespace,
+                         allowed=refused.allowed))
+            return
+        reports = investigate(self.services.cluster, self.settings, namespace, target,
+                              tokens[3] if len(tokens) == 4 else None)
+        thread_ts = event.get("thread_ts") or event.get("ts", "")
+        post_drilldown(client, channel, thread_ts, reports, self.services)
+
+
+class _Forbidden(Exception):
+    def __init__(self, namespace: str, allowed: str) -> None:
+        super().__init__(namespace)
+        self.namespace = namespace
+        self.allowed = allowed
+
+
+def _post(client: WebClient, channel: str, message: dict[str, Any]) -> str:
+    """Post in the channel; join it once if the bot is not a member (public channels)."""
+    try:
+        response = client.chat_postMessage(channel=channel, **message)
+    except SlackApiError as exc:
+        if exc.response.get("error") != "not_in_channel":
+            raise
+        try:
+            client.conversations_join(channel=channel)
+        except SlackApiError:
+            raise exc from None
+        response = client.chat_postMessage(channel=channel, **message)
+    return str(response["ts"])

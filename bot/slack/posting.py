@@ -1,0 +1,139 @@
+"""Patrol results → Slack messages: the digest, the drill-down thread, file uploads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.cluster.client import ClusterClient
+from bot.patrol.durations import format_duration
+from bot.render.blocks import INLINE_LOG, render_message, slack_escape
+from bot.render.terminal import digest_text
+from bot.runner import ContainerReport, PatrolRun
+from bot.settings import Settings
+from bot.store import Store
+
+SPARK = "▁▂▃▄▅▆▇█"
+DIGEST_ROWS = 15
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What handlers and jobs need, built once by `serve`."""
+
+    settings: Settings
+    cluster: ClusterClient
+    store: Store
+
+
+def sparkline(values: Sequence[int]) -> str:
+    """Unicode bars for a series (empty when there is no history yet)."""
+    if len(values) < 2:
+        return ""
+    top = max(values) or 1
+    return "".join(SPARK[min(len(SPARK) - 1, round(v / top * (len(SPARK) - 1)))] for v in values)
+
+
+def _daily_deltas(history: Sequence[tuple[Any, int]]) -> list[int]:
+    return [max(b - a, 0) for (_, a), (_, b) in zip(history, history[1:], strict=False)]
+
+
+def _streak(fingerprints: Sequence[str | None], current: str | None) -> int:
+    """How many digests in a row (this one included) saw the same crash."""
+    if current is None:
+        return 0
+    count = 1
+    for fp in fingerprints:
+        if fp != current:
+            break
+        count += 1
+    return count
+
+
+def digest_message(run: PatrolRun, services: Services, *, scope: str | None = None,
+                   top: int = DIGEST_ROWS, buttons: bool = True) -> dict[str, Any]:
+    """The digest as Block Kit: header, window, one section per workload with a Why? button."""
+    digest, store, settings = run.digest, services.store, services.settings
+    week_ago = digest.window_to - timedelta(days=7)
+    rows = []
+    for w in digest.workloads[:top]:
+        diag = run.diagnoses.get((w.namespace, w.kind, w.name))
+        last = w.last_termination
+        history = store.workload_history(digest.cluster, w.namespace, w.kind, w.name, week_ago)
+        fingerprint = diag.fingerprint if diag else None
+        previous = store.fingerprint_history(digest.cluster, w.namespace, w.kind, w.name,
+                                             exclude=run.snapshot.id if run.snapshot else None)
+        rows.append({
+            "namespace": w.namespace, "name": w.name, "kind": w.kind,
+            "delta": "lifetime" if w.restarts is None else f"+{w.restarts}",
+            "total": w.total,
+            "exit": "no exit recorded" if last is None else (
+                f"exit {last.exit_code}" + (f" {last.reason}" if last.reason else "")),
+            "summary": diag.summary if diag else (w.meaning or ""),
+            "flags": ", ".join(w.flags),
+            "spark": sparkline(_daily_deltas(history)),
+            "streak": _streak(previous, fingerprint),
+            "button": json.dumps({"ns": w.namespace, "kind": w.kind, "name": w.name},
+                                 separators=(",", ":")) if buttons else None,
+        })
+    stamp = "%Y-%m-%d %H:%M UTC"
+    return render_message(
+        "digest.blocks.j2", settings.templates_dir, cluster=digest.cluster, scope=scope,
+        first_run=digest.first_run, rows=rows, more=max(len(digest.workloads) - top, 0),
+        total_rows=len(digest.workloads), restarts_in_window=digest.restarts_in_window,
+        window_from=digest.window_from.strftime(stamp) if digest.window_from else "",
+        window_to=digest.window_to.strftime(stamp),
+        span=format_duration(digest.window_to - digest.window_from)
+        if digest.window_from else "",
+        pods_scanned=digest.pods_scanned, vanished=len(digest.vanished))
+
+
+def full_table(run: PatrolRun, settings: Settings) -> str:
+    """Every workload with restarts, as the terminal table (uploaded for `--all`)."""
+    return digest_text(run.digest, run.diagnoses, top=0, templates_dir=settings.templates_dir)
+
+
+def notice(kind: str, settings: Settings, **context: object) -> dict[str, Any]:
+    """A short message from templates/notice.blocks.j2."""
+    defaults: dict[str, object] = {"namespace": "", "allowed": "", "message": "",
+                                   "suggestions": "", "target": ""}
+    return render_message("notice.blocks.j2", settings.templates_dir, kind=kind,
+                          **(defaults | context))
+
+
+def post_drilldown(client: WebClient, channel: str, thread_ts: str,
+                   reports: Sequence[ContainerReport], services: Services) -> None:
+    """One thread reply per container: diagnosis, signature, events, history, log tail
+    (inline up to INLINE_LOG characters, else uploaded as a file into the thread)."""
+    settings, store = services.settings, services.store
+    for r in reports:
+        log = (r.log_tail or "").rstrip("\n")
+        lines = log.split("\n")[-settings.log_tail_lines:] if log else []
+        text = "\n".join(lines)
+        inline = text if r.log_tail is not None and len(text) <= INLINE_LOG else None
+        history = store.workload_history(services.cluster.name, r.namespace, r.workload_kind,
+                                         r.workload_name,
+                                         (services.cluster.server_time
+                                          or _now()) - timedelta(days=7))
+        events = [f"• {slack_escape(e.type)} *{slack_escape(e.reason)}*"
+                  f"{f' ×{e.count}' if e.count > 1 else ''}: {slack_escape(e.message[:300])}"
+                  for e in r.events[:10]]
+        message = render_message(
+            "why.blocks.j2", settings.templates_dir, r=r, events=events,
+            history=sparkline(_daily_deltas(history)), log_inline=inline,
+            log_file=r.log_tail is not None and inline is None, log_lines=len(lines))
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+        if r.log_tail is not None and inline is None:
+            client.files_upload_v2(
+                channel=channel, thread_ts=thread_ts, content=text,
+                filename=f"{r.pod}.{r.container.name}.previous.log",
+                title=f"{r.namespace}/{r.pod} [{r.container.name}] previous log")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
