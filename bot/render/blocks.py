@@ -60,10 +60,10 @@ def fit_message(blocks: list[dict[str, Any]], text: str) -> dict[str, Any]:
     fitted = [b for b in (_fit_block(b) for b in blocks) if b is not None]
     if len(fitted) > MAX_BLOCKS:
         hidden = len(fitted) - (MAX_BLOCKS - 1)
-        fitted = fitted[: MAX_BLOCKS - 1] + [{
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"… and {hidden} more block"
-                          f"{'' if hidden == 1 else 's'} not shown"}]}]
+        more = {"type": "context", "elements": [{
+            "type": "mrkdwn",
+            "text": f"… and {hidden} more block{'' if hidden == 1 else 's'} not shown"}]}
+        fitted = [*fitted[: MAX_BLOCKS - 1], more]
     return {"blocks": fitted, "text": _clip(text.strip() or "restart-patrol", MAX_TEXT)}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,7 +41,7 @@ def sparkline(values: Sequence[int]) -> str:
 
 
 def _daily_deltas(history: Sequence[tuple[Any, int]]) -> list[int]:
-    return [max(b - a, 0) for (_, a), (_, b) in zip(history, history[1:], strict=False)]
+    return [max(b - a, 0) for (_, a), (_, b) in pairwise(history)]
 
 
 def _streak(fingerprints: Sequence[str | None], current: str | None) -> int:

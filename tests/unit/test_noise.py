@@ -119,7 +119,8 @@ def test_info_lines_mentioning_errors_are_not_a_signature() -> None:
 
 
 def test_a_crash_before_megabytes_of_goroutine_stacks_is_found() -> None:
-    crash = "fatal error: concurrent map writes\n\ngoroutine 9 [running]:\nmain.put()\n\t/a.go:3 +0x1\n"
+    crash = ("fatal error: concurrent map writes\n\ngoroutine 9 [running]:\nmain.put()\n"
+             "\t/a.go:3 +0x1\n")
     dump = "\n".join(f"goroutine {i} [select]:\nnet/http.(*conn).serve(0xc0)\n\t/s.go:1 +0x1"
                      for i in range(40_000))
     log = "\n".join(NOISE["go"]) + "\n" + crash + dump
@@ -133,4 +134,5 @@ def test_a_crash_megabytes_before_the_end_is_found() -> None:
     crash = CRASHES["python"][0]
     log = chatter + "\n" + crash + chatter
     assert len(log) > 2_000_000
-    assert "ZeroDivisionError: division by zero" in diagnose(Evidence(exit_code=1, log=log)).signature
+    signature = diagnose(Evidence(exit_code=1, log=log)).signature
+    assert "ZeroDivisionError: division by zero" in signature
