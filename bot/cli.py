@@ -228,7 +228,16 @@ def _demo_steps(args: argparse.Namespace, settings: Settings, cluster: ClusterCl
                       target=focus.name))
         reports = investigate(cluster, settings, focus.namespace, focus.name, max_pods=1)
         _write(reports_text(reports, 20, tdir))
-    _write(render("demo.txt.j2", tdir, step="no-slack"))
+    if settings.slack_bot_token and settings.patrol_channel:
+        from bot.slack.client import build_web_client
+        from bot.slack.posting import Services, digest_message
+
+        client = build_web_client(settings)
+        client.chat_postMessage(channel=settings.patrol_channel, **digest_message(
+            second, Services(settings, cluster, store)))
+        _write(render("demo.txt.j2", tdir, step="slack", channel=settings.patrol_channel))
+    else:
+        _write(render("demo.txt.j2", tdir, step="no-slack"))
 
 
 # ---- parser -------------------------------------------------------------------------

@@ -103,7 +103,8 @@ class SimServer:
         self.forbidden_namespaces: set[str] = set()
         self.requests: list[str] = []  # request lines, for fidelity tests
         handler = type("BoundHandler", (_Handler,), {"sim": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        server = type("SimHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
+        self.httpd = server((host, port), handler)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()

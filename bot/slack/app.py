@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -43,22 +44,23 @@ def build_app(services: Services, client: WebClient, access: Access) -> App:
                    client: WebClient) -> None:
         ack()
         reply = _responder(respond)
-        bot.guarded(reply, lambda: bot.command(command, client, reply))
+        bot.later(reply, lambda: bot.command(command, client, reply))
 
     @app.action("why")
     def on_why(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
         reply = _responder(respond)
-        bot.guarded(reply, lambda: bot.button(body, client, reply))
+        bot.later(reply, lambda: bot.button(body, client, reply))
 
     @app.event("app_mention")
-    def on_mention(event: dict[str, Any], client: WebClient) -> None:
+    def on_mention(ack: Ack, event: dict[str, Any], client: WebClient) -> None:
+        ack()
         channel, user = event.get("channel", ""), event.get("user", "")
 
         def reply(message: dict[str, Any]) -> None:
             client.chat_postEphemeral(channel=channel, user=user, **message)
 
-        bot.guarded(reply, lambda: bot.mention(event, client, reply))
+        bot.later(reply, lambda: bot.mention(event, client, reply))
 
     return app
 
@@ -72,10 +74,19 @@ def _responder(respond: Respond) -> Reply:
 class _Handlers:
     """The work behind each listener, after ack."""
 
+    WORKERS = 4  # concurrent drill-downs/patrols; more would only load the API server
+
     def __init__(self, services: Services, access: Access) -> None:
         self.services = services
         self.settings = services.settings
         self.access = access
+        self.pool = ThreadPoolExecutor(max_workers=self.WORKERS,
+                                       thread_name_prefix="slack-work")
+
+    def later(self, reply: Reply, work: Callable[[], None]) -> None:
+        """Queue the work after ack. Bolt acks from its listener threads: keeping them free
+        keeps acks fast (milliseconds) however many slow questions are in flight."""
+        self.pool.submit(self.guarded, reply, work)
 
     def guarded(self, reply: Reply, work: Callable[[], None]) -> None:
         """Run `work`; any failure becomes an ephemeral explanation to the user."""

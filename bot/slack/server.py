@@ -25,6 +25,7 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128  # the default 5 drops SYNs under bursts: 1 s retransmits
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.cluster.client import connect
@@ -24,6 +25,24 @@ from bot.slack.server import HttpServer, router
 from bot.store import Store
 
 log = logging.getLogger("restart_patrol")
+
+
+def post_daily_digest(services: Services, client: WebClient, channel: str) -> str | None:
+    """Run the digest patrol and post it; a failure is logged and reported in the channel.
+    Returns the digest message's ts (its thread receives the Why? answers)."""
+    settings = services.settings
+    try:
+        run = run_patrol(services.cluster, services.store, settings, digest_run=True)
+        response = client.chat_postMessage(channel=channel, **digest_message(run, services))
+        return str(response["ts"])
+    except (PatrolError, SlackApiError) as exc:
+        log.error("daily digest failed: %s", exc)
+        try:
+            client.chat_postMessage(channel=channel, **notice(
+                "error", settings, message=f"The daily patrol failed: {exc}"))
+        except SlackApiError as post_error:
+            log.error("could not report the failure to Slack: %s", post_error)
+        return None
 
 
 def serve(settings: Settings) -> int:
@@ -52,17 +71,7 @@ def serve(settings: Settings) -> int:
         cluster.server_now()
 
     def daily_digest() -> None:
-        channel = settings.patrol_channel or ""
-        try:
-            run = run_patrol(cluster, store, settings, digest_run=True)
-            client.chat_postMessage(channel=channel, **digest_message(run, services))
-        except (PatrolError, SlackApiError) as exc:
-            log.error("daily digest failed: %s", exc)
-            try:
-                client.chat_postMessage(channel=channel, **notice(
-                    "error", settings, message=f"The daily patrol failed: {exc}"))
-            except SlackApiError as post_error:
-                log.error("could not report the failure to Slack: %s", post_error)
+        post_daily_digest(services, client, settings.patrol_channel or "")
 
     scheduler = start_scheduler(settings, daily_digest) if settings.patrol_channel else None
     if scheduler is None:

@@ -163,3 +163,19 @@ def test_bad_setting_is_a_usage_error(tmp_path: Path) -> None:
 def test_patrol_without_output_flag_explains_how_to_post() -> None:
     proc = run("patrol")
     assert proc.returncode == 2 and "--print" in proc.stderr
+
+
+def test_demo_posts_to_slack_when_configured() -> None:
+    from tests.fakes.slack_api import TOKEN, FakeSlack
+
+    slack = FakeSlack().start()
+    try:
+        proc = run("demo", env={"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": slack.base_url,
+                                "PATROL_CHANNEL": "CDEMO"})
+        assert proc.returncode == 0, proc.stderr
+        assert "Posted the digest to Slack channel CDEMO" in proc.stdout
+        (message,) = slack.messages("CDEMO")
+        assert "pod1-deployment" in slack.text_of(message)
+        assert not slack.violations
+    finally:
+        slack.stop()

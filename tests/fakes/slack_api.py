@@ -1,0 +1,245 @@
+"""A fake Slack Web API over real HTTP, for integration and e2e tests.
+
+Implements what restart-patrol calls (auth.test, chat.postMessage, chat.postEphemeral,
+files.getUploadURLExternal + the upload URL + files.completeUploadExternal, files.info,
+conversations.join, apps.connections.open), a response_url sink, and a 429 with
+Retry-After on demand. Records every call, and checks Block Kit limits on every message:
+a violation is recorded and answered with `invalid_blocks`, as Slack would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+TOKEN = "xoxb-test-token"
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    result: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+
+
+def block_kit_problems(args: dict[str, Any]) -> list[str]:
+    """Slack's documented limits for a message's blocks and text."""
+    problems: list[str] = []
+    blocks = args.get("blocks")
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    if not blocks:
+        return problems if args.get("text") else ["message has neither text nor blocks"]
+    if not args.get("text"):
+        problems.append("blocks without a text fallback")
+    if len(blocks) > 50:
+        problems.append(f"{len(blocks)} blocks > 50")
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "section" and len(block.get("text", {}).get("text", "")) > 3000:
+            problems.append("section text > 3000")
+        if kind == "header" and len(block.get("text", {}).get("text", "")) > 150:
+            problems.append("header > 150")
+        value = (block.get("accessory") or {}).get("value", "")
+        if len(value) > 2000:
+            problems.append("button value > 2000")
+    return problems
+
+
+class FakeSlack:
+    """Start with `.start()`; `base_url` is what SLACK_API_URL should be."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.responses: list[dict[str, Any]] = []  # posted to response_url
+        self.uploads: dict[str, bytes] = {}
+        self.violations: list[str] = []
+        self.rate_limit: dict[str, int] = {}  # method -> how many 429s to answer first
+        self.not_in_channel: set[str] = set()
+        self.joinable: set[str] = set()
+        self.socket_url = ""
+        self._ts = 1_700_000_000.0
+        self._lock = threading.Lock()
+        self.changed = threading.Condition()
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, key: str = "r") -> str:
+        return f"{self.url}/response/{key}"
+
+    def start(self) -> FakeSlack:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def next_ts(self) -> str:
+        with self._lock:
+            self._ts += 1
+            return f"{self._ts:.6f}"
+
+    def record(self, call: Call | None = None, response: dict[str, Any] | None = None) -> None:
+        with self.changed:
+            if call is not None:
+                self.calls.append(call)
+            if response is not None:
+                self.responses.append(response)
+            self.changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 30) -> Any:
+        """Block until predicate() is truthy (returns it), or fail with what was recorded."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                result = predicate()
+                if result:
+                    return result
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"timed out; calls: {[(c.method, c.args.get('channel')) for c in self.calls]}"
+                        f"; responses: {self.responses}")
+                self.changed.wait(remaining)
+
+    def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Messages posted (successfully), each with the "ts" Slack answered."""
+        return [c.args | {"ts": c.result["ts"]} for c in self.calls
+                if c.method == "chat.postMessage" and c.result.get("ok")
+                and (channel is None or c.args.get("channel") == channel)]
+
+    def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages(channel) if m.get("thread_ts") == thread_ts]
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def text_of(self, message: dict[str, Any]) -> str:
+        blocks = message.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        parts = [message.get("text", "")]
+        for b in blocks:
+            parts.append((b.get("text") or {}).get("text", ""))
+            parts += [e.get("text", "") for e in b.get("elements", [])]
+        return "\n".join(parts)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeSlack
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+              ) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _args(self, raw: bytes) -> dict[str, Any]:
+        kind = self.headers.get("Content-Type", "")
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        if kind.startswith("application/json") and raw:
+            return {**query, **json.loads(raw)}
+        if kind.startswith("application/x-www-form-urlencoded"):
+            return {**query, **{k: v[-1] for k, v in parse_qs(raw.decode()).items()}}
+        return query
+
+    def do_GET(self) -> None:
+        self.do_POST()
+
+    def do_POST(self) -> None:
+        fake = self.fake
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = urlsplit(self.path).path
+        if path.startswith("/response/"):
+            fake.record(response=json.loads(raw or b"{}"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            return
+        if path.startswith("/upload/"):
+            fake.uploads[path.rsplit("/", 1)[1]] = raw
+            body = f"OK - {len(raw)}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        method = path.removeprefix("/api/")
+        args = self._args(raw)
+        token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if method != "apps.connections.open" and token != TOKEN and args.get("token") != TOKEN:
+            return self._json(200, {"ok": False, "error": "invalid_auth"})
+        if fake.rate_limit.get(method, 0) > 0:
+            fake.rate_limit[method] -= 1
+            fake.record(Call(method + " (429)", args))
+            return self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+        answer = self._answer(method, args)
+        fake.record(Call(method, args, answer))
+        self._json(200, answer)
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        fake = self.fake
+        if method == "auth.test":
+            return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake",
+                    "user": "restart-patrol", "team_id": "T0001", "user_id": "UBOT",
+                    "bot_id": "BBOT"}
+        if method in ("chat.postMessage", "chat.postEphemeral"):
+            problems = block_kit_problems(args)
+            if problems:
+                fake.violations += problems
+                return {"ok": False, "error": "invalid_blocks", "errors": problems}
+            channel = args.get("channel", "")
+            if method == "chat.postMessage" and channel in fake.not_in_channel:
+                return {"ok": False, "error": "not_in_channel"}
+            ts = fake.next_ts()
+            if method == "chat.postEphemeral":
+                return {"ok": True, "message_ts": ts}
+            return {"ok": True, "channel": channel, "ts": ts,
+                    "message": {"ts": ts, "text": args.get("text", "")}}
+        if method == "conversations.join":
+            channel = args.get("channel", "")
+            if channel not in fake.joinable:
+                return {"ok": False, "error": "method_not_supported_for_channel_type"}
+            fake.not_in_channel.discard(channel)
+            return {"ok": True, "channel": {"id": channel}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{len(fake.uploads) + len(fake.calls):06d}"
+            return {"ok": True, "upload_url": f"{fake.url}/upload/{file_id}",
+                    "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = args.get("files")
+            files = json.loads(files) if isinstance(files, str) else files
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", "")}
+                                          for f in files or []]}
+        if method == "files.info":
+            return {"ok": True, "file": {"id": args.get("file", ""), "name": "log"}}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": fake.socket_url}
+        return {"ok": False, "error": "unknown_method"}

@@ -1,0 +1,109 @@
+"""The daily digest job against bot/sim and the fake Slack (real HTTP both ways)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cluster.client import connect
+from bot.errors import ConfigError
+from bot.schedule.daily import JOB_ID, digest_trigger, start_scheduler
+from bot.slack.client import build_web_client
+from bot.slack.posting import Services, sparkline
+from bot.slack.serving import post_daily_digest
+from bot.store import Store
+from tests.conftest import Sim, start_sim
+from tests.fakes.slack_api import TOKEN, FakeSlack
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+    assert not fake.violations
+
+
+def services_for(sim: Sim, slack: FakeSlack, tmp_path: Path) -> Services:
+    settings = replace(sim.settings(), slack_bot_token=TOKEN, slack_api_url=slack.base_url,
+                       patrol_channel="CALL")
+    return Services(settings, connect(settings), Store.open(f"sqlite:///{tmp_path}/d.db"))
+
+
+def rows_of(message: dict) -> dict[str, str]:
+    return {b["accessory"]["value"]: b["text"]["text"] for b in message["blocks"]
+            if b.get("accessory")}
+
+
+def test_digest_first_run_then_a_day_then_streaks(sim: Sim, slack: FakeSlack,
+                                                  tmp_path: Path) -> None:
+    services = services_for(sim, slack, tmp_path)
+    client = build_web_client(services.settings)
+    first_ts = post_daily_digest(services, client, "CALL")
+    first = slack.messages("CALL")[-1]
+    assert first["ts"] == first_ts
+    assert first["blocks"][0]["text"]["text"] == "Restart patrol · sim-qld2"
+    assert "baseline set" in json.dumps(first["blocks"][1])
+    for _day in (1, 2):
+        sim.world.advance(timedelta(days=1))
+        post_daily_digest(services, client, "CALL")
+    last = slack.messages("CALL")[-1]
+    key = json.dumps({"ns": "qld2-production", "kind": "Deployment",
+                      "name": "pod1-deployment"}, separators=(",", ":"))
+    pod1 = rows_of(last)[key]
+    assert "`+3` · 146 total" in pod1
+    assert "exit 2 Error — Go panic: runtime error: invalid memory address" in pod1
+    assert "same crash ×3" in pod1
+    assert "██" in pod1  # +3 and +3 on the two days with history
+    assert "Window" in json.dumps(last["blocks"][1]) and "(1d)" in json.dumps(last["blocks"][1])
+    services.store.close()
+
+
+def test_all_quiet_when_nothing_restarted(slack: FakeSlack, tmp_path: Path) -> None:
+    quiet = start_sim(tmp_path, {"cluster": "calm", "nodes": ["n1"], "namespaces": {
+        "web": {"healthy": {"deployments": 3, "replicas": 2}}}})
+    services = services_for(quiet, slack, tmp_path)
+    client = build_web_client(services.settings)
+    post_daily_digest(services, client, "CALL")
+    quiet.world.advance(timedelta(days=1))
+    post_daily_digest(services, client, "CALL")
+    assert "All quiet" in slack.text_of(slack.messages("CALL")[-1])
+    quiet.server.stop()
+    services.store.close()
+
+
+def test_a_failing_patrol_is_reported_in_the_channel(sim: Sim, slack: FakeSlack,
+                                                     tmp_path: Path) -> None:
+    services = services_for(sim, slack, tmp_path)
+    sim.server.forbidden_namespaces.add("qld2-production")
+    broken = replace(services, settings=replace(services.settings,
+                                                patrol_namespaces=("qld2-production",)))
+    assert post_daily_digest(broken, build_web_client(broken.settings), "CALL") is None
+    assert "The daily patrol failed" in slack.text_of(slack.messages("CALL")[-1])
+    services.store.close()
+
+
+def test_scheduler_runs_one_non_overlapping_job_in_the_time_zone(sim: Sim) -> None:
+    settings = replace(sim.settings(), patrol_schedule="30 8 * * 1-5",
+                       patrol_timezone="Australia/Brisbane")
+    scheduler = start_scheduler(settings, lambda: None)
+    try:
+        (job,) = scheduler.get_jobs()
+        assert job.id == JOB_ID and job.max_instances == 1 and job.coalesce
+        fire = job.next_run_time
+        assert (fire.hour, fire.minute, str(fire.tzinfo)) == (8, 30, "Australia/Brisbane")
+        assert fire.weekday() < 5
+    finally:
+        scheduler.shutdown(wait=False)
+    with pytest.raises(ConfigError, match="PATROL_SCHEDULE"):
+        digest_trigger(replace(settings, patrol_schedule="every morning"))
+
+
+def test_sparkline() -> None:
+    assert sparkline([]) == "" and sparkline([4]) == ""
+    assert sparkline([0, 4, 8]) == "▁▅█"

@@ -1,0 +1,107 @@
+"""Block Kit templates render to valid messages within Slack's limits, at any size."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.diagnosis.engine import Evidence, diagnose
+from bot.patrol.model import ContainerKind, ContainerObservation, Termination
+from bot.render.blocks import MAX_BLOCKS, fit_message, render_message, slack_escape
+from bot.runner import ContainerReport
+from tests.fakes.slack_api import block_kit_problems
+
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def row(i: int, summary: str = "Go panic: boom") -> dict[str, object]:
+    return {"namespace": "prod", "name": f"api-{i}", "kind": "Deployment", "delta": f"+{i}",
+            "total": i * 10, "exit": "exit 2 Error", "summary": summary, "flags": "no probes",
+            "spark": "▁▃█", "streak": 3, "button": json.dumps({"ns": "prod", "name": f"a{i}"})}
+
+
+def digest(rows: list[dict[str, object]], **kw: object) -> dict:
+    context: dict[str, object] = {
+        "cluster": "c1", "scope": "prod", "first_run": False, "rows": rows, "more": 0,
+        "total_rows": len(rows), "restarts_in_window": 7, "window_from": "2026-11-27 09:00",
+        "window_to": "2026-11-28 09:00", "span": "1d", "pods_scanned": 98, "vanished": 2}
+    return render_message("digest.blocks.j2", None, **(context | kw))
+
+
+@pytest.mark.parametrize("rows", [0, 1, 15, 200])
+def test_digest_fits_slack_limits_at_any_size(rows: int) -> None:
+    message = digest([row(i) for i in range(rows)])
+    assert block_kit_problems(message) == []
+    assert message["text"]
+    if rows == 0:
+        assert "All quiet" in json.dumps(message)
+    if rows == 200:
+        assert len(message["blocks"]) == MAX_BLOCKS
+        assert "more blocks not shown" in json.dumps(message["blocks"][-1])
+
+
+def test_digest_first_run_says_baseline() -> None:
+    message = digest([row(1)], first_run=True)
+    assert "baseline set" in message["blocks"][1]["elements"][0]["text"]
+
+
+def test_huge_section_text_is_cut_and_code_blocks_stay_closed() -> None:
+    log = "x" * 10_000
+    message = fit_message([{"type": "section", "text": {"type": "mrkdwn",
+                                                        "text": f"```{log}```"}}], "t")
+    text = message["blocks"][0]["text"]["text"]
+    assert len(text) <= 3000 and text.endswith("```") and text.startswith("```")
+
+
+def test_header_and_button_value_limits() -> None:
+    message = fit_message([
+        {"type": "header", "text": {"type": "plain_text", "text": "h" * 400}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "x"},
+         "accessory": {"type": "button", "value": "v" * 3000}}], "")
+    assert len(message["blocks"][0]["text"]["text"]) <= 150
+    assert "accessory" not in message["blocks"][1]
+    assert message["text"]
+
+
+def test_log_text_is_escaped_inside_code_blocks() -> None:
+    assert slack_escape("a < b && c > d") == "a &lt; b &amp;&amp; c &gt; d"
+    log = "if x < 0 && y > 1 { panic() }"
+    term = Termination(2, "Error", finished_at=NOW - timedelta(minutes=3))
+    report = ContainerReport(
+        "prod", "api-1", "uid", "Deployment", "api",
+        ContainerObservation("app", 3, ContainerKind.APP, term), diagnose(Evidence(
+            exit_code=2, log="panic: <nil> & friends\ngoroutine 1 [running]:\nmain.main()")),
+        log, 0, ())
+    message = render_message("why.blocks.j2", None, r=report, events=[], history="",
+                             log_inline=log, log_file=False, log_lines=1)
+    text = json.dumps(message)
+    assert "x &lt; 0 &amp;&amp; y &gt; 1" in text
+    assert "panic: &lt;nil&gt; &amp; friends" in text
+    assert block_kit_problems(message) == []
+
+
+def test_why_without_diagnosis_or_log() -> None:
+    report = ContainerReport("prod", "api-1", "uid", "Pod", "api-1",
+                             ContainerObservation("app", 0), None, None, 0, (),
+                             note="this container has not restarted")
+    message = render_message("why.blocks.j2", None, r=report, events=[], history="",
+                             log_inline=None, log_file=False, log_lines=0)
+    assert "keeps no previous log" in json.dumps(message)
+    assert block_kit_problems(message) == []
+
+
+@pytest.mark.parametrize("kind", ["help", "forbidden", "not_found", "error", "usage",
+                                  "not_in_channel", "looking", "summary_empty", "working"])
+def test_every_notice_renders(kind: str) -> None:
+    message = render_message("notice.blocks.j2", None, kind=kind, namespace="edge",
+                             allowed="`prod`", message="m <x>", suggestions="`prod`",
+                             target="api")
+    assert message["text"] and block_kit_problems(message) == []
+
+
+def test_summary_renders() -> None:
+    message = render_message("summary.blocks.j2", None, cluster="c1", lines=["• `prod` +3"],
+                             window_from="", window_to="now")
+    assert block_kit_problems(message) == []
