@@ -114,9 +114,9 @@ class FakeSlack:
                     return result
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(
-                        f"timed out; calls: {[(c.method, c.args.get('channel')) for c in self.calls]}"
-                        f"; responses: {self.responses}")
+                    seen = [(c.method, c.args.get("channel")) for c in self.calls]
+                    raise AssertionError(f"timed out; calls: {seen}; "
+                                         f"responses: {self.responses}")
                 self.changed.wait(remaining)
 
     def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
