@@ -19,7 +19,7 @@ from bot.diagnosis.exit_codes import ExitDecoding, decode_termination, signal_of
 from bot.diagnosis.fingerprint import fingerprint
 from bot.diagnosis.logtext import split_lines, strip_prefixes
 from bot.diagnosis.runtimes import infer_runtime
-from bot.diagnosis.signatures import Finding, extract_signature
+from bot.diagnosis.signatures import Finding, extract_signature, last_words
 
 REAL_CRASHES = {
     "go-panic", "go-fatal-error", "python-exception", "jvm-exception", "jvm-oom",
@@ -123,6 +123,9 @@ def diagnose(ev: Evidence) -> Diagnosis:
     text = ev.log if not ev.message else f"{ev.log}\n{ev.message}"
     lines = split_lines(text)
     finding = extract_signature(lines)
+    if finding is None and ev.exit_code not in (None, 0, 137, 143) and ev.reason not in (
+            "OOMKilled", "ContainerStatusUnknown", "Unknown"):
+        finding = last_words(lines)
     runtime = (finding.runtime if finding and finding.runtime else None) or infer_runtime(
         lines, ev.image, ev.exit_code)
     decoded = decode_termination(ev.exit_code, ev.reason, ev.signal, runtime)

@@ -410,6 +410,26 @@ def detect_node(lines: Sequence[Line]) -> Finding | None:
                     headline=lines[found].core.strip())
 
 
+# ---- other runtimes: .NET, Ruby, Elixir/Erlang ------------------------------------------
+_OTHER_RUNTIMES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^Unhandled [eE]xception\.? +[\w.`]+(Exception|Error)\b"), "dotnet"),
+    (re.compile(r"^\S+\.rb:\d+:in .*\(([A-Z]\w*(Error|Exception|Interrupt))\)$"), "ruby"),
+    (re.compile(r"^\*\* \([\w.]+\) "), "erlang"),
+    (re.compile(r"^Kernel pid terminated|^\{\\?\"Kernel pid terminated"), "erlang"),
+)
+
+
+def detect_other_runtimes(lines: Sequence[Line]) -> Finding | None:
+    """An uncaught exception of a runtime without its own category (.NET, Ruby, Elixir):
+    the app died of it, so it is app-fatal (refined to a dependency or port when it says)."""
+    for pattern, runtime in _OTHER_RUNTIMES:
+        i = _last(lines, pattern)
+        if i is not None:
+            return _finding("app-fatal", [lines[i]], runtime=runtime,
+                            headline=lines[i].core.strip())
+    return None
+
+
 # ---- start-up, config, fatal logs, dependencies, shutdown -------------------------------
 _EXEC: tuple[re.Pattern[str], ...] = (
     re.compile(r"exec format error"),
@@ -462,11 +482,14 @@ _CONFIG: tuple[re.Pattern[str], ...] = (
     re.compile(r"missing required (configuration|config|env|environment variable|setting)|"
                r"environment variable \S+ (is )?(not set|required|missing)", re.I),
     re.compile(r"yaml: (line \d+|unmarshal errors)|mapping values are not allowed", re.I),
+    re.compile(r"Syntax error on line \d+ of|invalid argument \"[^\"]*\" for \"[^\"]*\" "
+               r"flag", re.I),
 )
 
 
 _CONFIG_WORDS = ("[emerg]", "config", "settings", "flag", "unrecognized", "usage:",
-                 "missing required", "environment variable", "yaml", "mapping values")
+                 "missing required", "environment variable", "yaml", "mapping values",
+                 "syntax error on line")
 
 
 def detect_config(lines: Sequence[Line]) -> Finding | None:
@@ -564,9 +587,25 @@ def detect_shutdown(lines: Sequence[Line]) -> Finding | None:
 
 DETECTORS: tuple[Detector, ...] = (
     detect_go, detect_rust, detect_hs_err, detect_node_heap, detect_gunicorn,
-    detect_python, detect_native, detect_jvm, detect_node, detect_exec, detect_config,
-    detect_fatal_log, detect_dependency, detect_shutdown,
+    detect_python, detect_native, detect_jvm, detect_node, detect_other_runtimes,
+    detect_exec, detect_config, detect_fatal_log, detect_dependency, detect_shutdown,
 )
+
+_LAST_WORDS = re.compile(r"\b(error|fail(ed|ure)?|fatal|cannot|can't|unable|invalid|denied|"
+                         r"refused|not found|no such|panic|abort(ed|ing)?|exception)\b", re.I)
+
+
+def last_words(lines: Sequence[Line]) -> Finding | None:
+    """For a process that exited non-zero with no recognisable crash: its last line, when
+    that line states a failure (`log.Fatal`, `sys.exit("…")`, Rust's `Error: …` from
+    main). Only the very end of the log counts, never a grep of the whole tail."""
+    tail = [ln for ln in lines[-3:] if ln.core.strip()]
+    if not tail:
+        return None
+    last = tail[-1]
+    if not _LAST_WORDS.search(last.core) or not _loud(last):
+        return None
+    return refine(_finding("app-fatal", [last], headline=last.core.strip()))
 _REFINABLE = {"python-exception", "jvm-exception", "node-exception", "go-panic", "rust-panic",
               "app-fatal", "config-error"}
 

@@ -270,3 +270,15 @@ def test_health_readiness_and_metrics(served: tuple[Bot, Sim]) -> None:
                          ("/metrics", "restart_patrol_http_requests")):
         with urllib.request.urlopen(bot.url + path, timeout=5) as resp:
             assert resp.status == 200 and needle in resp.read().decode()
+
+
+def test_all_uploads_the_full_table_as_a_file(served: tuple[Bot, Sim]) -> None:
+    bot, _ = served
+    bot.command("payments --all")
+    done = bot.slack.wait_for(lambda: [c for c in bot.slack.calls_to(
+        "files.completeUploadExternal") if c.args.get("channel_id") == OPS
+        and "payments" in json.dumps(c.args.get("files"))])
+    files = done[0].args["files"]
+    file_id = (json.loads(files) if isinstance(files, str) else files)[0]["id"]
+    table = bot.slack.uploads[file_id].decode()
+    assert "NAMESPACE" in table and "ledger-api" in table and "settlement-worker" in table

@@ -116,3 +116,32 @@ def test_vanished_pods_are_found_in_seen_and_in_emptied_namespaces(sim: Sim,
     pod2 = next(v for v in run.digest.vanished if v.pod_name.startswith("pod2-"))
     assert pod2.restarts_at_baseline == 5 and pod2.workload.name == "pod2-deployment"
     store.close()
+
+
+def test_a_rollout_moves_pods_to_a_new_replicaset_of_the_same_deployment(tmp_path: Path
+                                                                         ) -> None:
+    scenario = {
+        "cluster": "rollout", "nodes": ["n1"],
+        "namespaces": {"shop": {"workloads": [{
+            "kind": "Deployment", "name": "cart", "replicas": 2, "age": "5d",
+            "rollout_after": "6h",
+            "containers": [{"name": "cart", "image": "cart:1", "restarts": 3,
+                            "crash": {"every": "4h", "first_after": "1h", "exit_code": 1,
+                                      "log": ["ValueError: boom"]}}]}]}},
+    }
+    running = start_sim(tmp_path, scenario)
+    old_rs = {n for _, n in running.world.sorted_keys("replicasets")}
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    patrol(running, store)
+    running.world.advance(timedelta(hours=12))
+    run = patrol(running, store)
+    new_rs = {n for _, n in running.world.sorted_keys("replicasets")} - old_rs
+    assert len(new_rs) == 1
+    (w,) = run.digest.workloads
+    assert (w.kind, w.name) == ("Deployment", "cart")
+    assert all(p.name.startswith(next(iter(new_rs))) for p in w.pods)
+    assert len(run.digest.vanished) == 2
+    # The old pods' restarts before the rollout are not in the new pods' counts.
+    assert w.restarts == w.total
+    running.server.stop()
+    store.close()

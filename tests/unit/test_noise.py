@@ -136,3 +136,43 @@ def test_a_crash_megabytes_before_the_end_is_found() -> None:
     assert len(log) > 2_000_000
     signature = diagnose(Evidence(exit_code=1, log=log)).signature
     assert "ZeroDivisionError: division by zero" in signature
+
+
+@pytest.mark.parametrize(("log", "code", "expected", "category"), [
+    ("Unhandled exception. System.InvalidOperationException: Sequence contains no elements\n"
+     "   at System.Linq.ThrowHelper.ThrowNoElementsException()\n   at App.Main() in "
+     "/src/Program.cs:line 12", 134,
+     "Unhandled exception. System.InvalidOperationException: Sequence contains no elements",
+     "app-fatal"),
+    ("/app/lib/worker.rb:14:in `run': undefined method `each' for nil:NilClass (NoMethodError)"
+     "\n\tfrom /app/bin/worker:5:in `<main>'", 1,
+     "/app/lib/worker.rb:14:in `run': undefined method `each' for nil:NilClass (NoMethodError)",
+     "app-fatal"),
+    ("** (DBConnection.ConnectionError) tcp connect (db:5432): connection refused - :econnrefused"
+     "\n    (db_connection 2.4.0) lib/db_connection.ex:100: DBConnection.run/3", 1,
+     "** (DBConnection.ConnectionError) tcp connect (db:5432): connection refused - :econnrefused",
+     "dependency-unavailable"),
+    ("AH00526: Syntax error on line 52 of /usr/local/apache2/conf/httpd.conf:\n"
+     "Invalid command 'Listn', perhaps misspelled", 1,
+     "AH00526: Syntax error on line 52 of /usr/local/apache2/conf/httpd.conf:", "config-error"),
+    ("2026/11/27 09:00:00 starting\n2026/11/27 09:00:01 failed to load certificate: open "
+     "/certs/tls.crt: permission denied", 1,
+     "2026/11/27 09:00:01 failed to load certificate: open /certs/tls.crt: permission denied",
+     "app-fatal"),
+    ('Error: Os { code: 2, kind: NotFound, message: "No such file or directory" }', 1,
+     'Error: Os { code: 2, kind: NotFound, message: "No such file or directory" }',
+     "app-fatal"),
+])
+def test_other_runtimes_and_last_words(log: str, code: int, expected: str, category: str
+                                       ) -> None:
+    d = diagnose(Evidence(exit_code=code, log=log))
+    assert expected in d.signature
+    assert d.category == category
+
+
+def test_last_words_never_apply_to_clean_or_killed_exits() -> None:
+    log = "processed 10 items\nerror count: 0"
+    assert diagnose(Evidence(exit_code=0, log=log)).category == "clean-exit"
+    assert diagnose(Evidence(exit_code=143, log="request failed, retrying")).category == \
+        "graceful-shutdown"
+    assert diagnose(Evidence(exit_code=1, log="INFO all good\nINFO done")).signature == ()
