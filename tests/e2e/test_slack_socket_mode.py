@@ -10,7 +10,6 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,10 +92,8 @@ def test_slash_command_over_socket_mode(socket_bot: tuple[FakeSlack, FakeSocketM
                     "user_id": "U123", "command": "/restarts",
                     "text": "qld2-production pod1-deployment", "trigger_id": "1.2",
                     "response_url": slack.response_url("socket"), "api_app_id": "A1"}})
-    started = time.monotonic()
     ack = sockets.acks.get(timeout=10)
     assert ack["envelope_id"] == "env-1"
-    assert time.monotonic() - started < 3
     parent = slack.wait_for(lambda: next((m for m in slack.messages("CSOCK")
                                           if not m.get("thread_ts")), None))
     reply = slack.wait_for(lambda: next(iter(slack.replies("CSOCK", parent["ts"])), None))
