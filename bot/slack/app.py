@@ -50,7 +50,7 @@ def build_app(services: Services, client: WebClient, access: Access) -> App:
     def on_why(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
         reply = _responder(respond)
-        bot.later(reply, lambda: bot.button(body, client, reply))
+        bot.later(reply, lambda: bot.button(body, client))
 
     @app.event("app_mention")
     def on_mention(ack: Ack, event: dict[str, Any], client: WebClient) -> None:
@@ -60,7 +60,7 @@ def build_app(services: Services, client: WebClient, access: Access) -> App:
         def reply(message: dict[str, Any]) -> None:
             client.chat_postEphemeral(channel=channel, user=user, **message)
 
-        bot.later(reply, lambda: bot.mention(event, client, reply))
+        bot.later(reply, lambda: bot.mention(event, client))
 
     return app
 
@@ -92,6 +92,9 @@ class _Handlers:
         """Run `work`; any failure becomes an ephemeral explanation to the user."""
         try:
             work()
+        except _Forbidden as refused:
+            reply(notice("forbidden", self.settings, namespace=refused.namespace,
+                         allowed=refused.allowed))
         except NotFoundError as exc:
             reply(notice("not_found", self.settings, message=str(exc),
                          suggestions=", ".join(f"`{s}`" for s in exc.suggestions)))
@@ -122,25 +125,21 @@ class _Handlers:
             return
         show_all = "--all" in tokens
         tokens = [t for t in tokens if t != "--all"]
-        try:
-            if not tokens:
-                self.summary(channel, client)
-            elif len(tokens) == 1:
-                self._authorize(channel, tokens[0])
-                self.namespace_table(channel, tokens[0], client, show_all)
-            elif len(tokens) <= 3:
-                namespace, target = tokens[0], tokens[1]
-                self._authorize(channel, namespace)
-                reports = investigate(self.services.cluster, self.settings, namespace, target,
-                                      tokens[2] if len(tokens) == 3 else None)
-                parent = _post(client, channel, notice("looking", self.settings,
-                                                       namespace=namespace, target=target))
-                post_drilldown(client, channel, parent, reports, self.services)
-            else:
-                raise UsageError(f"too many words in `/restarts {command.get('text', '')}`")
-        except _Forbidden as refused:
-            reply(notice("forbidden", self.settings, namespace=refused.namespace,
-                         allowed=refused.allowed))
+        if not tokens:
+            self.summary(channel, client)
+        elif len(tokens) == 1:
+            self._authorize(channel, tokens[0])
+            self.namespace_table(channel, tokens[0], client, show_all)
+        elif len(tokens) <= 3:
+            namespace, target = tokens[0], tokens[1]
+            self._authorize(channel, namespace)
+            reports = investigate(self.services.cluster, self.settings, namespace, target,
+                                  tokens[2] if len(tokens) == 3 else None)
+            parent = _post(client, channel, notice("looking", self.settings,
+                                                   namespace=namespace, target=target))
+            post_drilldown(client, channel, parent, reports, self.services)
+        else:
+            raise UsageError(f"too many words in `/restarts {command.get('text', '')}`")
 
     def summary(self, channel: str, client: WebClient) -> None:
         cluster = self.services.cluster
@@ -181,7 +180,7 @@ class _Handlers:
                                    title=f"Restarts in {namespace} (all workloads)")
 
     # ---- buttons and mentions -------------------------------------------------------
-    def button(self, body: dict[str, Any], client: WebClient, reply: Reply) -> None:
+    def button(self, body: dict[str, Any], client: WebClient) -> None:
         channel = (body.get("channel") or {}).get("id", "")
         message = body.get("message") or {}
         thread_ts = message.get("thread_ts") or message.get("ts") or (
@@ -191,28 +190,18 @@ class _Handlers:
             namespace, name = str(value["ns"]), str(value["name"])
         except (KeyError, IndexError, TypeError, ValueError):
             raise UsageError("this button carries no workload I can read") from None
-        try:
-            self._authorize(channel, namespace)
-        except _Forbidden as refused:
-            reply(notice("forbidden", self.settings, namespace=refused.namespace,
-                         allowed=refused.allowed))
-            return
+        self._authorize(channel, namespace)
         reports = investigate(self.services.cluster, self.settings, namespace, name)
         post_drilldown(client, channel, str(thread_ts), reports, self.services)
 
-    def mention(self, event: dict[str, Any], client: WebClient, reply: Reply) -> None:
+    def mention(self, event: dict[str, Any], client: WebClient) -> None:
         tokens = _MENTION.sub(" ", event.get("text", "")).split()
         channel = event.get("channel", "")
         if len(tokens) < 3 or tokens[0].lower() != "why" or len(tokens) > 4:
             raise UsageError("ask me `@restart-patrol why <namespace> <pod|workload> "
                              "[container]`")
         namespace, target = tokens[1], tokens[2]
-        try:
-            self._authorize(channel, namespace)
-        except _Forbidden as refused:
-            reply(notice("forbidden", self.settings, namespace=refused.namespace,
-                         allowed=refused.allowed))
-            return
+        self._authorize(channel, namespace)
         reports = investigate(self.services.cluster, self.settings, namespace, target,
                               tokens[3] if len(tokens) == 4 else None)
         thread_ts = event.get("thread_ts") or event.get("ts", "")

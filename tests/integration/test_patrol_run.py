@@ -67,17 +67,17 @@ def test_since_picks_the_snapshot_at_or_before(sim: Sim, tmp_path: Path) -> None
     store.close()
 
 
+def cart_scenario(**workload: object) -> dict:
+    """One crashing Deployment `shop/cart`, with `workload` keys overriding the defaults."""
+    return {"cluster": "shop", "nodes": ["n1"], "namespaces": {"shop": {"workloads": [{
+        "kind": "Deployment", "name": "cart", "replicas": 1, "age": "5d",
+        "containers": [{"name": "cart", "image": "cart:1", "restarts": 7,
+                        "crash": {"every": "4h", "first_after": "1h", "exit_code": 1,
+                                  "log": ["ValueError: boom"]}}], **workload}]}}}
+
+
 def test_replaced_pods_count_their_whole_count(tmp_path: Path) -> None:
-    scenario = {
-        "cluster": "replace", "nodes": ["n1"],
-        "namespaces": {"shop": {"workloads": [{
-            "kind": "Deployment", "name": "cart", "replicas": 1, "age": "5d",
-            "replace_every": "10h",
-            "containers": [{"name": "cart", "image": "cart:1", "restarts": 7,
-                            "crash": {"every": "4h", "first_after": "1h", "exit_code": 1,
-                                      "log": ["ValueError: boom"]}}]}]}},
-    }
-    running = start_sim(tmp_path, scenario)
+    running = start_sim(tmp_path, cart_scenario(replace_every="10h"))
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
     first = patrol(running, store)
     uid_before = first.digest.workloads[0].pods[0].uid
@@ -120,16 +120,7 @@ def test_vanished_pods_are_found_in_seen_and_in_emptied_namespaces(sim: Sim,
 
 def test_a_rollout_moves_pods_to_a_new_replicaset_of_the_same_deployment(tmp_path: Path
                                                                          ) -> None:
-    scenario = {
-        "cluster": "rollout", "nodes": ["n1"],
-        "namespaces": {"shop": {"workloads": [{
-            "kind": "Deployment", "name": "cart", "replicas": 2, "age": "5d",
-            "rollout_after": "6h",
-            "containers": [{"name": "cart", "image": "cart:1", "restarts": 3,
-                            "crash": {"every": "4h", "first_after": "1h", "exit_code": 1,
-                                      "log": ["ValueError: boom"]}}]}]}},
-    }
-    running = start_sim(tmp_path, scenario)
+    running = start_sim(tmp_path, cart_scenario(replicas=2, rollout_after="6h"))
     old_rs = {n for _, n in running.world.sorted_keys("replicasets")}
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
     patrol(running, store)
