@@ -10,11 +10,11 @@ import argparse
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -28,6 +28,9 @@ from bot.render.terminal import diagnosis_text, digest_text, reports_text
 from bot.runner import ContainerReport, investigate, run_patrol
 from bot.settings import Settings, load_settings
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.sim.world import World
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -208,10 +211,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo_steps(args: argparse.Namespace, settings: Settings, cluster: ClusterClient,
-                store: Store, url: str, world: object) -> None:
-    from bot.sim.world import World
-
-    assert isinstance(world, World)
+                store: Store, url: str, world: World) -> None:
     tdir = settings.templates_dir
     _write(render("demo.txt.j2", tdir, step="intro", url=url, pods=world.count("pods")))
     first = run_patrol(cluster, store, settings, digest_run=True)
@@ -316,5 +316,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         return 130
-    finally:
-        time.sleep(0)
