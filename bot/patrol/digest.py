@@ -86,6 +86,7 @@ class WorkloadSummary:
     flags: tuple[str, ...]
     pods: tuple[PodSummary, ...]
     unknown_pods: int = 0  # pods without a baseline: their delta is not counted
+    oldest_pod: datetime | None = None  # creation time of its oldest restarting pod
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,9 @@ def _summarise_workload(key: tuple[str, str, str], deltas: list[ContainerDelta],
         key=lambda p: (-sum(c.restarts or 0 for c in p.containers),
                        -sum(c.total for c in p.containers), p.name),
     )
+    created = [d.pod.created_at for d in deltas if d.pod.created_at is not None]
     return WorkloadSummary(
+        oldest_pod=min(created) if created else None,
         namespace=namespace,
         kind=kind,
         name=name,

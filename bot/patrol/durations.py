@@ -34,3 +34,29 @@ def format_duration(delta: timedelta) -> str:
         if len(parts) == 2:
             break
     return " ".join(parts)
+
+
+def human_duration(seconds: float) -> str:
+    """kubectl's HumanDuration (AGE column): 45s, 5m, 3h, 46d, 2y…"""
+    s = int(max(seconds, 0))
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        rem = s % 60
+        return f"{minutes}m{rem}s" if rem else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        rem = minutes % 60
+        return f"{hours}h{rem}m" if rem else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    days = hours // 24
+    if days < 8:
+        rem = hours % 24
+        return f"{days}d{rem}h" if rem else f"{days}d"
+    if days < 365 * 2:
+        return f"{days}d"
+    return f"{days // 365}y"

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bot.diagnosis.engine import Diagnosis
 from bot.patrol.digest import Digest
-from bot.patrol.durations import format_duration
+from bot.patrol.durations import format_duration, human_duration
 from bot.render.environment import render
 
 Diagnoses = dict[tuple[str, str, str], Diagnosis]
@@ -32,11 +32,13 @@ def digest_text(digest: Digest, diagnoses: Diagnoses | None = None, *, top: int 
             "total": str(w.total),
             "exit": "—" if last is None else f"{last.exit_code} {last.reason or ''}".strip(),
             "flags": ", ".join(w.flags) or "—",
+            "age": human_duration((digest.window_to - w.oldest_pod).total_seconds())
+            if w.oldest_pod else "—",
             "summary": diag.summary if diag else (w.meaning or ""),
             "unknown_pods": w.unknown_pods,
         })
     headers = {"namespace": "NAMESPACE", "name": "WORKLOAD", "kind": "KIND",
-               "delta": "RESTARTS", "total": "TOTAL", "exit": "EXIT"}
+               "delta": "RESTARTS", "total": "TOTAL", "exit": "EXIT", "age": "AGE"}
     widths = {k: max([len(h), *(len(str(r[k])) for r in rows)]) for k, h in headers.items()}
     span = (format_duration(digest.window_to - digest.window_from)
             if digest.window_from else "")

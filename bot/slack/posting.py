@@ -12,7 +12,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.cluster.client import ClusterClient
-from bot.patrol.durations import format_duration
+from bot.patrol.durations import format_duration, human_duration
 from bot.render.blocks import INLINE_LOG, render_message, slack_escape
 from bot.render.terminal import digest_text
 from bot.runner import ContainerReport, PatrolRun
@@ -77,6 +77,8 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
                 f"exit {last.exit_code}" + (f" {last.reason}" if last.reason else "")),
             "summary": diag.summary if diag else (w.meaning or ""),
             "flags": ", ".join(w.flags),
+            "age": human_duration((digest.window_to - w.oldest_pod).total_seconds())
+            if w.oldest_pod else "",
             "spark": sparkline(_daily_deltas(history)),
             "streak": _streak(previous, fingerprint),
             "button": json.dumps({"ns": w.namespace, "kind": w.kind, "name": w.name},

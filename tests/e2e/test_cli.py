@@ -53,6 +53,7 @@ def test_demo_shows_pod1s_delta_exit_2_and_the_go_panic() -> None:
     day = out.split("━━ 3.")[1]
     pod1 = next(line for line in day.splitlines() if "pod1-deployment" in line)
     assert pod1.split()[3:6] == ["+3", "143", "2"]
+    assert pod1.split()[7] == "47d"  # AGE: 46 days old at the start, one simulated day later
     assert "Go panic: runtime error: invalid memory address or nil pointer dereference" in day
     assert "Traceback" not in proc.stderr
 

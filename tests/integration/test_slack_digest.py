@@ -56,7 +56,7 @@ def test_digest_first_run_then_a_day_then_streaks(sim: Sim, slack: FakeSlack,
     key = json.dumps({"ns": "qld2-production", "kind": "Deployment",
                       "name": "pod1-deployment"}, separators=(",", ":"))
     pod1 = rows_of(last)[key]
-    assert "`+3` · 146 total" in pod1
+    assert "`+3` · 146 total · age 48d" in pod1
     assert "exit 2 Error — Go panic: runtime error: invalid memory address" in pod1
     assert "same crash ×3" in pod1
     assert "██" in pod1  # +3 and +3 on the two days with history
