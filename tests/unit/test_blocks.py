@@ -19,7 +19,8 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 def row(i: int, summary: str = "Go panic: boom") -> dict[str, object]:
     return {"namespace": "prod", "name": f"api-{i}", "kind": "Deployment", "delta": f"+{i}",
             "total": i * 10, "exit": "exit 2 Error", "summary": summary, "flags": "no probes",
-            "spark": "▁▃█", "streak": 3, "age": "46d", "button": json.dumps({"ns": "prod", "name": f"a{i}"})}
+            "spark": "▁▃█", "streak": 3, "age": "46d",
+            "button": json.dumps({"ns": "prod", "name": f"a{i}"})}
 
 
 def digest(rows: list[dict[str, object]], **kw: object) -> dict:
