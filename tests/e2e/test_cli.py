@@ -180,3 +180,17 @@ def test_demo_posts_to_slack_when_configured() -> None:
         assert not slack.violations
     finally:
         slack.stop()
+
+
+@pytest.mark.parametrize(("env", "needle"), [
+    ({}, "serve needs SLACK_BOT_TOKEN"),
+    ({"SLACK_BOT_TOKEN": "xoxb-x"}, "HTTP mode needs SLACK_SIGNING_SECRET"),
+    ({"SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s", "PATROL_CHANNEL": "C1",
+      "PATROL_SCHEDULE": "at nine"}, "PATROL_SCHEDULE='at nine' is not a cron expression"),
+    ({"CHANNEL_NAMESPACES": "C01"}, "CHANNEL_NAMESPACES entry 'C01' is not"),
+])
+def test_serve_misconfiguration_is_one_line(env: dict[str, str], needle: str) -> None:
+    proc = run("serve", env=env, timeout=60)
+    assert proc.returncode == 2
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
