@@ -122,22 +122,29 @@ def run_patrol(
     writing = (store.snapshot_writer(cluster.name, start, purpose, chosen) if record
                else nullcontext(None))
     with paused_gc(), writing as writer:
-        scopes: list[str | None] = list(chosen) or [None]
-        for scope in scopes:
+        pending: list[str | None] = list(chosen) or [None]
+        done: list[str | None] = []
+        while pending:
+            scope = pending.pop(0)
             owners = cluster.owners(scope)
             resolved: Resolved = {}
             for raw in cluster.pods(scope, progress):
-                if raw is None:  # the list restarted after a 410: start this scope over
+                if raw is None:
+                    # This scope's list restarted after a 410 Expired. Everything gathered
+                    # so far is dropped, so scopes already finished are listed again too.
                     if writer is not None:
                         writer.reset()
                     builder.reset()
                     present.clear()
+                    pending[:0] = done
+                    done = []
                     continue
                 pod = observe_pod(raw, owners, resolved)
                 builder.add(pod, baselines.get(pod.namespace))
                 present.add((pod.namespace, pod.uid))
                 if writer is not None:
                     writer.add(records_of((pod,)))
+            done.append(scope)
         now = cluster.server_time or start
         if writer is not None:
             writer.close(taken_at=now)

@@ -136,3 +136,27 @@ def test_a_rollout_moves_pods_to_a_new_replicaset_of_the_same_deployment(tmp_pat
     assert w.restarts == w.total
     running.server.stop()
     store.close()
+
+
+def test_a_410_in_a_later_namespace_keeps_every_namespace(sim: Sim, tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    cluster = connect(sim.settings())
+    cluster.page_size = 10
+    calls = {"n": 0}
+
+    def compact_in_the_second_namespace(_seen: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:  # payments (22 pods) is pages 1-3, so this is in qld2-production
+            sim.world.compact()
+
+    run = run_patrol(cluster, store, sim.settings(), namespaces=["qld2-production", "payments"],
+                     progress=compact_in_the_second_namespace)
+    assert calls["n"] > 5
+    names = {(w.namespace, w.name) for w in run.digest.workloads}
+    assert ("qld2-production", "pod1-deployment") in names
+    assert ("payments", "ledger-api") in names
+    expected = sim.world.count("pods", "qld2-production") + sim.world.count("pods", "payments")
+    assert run.digest.pods_scanned == expected
+    assert run.snapshot is not None and run.snapshot.pods == expected
+    cluster.close()
+    store.close()
