@@ -91,6 +91,18 @@ def _probe_kind(events: tuple[EventNote, ...]) -> str | None:
     return None
 
 
+_ARCH = re.compile(r"(?<![a-z0-9])(arm64|aarch64|amd64|x86_64|arm32v[67]|armv7|armhf|ppc64le|"
+                   r"s390x|riscv64)(?![a-z0-9])", re.I)
+_ARCH_NAMES = {"aarch64": "arm64", "x86_64": "amd64", "arm32v7": "arm", "arm32v6": "arm",
+               "armv7": "arm", "armhf": "arm"}
+
+
+def _image_arch(image: str | None) -> str | None:
+    """The CPU architecture an image name or tag admits to (`app:1.0-arm64`), if any."""
+    m = _ARCH.search(image or "")
+    return _ARCH_NAMES.get(m.group(1).lower(), m.group(1).lower()) if m else None
+
+
 def _headline(finding: Finding | None) -> str:
     if finding is None:
         return ""
@@ -214,7 +226,11 @@ def _explain(category: str, finding: Finding | None, decoded: ExitDecoding,
     if category == "exec-error":
         blob = (head + " " + (ev.message or "")).lower()
         if "exec format error" in blob:
-            hint = ("The binary is built for another CPU architecture"
+            arch = _image_arch(ev.image)
+            hint = (f"The binary is built for {arch} (image {ev.image}) and the node runs "
+                    f"another architecture: build a multi-arch image or pin nodeSelector "
+                    f"kubernetes.io/arch={arch}." if arch else
+                    "The binary is built for another CPU architecture"
                     f"{f' (image {ev.image})' if ev.image else ''} or a script lacks its "
                     "shebang: build a multi-arch image or pin kubernetes.io/arch.")
         elif "permission denied" in blob:

@@ -75,10 +75,14 @@ def test_126_and_127_are_exec_failures(code: int) -> None:
 def test_start_error_128_is_an_exec_error_with_the_runtime_message() -> None:
     msg = ('failed to create containerd task: OCI runtime create failed: runc create failed: '
            'unable to start container process: exec: "/app/server": exec format error: unknown')
-    d = diagnose(Evidence(exit_code=128, reason="StartError", message=msg, image="app:arm64"))
+    d = diagnose(Evidence(exit_code=128, reason="StartError", message=msg,
+                          image="registry.local/app:1.2.0-arm64"))
     assert d.category == "exec-error"
     assert 'exec: "/app/server": exec format error' in d.summary
-    assert any("architecture" in h for h in d.hints)
+    assert d.hints[0].startswith("The binary is built for arm64 (image "
+                                 "registry.local/app:1.2.0-arm64)")
+    plain = diagnose(Evidence(exit_code=128, reason="StartError", message=msg, image="app:1"))
+    assert "another CPU architecture" in plain.hints[0]
 
 
 def test_134_abort_is_native_and_node_heap_oom_is_told_apart() -> None:
