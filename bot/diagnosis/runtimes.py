@@ -38,7 +38,7 @@ _LOG_EVIDENCE: dict[str, tuple[re.Pattern[str], ...]] = {
 
 _IMAGE_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("python", re.compile(r"python|django|flask|gunicorn|uvicorn|celery", re.I)),
-    ("node", re.compile(r"(^|[/:-])node([:@-]|$)|nodejs|\bnext\b|npm", re.I)),
+    ("node", re.compile(r"(^|/)(node|nodejs)(:|@|$)|(^|/)node-?\d|(^|/)npm(:|@|$)", re.I)),
     ("jvm", re.compile(r"openjdk|temurin|jdk|jre|java|tomcat|spring|kafka|elasticsearch|"
                        r"opensearch|corretto|zulu|keycloak", re.I)),
     ("go", re.compile(r"golang|distroless/static", re.I)),

@@ -530,6 +530,7 @@ def detect_fatal_log(lines: Sequence[Line]) -> Finding | None:
 _DEPENDENCY = re.compile(
     r"connection refused|(?-i:\bECONNREFUSED\b)|connection (to \S+ )?refused|could not "
     r"translate host name|Name or service not known|nodename nor servname|no such host|"
+    r"Name does not resolve|could not resolve host|bad address '|getaddrinfo failed|"
     r"Temporary failure in name resolution|getaddrinfo (ENOTFOUND|EAI_AGAIN)|"
     r"(?-i:UnknownHostException|\bENOTFOUND\b|\bEHOSTUNREACH\b|\bEAI_AGAIN\b)|"
     r"No route to host|Communications link failure|(?-i:ServerSelectionError)|"
@@ -541,6 +542,7 @@ _PORT = re.compile(r"(?-i:\bEADDRINUSE\b|BindException)|address already in use|p
 
 _DEPENDENCY_WORDS = (
     "refused", "host name", "not known", "servname", "no such host", "name resolution",
+    "does not resolve", "resolve host", "bad address", "getaddrinfo",
     "enotfound", "eai_again", "unknownhost", "ehostunreach", "no route", "link failure",
     "serverselection", "timed out", "timeout", "connect to", "reset by peer",
     "closed the connection")

@@ -184,3 +184,14 @@ def test_runtime_from_the_image_when_the_log_is_silent() -> None:
 def test_signal_comes_from_the_code_when_the_api_leaves_it_empty() -> None:
     assert signal_of(137) == 9 and signal_of(143) == 15 and signal_of(2) is None
     assert signal_of(1, signal=6) == 6
+
+
+@pytest.mark.parametrize(("image", "runtime"), [
+    ("node:20-alpine", "node"), ("docker.io/library/node:18", "node"), ("cimg/node:20.1", "node"),
+    ("registry.local/edge/node-agent:0.9.0", None), ("python:3.12-slim", "python"),
+    ("eclipse-temurin:21-jre", "jvm"), ("golang:1.22", "go"), ("nginx:1.27", None),
+])
+def test_runtime_from_image_names_only_what_they_say(image: str, runtime: str | None) -> None:
+    from bot.diagnosis.runtimes import infer_runtime
+
+    assert infer_runtime([], image) == runtime

@@ -176,3 +176,16 @@ def test_last_words_never_apply_to_clean_or_killed_exits() -> None:
     assert diagnose(Evidence(exit_code=143, log="request failed, retrying")).category == \
         "graceful-shutdown"
     assert diagnose(Evidence(exit_code=1, log="INFO all good\nINFO done")).signature == ()
+
+
+@pytest.mark.parametrize("line", [
+    "nc: bad address 'thumbnail-cache'",
+    "wget: bad address 'config-server:8888'",
+    "curl: (6) Could not resolve host: api.internal",
+    "psql: error: could not translate host name \"db\" to address: Name does not resolve",
+    "dial tcp: lookup redis on 10.96.0.10:53: no such host",
+])
+def test_dns_failures_from_common_base_images_are_dependency_failures(line: str) -> None:
+    d = diagnose(Evidence(exit_code=1, log=f"starting\n{line}"))
+    assert d.category == "dependency-unavailable"
+    assert d.signature == (line,)
