@@ -232,7 +232,8 @@ def detect_node_heap(lines: Sequence[Line]) -> Finding | None:
 
 # ---- native -----------------------------------------------------------------------------
 _NATIVE: tuple[re.Pattern[str], ...] = (
-    re.compile(r"terminate called after throwing an instance of"),
+    re.compile(r"terminate called (after throwing an instance of|without an active "
+               r"exception|recursively)"),
     re.compile(r"Assertion [`'\"].*[`'\"]? failed"),
     re.compile(r"Fatal Python error: "),
     re.compile(r"\*\*\* (stack smashing|buffer overflow) detected \*\*\*"),
@@ -443,6 +444,7 @@ _EXEC: tuple[re.Pattern[str], ...] = (
     re.compile(r"can't open file .*\[Errno \d+\]"),
     re.compile(r"^env: .*: No such file or directory"),
     re.compile(r"^exec \S+: (no such file or directory|permission denied)"),
+    re.compile(r"npm ERR! missing script: "),
 )
 
 
@@ -474,11 +476,12 @@ def _loud(line: Line) -> bool:
 _CONFIG: tuple[re.Pattern[str], ...] = (
     re.compile(r"\[emerg\]"),
     re.compile(r"(error|failed|unable|cannot|can't|could not) (to )?(initializ|load|pars|read|"
-               r"decod|unmarshal|validat)\w* (the )?(config|configuration|settings)", re.I),
+               r"decod|unmarshal|validat|open)\w* (the )?(config|configuration|settings)", re.I),
     re.compile(r"(invalid|bad|malformed) (config|configuration)\b", re.I),
     re.compile(r"configuration (error|is invalid|invalid)", re.I),
     re.compile(r"flag provided but not defined|unknown (shorthand )?flag|"
-               r"unrecognized arguments?:|^usage: .*\n?.*error: ", re.I),
+               r"unrecognized arguments?:|^usage: .*\n?.*error: |unknown command \"[^\"]+\" "
+               r"for \"", re.I),
     re.compile(r"missing required (configuration|config|env|environment variable|setting)|"
                r"environment variable \S+ (is )?(not set|required|missing)", re.I),
     re.compile(r"yaml: (line \d+|unmarshal errors)|mapping values are not allowed", re.I),
@@ -488,6 +491,7 @@ _CONFIG: tuple[re.Pattern[str], ...] = (
 
 
 _CONFIG_WORDS = ("[emerg]", "config", "settings", "flag", "unrecognized", "usage:",
+                 "unknown command",
                  "missing required", "environment variable", "yaml", "mapping values",
                  "syntax error on line")
 

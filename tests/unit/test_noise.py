@@ -189,3 +189,19 @@ def test_dns_failures_from_common_base_images_are_dependency_failures(line: str)
     d = diagnose(Evidence(exit_code=1, log=f"starting\n{line}"))
     assert d.category == "dependency-unavailable"
     assert d.signature == (line,)
+
+
+@pytest.mark.parametrize(("log", "code", "category"), [
+    ("terminate called without an active exception\nAborted (core dumped)", 134,
+     "native-crash"),
+    ("npm ERR! missing script: start\n\nnpm ERR! A complete log of this run can be found in:"
+     "\nnpm ERR!     /root/.npm/_logs/2026-11-27-debug-0.log", 1, "exec-error"),
+    ('Error: unknown command "serve" for "app"\nRun \'app --help\' for usage.', 1,
+     "config-error"),
+    ("[27-Nov-2026 09:00:00] ERROR: failed to open configuration file "
+     "'/usr/local/etc/php-fpm.conf': No such file or directory (2)", 78, "config-error"),
+])
+def test_more_startup_failures(log: str, code: int, category: str) -> None:
+    d = diagnose(Evidence(exit_code=code, log=log))
+    assert d.category == category
+    assert d.signature
