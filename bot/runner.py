@@ -152,6 +152,8 @@ def run_patrol(
     digest = builder.finish(info.taken_at if info else None, now, vanished)
     diagnoses = diagnose_workloads(cluster, settings, builder, digest.workloads[:diagnose_top])
     snapshot = writer.info if writer is not None else None
+    if snapshot is not None and digest_run:
+        store.prune(cluster.name, keep_after=now - timedelta(days=settings.retention_days))
     if snapshot is not None and diagnoses:
         store.record_diagnoses(snapshot.id, ((ns, kind, name, d.fingerprint, d.category,
                                               d.summary)

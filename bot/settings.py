@@ -42,6 +42,7 @@ class Settings:
     templates_dir: str | None = None
     min_delta: int = 1
     ignore: tuple[str, ...] = ()
+    retention_days: int = 30
 
     @property
     def slack_configured(self) -> bool:
@@ -124,4 +125,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         templates_dir=env.get("TEMPLATES_DIR") or None,
         min_delta=_int(env, "PATROL_MIN_DELTA", 1, minimum=1),
         ignore=_split_list(env.get("PATROL_IGNORE", "")),
+        retention_days=_int(env, "RETENTION_DAYS", 30, minimum=8),
     )

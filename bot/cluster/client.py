@@ -242,12 +242,6 @@ class ClusterClient:
                     found[(kind, item.metadata.namespace, item.metadata.name)] = item.metadata
         return found
 
-    def pod(self, namespace: str, name: str) -> wire.Pod:
-        with translated(f'get pod "{name}" in namespace {namespace}', self.server):
-            data = self._get(f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/"
-                             f"{quote(name, safe='')}")
-            return _decoder(wire.Pod).decode(data)
-
     def previous_log(self, namespace: str, pod: str, container: str, *, tail_lines: int,
                      limit_bytes: int, previous: bool = True) -> str | None:
         """The previous (crashed) container's log tail; None when kubelet has none."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -158,5 +159,20 @@ def test_a_410_in_a_later_namespace_keeps_every_namespace(sim: Sim, tmp_path: Pa
     expected = sim.world.count("pods", "qld2-production") + sim.world.count("pods", "payments")
     assert run.digest.pods_scanned == expected
     assert run.snapshot is not None and run.snapshot.pods == expected
+    cluster.close()
+    store.close()
+
+
+def test_digests_prune_snapshots_older_than_the_retention(sim: Sim, tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    settings = replace(sim.settings(), retention_days=10)
+    cluster = connect(settings)
+    first = run_patrol(cluster, store, settings)
+    sim.world.advance(timedelta(days=12))
+    run_patrol(cluster, store, settings, digest_run=True)
+    assert first.snapshot is not None
+    with store.engine.connect() as conn:
+        ids = {row[0] for row in conn.exec_driver_sql("SELECT id FROM snapshots")}
+    assert first.snapshot.id not in ids and len(ids) == 1
     cluster.close()
     store.close()
