@@ -295,14 +295,17 @@ class Store:
 
     def workload_history(
         self, cluster: str, namespace: str, kind: str, name: str, since: datetime,
+        purpose: str | None = PURPOSE_DIGEST,
     ) -> list[tuple[datetime, int]]:
-        """(snapshot time, restartCount sum) of one workload per snapshot since `since`."""
+        """(snapshot time, restartCount sum) of one workload per snapshot since `since`;
+        digest snapshots only by default, so consecutive points are a day apart."""
         c = container_rows.c
         query = (
             select(snapshots.c.taken_at, func.sum(c.restarts))
             .join(snapshots, snapshots.c.id == c.snapshot_id)
             .where(snapshots.c.cluster == cluster, snapshots.c.taken_at >= since,
-                   c.namespace == namespace, c.workload_kind == kind, c.workload_name == name)
+                   c.namespace == namespace, c.workload_kind == kind, c.workload_name == name,
+                   snapshots.c.purpose == purpose if purpose else snapshots.c.purpose.isnot(None))
             .group_by(snapshots.c.id, snapshots.c.taken_at)
             .order_by(snapshots.c.taken_at)
         )

@@ -99,8 +99,12 @@ def test_workload_history_sums_restarts_per_snapshot(database_url: str) -> None:
     store = Store.open(database_url)
     for day in range(3):
         store.record_snapshot("c1", T0 + timedelta(days=day), PURPOSE_DIGEST, [], rows(day * 10))
+        store.record_snapshot("c1", T0 + timedelta(days=day, hours=5), PURPOSE_ADHOC, [],
+                              rows(day * 10 + 4))
     history = store.workload_history("c1", "prod", "Deployment", "api", T0)
     assert [total for _, total in history] == [3, 33, 63]
+    everything = store.workload_history("c1", "prod", "Deployment", "api", T0, purpose=None)
+    assert [total for _, total in everything] == [3, 15, 33, 45, 63, 75]
     store.close()
 
 
