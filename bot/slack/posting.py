@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 
 from bot.cluster.client import ClusterClient
 from bot.patrol.durations import format_duration, human_duration
-from bot.render.blocks import INLINE_LOG, render_message, slack_escape
+from bot.render.blocks import INLINE_LOG, render_message
 from bot.render.terminal import digest_text
 from bot.runner import ContainerReport, PatrolRun
 from bot.settings import Settings
@@ -114,21 +114,20 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
     """One thread reply per container: diagnosis, signature, events, history, log tail
     (inline up to INLINE_LOG characters, else uploaded as a file into the thread)."""
     settings, store = services.settings, services.store
+    week_ago = (services.cluster.server_time or datetime.now(UTC)) - timedelta(days=7)
+    sparks: dict[tuple[str, str, str], str] = {}  # one history query per workload
     for r in reports:
         log = (r.log_tail or "").rstrip("\n")
         lines = log.split("\n")[-settings.log_tail_lines:] if log else []
         text = "\n".join(lines)
         inline = text if r.log_tail is not None and len(text) <= INLINE_LOG else None
-        history = store.workload_history(services.cluster.name, r.namespace, r.workload_kind,
-                                         r.workload_name,
-                                         (services.cluster.server_time
-                                          or _now()) - timedelta(days=7))
-        events = [f"• {slack_escape(e.type)} *{slack_escape(e.reason)}*"
-                  f"{f' ×{e.count}' if e.count > 1 else ''}: {slack_escape(e.message[:300])}"
-                  for e in r.events[:10]]
+        key = (r.namespace, r.workload_kind, r.workload_name)
+        if key not in sparks:
+            sparks[key] = sparkline(_daily_deltas(store.workload_history(
+                services.cluster.name, *key, week_ago)))
         message = render_message(
-            "why.blocks.j2", settings.templates_dir, r=r, events=events,
-            history=sparkline(_daily_deltas(history)), log_inline=inline,
+            "why.blocks.j2", settings.templates_dir, r=r, events=r.events[:10],
+            history=sparks[key], log_inline=inline,
             log_file=r.log_tail is not None and inline is None, log_lines=len(lines))
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
         if r.log_tail is not None and inline is None:
@@ -137,6 +136,3 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
                 filename=f"{r.pod}.{r.container.name}.previous.log",
                 title=f"{r.namespace}/{r.pod} [{r.container.name}] previous log")
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -106,3 +106,20 @@ def test_summary_renders() -> None:
     message = render_message("summary.blocks.j2", None, cluster="c1", lines=["• `prod` +3"],
                              window_from="", window_to="now")
     assert block_kit_problems(message) == []
+
+
+def test_events_are_listed_escaped_with_counts() -> None:
+    from bot.diagnosis.engine import EventNote
+
+    events = (EventNote("Warning", "BackOff", "Back-off <restarting> " + "x" * 400, 7),
+              EventNote("Normal", "Pulled", "Container image already present", 1))
+    report = ContainerReport("prod", "api-1", "uid", "Deployment", "api",
+                             ContainerObservation("app", 3), None, None, 0, events)
+    message = render_message("why.blocks.j2", None, r=report, events=events, history="",
+                             log_inline=None, log_file=False, log_lines=0)
+    section = next(b["text"]["text"] for b in message["blocks"]
+                   if b.get("text", {}).get("text", "").startswith("*Recent events*"))
+    first, second = section.split("\n")[1:]
+    assert first.startswith("• Warning *BackOff* ×7: Back-off &lt;restarting&gt; xxx")
+    assert first.endswith("…") and len(first) < 340
+    assert second == "• Normal *Pulled*: Container image already present"
