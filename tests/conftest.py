@@ -16,7 +16,7 @@ from bot.sim.server import SimServer
 from bot.sim.world import World
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RESTART_PATROL_SHARED", ROOT.parent / "shared"))
+FIXTURES = ROOT / "tests" / "fixtures"
 PG_URL = os.environ.get("DATABASE_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -48,14 +48,6 @@ def sim(tmp_path: Path) -> Iterator[Sim]:
     running = start_sim(tmp_path)
     yield running
     running.server.stop()
-
-
-@pytest.fixture
-def shared_fixtures() -> Path:
-    path = SHARED / "fixtures"
-    if not path.is_dir():
-        pytest.fail(f"the shared fixtures are missing at {path} (set RESTART_PATROL_SHARED)")
-    return path
 
 
 def _postgres_available() -> str | None:

@@ -1,20 +1,19 @@
-"""Every real crash in ../shared/fixtures/crash_logs.jsonl: signature and category."""
+"""Every real crash in tests/fixtures/crash_logs.jsonl: signature and category."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from bot.diagnosis.engine import Evidence, diagnose
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 
-CASES = [json.loads(line) for line in (SHARED / "fixtures" / "crash_logs.jsonl").read_text(
-    ).splitlines() if line.strip()] if (SHARED / "fixtures").is_dir() else []
+CASES = [json.loads(line) for line in (FIXTURES / "crash_logs.jsonl").read_text(
+    ).splitlines() if line.strip()]
 
 
-def test_the_shared_fixtures_are_present(shared_fixtures: Path) -> None:
+def test_the_fixtures_are_present() -> None:
     assert len(CASES) >= 27
 
 
