@@ -18,19 +18,19 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from bot.cluster.client import ClusterClient, connect
-from bot.diagnosis.engine import Evidence, diagnose
 from bot.errors import PatrolError, UsageError
 from bot.patrol.durations import parse_duration
-from bot.render.digest_json import digest_to_json
-from bot.render.environment import render
-from bot.render.terminal import diagnosis_text, digest_text, reports_text
-from bot.runner import ContainerReport, investigate, run_patrol
 from bot.settings import Settings, load_settings
-from bot.store import Store
 
 if TYPE_CHECKING:
+    from bot.cluster.client import ClusterClient
+    from bot.runner import ContainerReport
     from bot.sim.world import World
+    from bot.store import Store
+
+# Heavy libraries (kubernetes, sqlalchemy, slack, apscheduler, jinja2) are imported inside
+# the commands that use them, so `--help` and `diagnose` start fast (docs/design.md,
+# "Start-up"; tests/e2e/test_startup.py checks it).
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -70,6 +70,12 @@ def _duration(text: str) -> timedelta:
 
 # ---- commands -----------------------------------------------------------------------
 def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cluster.client import connect
+    from bot.render.digest_json import digest_to_json
+    from bot.render.terminal import digest_text
+    from bot.runner import run_patrol
+    from bot.store import Store
+
     if not (args.print or args.json):
         raise UsageError("posting the digest needs the Slack app (restart-patrol serve); "
                          "use --print or --json to see it here")
@@ -105,6 +111,10 @@ def _reports_json(reports: Sequence[ContainerReport]) -> list[dict[str, object]]
 
 
 def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cluster.client import connect
+    from bot.render.terminal import reports_text
+    from bot.runner import investigate
+
     cluster = connect(settings)
     try:
         reports = investigate(cluster, settings, args.namespace, args.target, args.container)
@@ -118,6 +128,9 @@ def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.diagnosis.engine import Evidence, diagnose
+    from bot.render.terminal import diagnosis_text
+
     log = ""
     if args.log_file == "-":
         log = sys.stdin.read()
@@ -186,8 +199,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cluster.client import connect
     from bot.sim.scenario import build_world
     from bot.sim.server import SimServer
+    from bot.store import Store
 
     world, _ = build_world()
     server = SimServer(world).start()
@@ -212,6 +227,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _demo_steps(args: argparse.Namespace, settings: Settings, cluster: ClusterClient,
                 store: Store, url: str, world: World) -> None:
+    from bot.render.environment import render
+    from bot.render.terminal import digest_text, reports_text
+    from bot.runner import investigate, run_patrol
+
     tdir = settings.templates_dir
     _write(render("demo.txt.j2", tdir, step="intro", url=url, pods=world.count("pods")))
     first = run_patrol(cluster, store, settings, digest_run=True)
