@@ -151,6 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     sim: SimServer
     server_version = "restart-patrol-sim"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request lines are kept in `sim.requests` instead."""
