@@ -191,7 +191,7 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from bot.slack.serving import serve
+    from bot.service import serve
 
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -36,3 +36,21 @@ def start_scheduler(settings: Settings, job: Callable[[], None]) -> BackgroundSc
     log.info("daily digest scheduled: %s (%s)", settings.patrol_schedule,
              settings.patrol_timezone)
     return scheduler
+
+
+class DigestSchedule:
+    """The digest's scheduler as a leader-only job: `start()` schedules, `stop()` returns
+    at once (a running digest finishes or is abandoned on its own; see the job)."""
+
+    def __init__(self, settings: Settings, job: Callable[[], None]) -> None:
+        self.settings = settings
+        self.job = job
+        self._scheduler: BackgroundScheduler | None = None
+
+    def start(self) -> None:
+        self._scheduler = start_scheduler(self.settings, self.job)
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None

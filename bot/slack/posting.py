@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,14 +11,18 @@ from itertools import pairwise
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.cluster.client import ClusterClient
+from bot.errors import PatrolError
 from bot.patrol.durations import format_duration, human_duration
 from bot.render.blocks import INLINE_LOG, render_message
 from bot.render.terminal import digest_text
-from bot.runner import ContainerReport, PatrolRun
+from bot.runner import ContainerReport, PatrolRun, run_patrol
 from bot.settings import Settings
 from bot.store import Store
+
+log = logging.getLogger("restart_patrol.slack")
 
 SPARK = "▁▂▃▄▅▆▇█"
 DIGEST_ROWS = 15
@@ -136,3 +141,21 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
                 filename=f"{r.pod}.{r.container.name}.previous.log",
                 title=f"{r.namespace}/{r.pod} [{r.container.name}] previous log")
 
+
+
+def post_daily_digest(services: Services, client: WebClient, channel: str) -> str | None:
+    """Run the digest patrol and post it; a failure is logged and reported in the channel.
+    Returns the digest message's ts (its thread receives the Why? answers)."""
+    settings = services.settings
+    try:
+        run = run_patrol(services.cluster, services.store, settings, digest_run=True)
+        response = client.chat_postMessage(channel=channel, **digest_message(run, services))
+        return str(response["ts"])
+    except (PatrolError, SlackApiError) as exc:
+        log.error("daily digest failed: %s", exc)
+        try:
+            client.chat_postMessage(channel=channel, **notice(
+                "error", settings, message=f"The daily patrol failed: {exc}"))
+        except SlackApiError as post_error:
+            log.error("could not report the failure to Slack: %s", post_error)
+        return None

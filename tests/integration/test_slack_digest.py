@@ -14,8 +14,7 @@ from bot.cluster.client import connect
 from bot.errors import ConfigError
 from bot.schedule.daily import JOB_ID, digest_trigger, start_scheduler
 from bot.slack.client import build_web_client
-from bot.slack.posting import Services, sparkline
-from bot.slack.serving import post_daily_digest
+from bot.slack.posting import Services, post_daily_digest, sparkline
 from bot.store import Store
 from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
