@@ -21,7 +21,12 @@ from bot.diagnosis.redaction import redact
 from bot.errors import ClusterError, NotFoundError, UsageError
 from bot.patrol.deltas import VanishedPod, find_vanished, records_of
 from bot.patrol.digest import Digest, DigestBuilder, PatrolOptions, WorkloadSummary
-from bot.patrol.model import Baseline, ContainerObservation, PodObservation
+from bot.patrol.model import (
+    Baseline,
+    ContainerObservation,
+    PodObservation,
+    latest_termination,
+)
 from bot.settings import Settings
 from bot.store import SnapshotInfo, Store
 from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST
@@ -214,31 +219,14 @@ class _NamespaceBaselines:
                       key=lambda v: (v.namespace, v.pod_name))
 
 
-def _latest_crash(pods: Sequence[PodObservation]) -> tuple[PodObservation,
-                                                           ContainerObservation] | None:
-    best: tuple[PodObservation, ContainerObservation] | None = None
-    for pod in pods:
-        for c in pod.containers:
-            t = c.last_termination
-            if t is None:
-                continue
-            if best is None:
-                best = (pod, c)
-                continue
-            bt = best[1].last_termination
-            assert bt is not None
-            if t.finished_at and (bt.finished_at is None or t.finished_at > bt.finished_at):
-                best = (pod, c)
-    return best
-
-
 def diagnose_workloads(cluster: ClusterClient, settings: Settings, builder: DigestBuilder,
                        workloads: Sequence[WorkloadSummary]) -> dict[WorkloadKey, Diagnosis]:
     """Diagnose the latest crash of each given workload from its previous log and events."""
     result: dict[WorkloadKey, Diagnosis] = {}
     for w in workloads:
         key = (w.namespace, w.kind, w.name)
-        found = _latest_crash(builder.restarting_pods(key))
+        found = latest_termination(((p, c) for p in builder.restarting_pods(key)
+                                    for c in p.containers), lambda pc: pc[1].last_termination)
         if found is None:
             continue
         report = investigate_container(cluster, settings, found[0], found[1])

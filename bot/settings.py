@@ -44,11 +44,6 @@ class Settings:
     ignore: tuple[str, ...] = ()
     retention_days: int = 30
 
-    @property
-    def slack_configured(self) -> bool:
-        """True when a bot token is set: the bot can post."""
-        return bool(self.slack_bot_token)
-
 
 def _split_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())

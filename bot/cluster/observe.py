@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 
 from bot.cluster import wire
 from bot.patrol.model import (
@@ -19,19 +18,10 @@ from bot.patrol.model import (
     Termination,
     WorkloadRef,
 )
+from bot.patrol.timestamps import parse_api_time
 
 Owners = Mapping[tuple[str, str, str], wire.ObjectMeta]
 Resolved = dict[tuple[str, str, str], WorkloadRef]
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """RFC 3339 → aware datetime; the zero time some runtimes write becomes None."""
-    if not text or text.startswith("0001-") or text.startswith("1970-01-01T00:00:00"):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _controller(meta: wire.ObjectMeta) -> wire.OwnerReference | None:
@@ -72,8 +62,8 @@ def termination_of(state: wire.ContainerState | None) -> Termination | None:
         reason=_intern(term.reason) if term.reason else None,
         signal=term.signal,
         message=term.message,
-        started_at=parse_time(term.startedAt),
-        finished_at=parse_time(term.finishedAt),
+        started_at=parse_api_time(term.startedAt),
+        finished_at=parse_api_time(term.finishedAt),
     )
 
 
@@ -117,7 +107,7 @@ def observe_pod(pod: wire.Pod, owners: Owners, resolved: Resolved | None = None
         name=pod.metadata.name,
         uid=pod.metadata.uid,
         workload=resolve_workload(pod.metadata, owners, resolved),
-        created_at=parse_time(pod.metadata.creationTimestamp),
+        created_at=parse_api_time(pod.metadata.creationTimestamp),
         containers=tuple(containers),
         disruption_reason=disruption,
     )

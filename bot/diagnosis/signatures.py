@@ -311,10 +311,6 @@ def detect_python(lines: Sequence[Line]) -> Finding | None:
                     headline=last.core.strip())
 
 
-_GUNICORN = re.compile(r"Worker \(pid:\d+\) (exited with code \d+|was sent)|"
-                       r"Reason: (Worker failed to boot|App failed to load)\.")
-
-
 def detect_gunicorn(lines: Sequence[Line]) -> Finding | None:
     """gunicorn's master giving up (exit 3/4), with the worker's traceback if logged."""
     reason = _last(lines, re.compile(r"Reason: (Worker failed to boot|App failed to load)\."))

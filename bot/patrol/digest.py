@@ -6,7 +6,7 @@ acts on: CrashLoopBackOff now, OOMKilled, no liveness/readiness probe, no memory
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fnmatch import fnmatchcase
@@ -17,9 +17,14 @@ from bot.patrol.deltas import (
     DeltaBasis,
     VanishedPod,
     compute_deltas,
-    find_vanished,
 )
-from bot.patrol.model import Baseline, ContainerKind, PodObservation, Termination
+from bot.patrol.model import (
+    Baseline,
+    ContainerKind,
+    PodObservation,
+    Termination,
+    latest_termination,
+)
 
 FLAG_CRASHLOOP = "CrashLoopBackOff"
 FLAG_OOMKILLED = "OOMKilled"
@@ -113,20 +118,6 @@ class Digest:
         return sum(w.restarts or 0 for w in self.workloads)
 
 
-def _latest(terms: Iterable[Termination | None]) -> Termination | None:
-    """The termination that finished last (one without a time only if nothing better)."""
-    latest: Termination | None = None
-    for t in terms:
-        if t is None:
-            continue
-        if latest is None or (
-            t.finished_at is not None
-            and (latest.finished_at is None or t.finished_at > latest.finished_at)
-        ):
-            latest = t
-    return latest
-
-
 def _flags(deltas: Sequence[ContainerDelta]) -> tuple[str, ...]:
     flags: list[str] = []
     restarting = [d.container for d in deltas if d.container.restarts > 0]
@@ -173,7 +164,8 @@ def _summarise_workload(key: tuple[str, str, str], deltas: list[ContainerDelta],
             )
         )
     known = [d.delta for d in deltas if d.delta is not None]
-    last = _latest(d.container.last_termination for d in deltas)
+    latest = latest_termination(deltas, lambda d: d.container.last_termination)
+    last = latest.container.last_termination if latest else None
     category, meaning = _category(last)
     pod_rows = sorted(
         (PodSummary(pod_names[uid], uid, tuple(cs)) for uid, cs in pods.items()),
@@ -274,19 +266,3 @@ class DigestBuilder:
             namespaces=tuple(sorted(options.namespaces)),
         )
 
-
-def build_digest(
-    cluster: str,
-    pods: Sequence[PodObservation],
-    baseline: Baseline | None,
-    now: datetime,
-    options: PatrolOptions | None = None,
-) -> Digest:
-    """The digest of a list of pods against one baseline (DigestBuilder in one go)."""
-    builder = DigestBuilder(cluster, options, first_run=baseline is None)
-    for pod in pods:
-        builder.add(pod, baseline)
-    covered = builder.options.namespaces or None
-    present = {(p.namespace, p.uid) for p in pods}
-    vanished = find_vanished(present, baseline.containers.values(), covered) if baseline else []
-    return builder.finish(baseline.taken_at if baseline else None, now, vanished)

@@ -6,9 +6,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ContainerKind(StrEnum):
@@ -30,6 +34,25 @@ class Termination:
     message: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def latest_termination(items: Iterable[T],
+                       termination: Callable[[T], Termination | None]) -> T | None:
+    """The item whose termination finished last; one whose termination has no finish time
+    only when none has one (the first such). Items without a termination are skipped."""
+    best: T | None = None
+    best_key: tuple[bool, datetime] | None = None
+    for item in items:
+        t = termination(item)
+        if t is None:
+            continue
+        key = (t.finished_at is not None, t.finished_at or _NEVER)
+        if best_key is None or key > best_key:
+            best, best_key = item, key
+    return best
 
 
 @dataclass(frozen=True, slots=True)

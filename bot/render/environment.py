@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,6 +18,22 @@ def templates_path(override: str | None = None) -> Path:
     return Path(override) if override else Path(str(resources.files(PACKAGE)))
 
 
+def stamp(moment: datetime, seconds: bool = False) -> str:
+    """The one human timestamp format of every message: `2026-11-28 09:00 UTC`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds
+                                           else "%Y-%m-%d %H:%M UTC")
+
+
+def aligned(table: Sequence[Sequence[object]]) -> list[str]:
+    """Rows of cells → lines with every column but the last padded to its widest cell,
+    columns two spaces apart (kubectl's layout)."""
+    cells = [[str(c) for c in row] for row in table]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]) - 1)] \
+        if cells else []
+    return ["  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)),
+                       *row[len(widths):]]) for row in cells]
+
+
 @cache
 def environment(override: str | None = None) -> jinja2.Environment:
     """A StrictUndefined environment: a missing variable is an error, never blank text."""
@@ -27,7 +45,9 @@ def environment(override: str | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["ljust"] = lambda value, width: str(value).ljust(int(width))
+    env.filters["stamp"] = stamp
+    env.filters["ljust"] = lambda value, width: str(value).ljust(int(width))  # older copies
+    env.filters["aligned"] = aligned
     env.filters["clip"] = lambda value, width: (
         str(value) if len(str(value)) <= int(width) else str(value)[: int(width) - 1] + "…")
     return env

@@ -10,17 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from bot.patrol.durations import human_duration
+from bot.patrol.timestamps import parse_api_time
 from bot.sim.world import Obj
 
 
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def _age(obj: Obj, now: datetime) -> str:
-    created = parse_time(obj["metadata"].get("creationTimestamp"))
+    created = parse_api_time(obj["metadata"].get("creationTimestamp"))
     return "<unknown>" if created is None else human_duration((now - created).total_seconds())
 
 
@@ -38,7 +33,7 @@ def _pod_cells(pod: Obj, now: datetime) -> list[Any]:
         term = s.get("state", {}).get("terminated")
         if term and term.get("reason"):
             reason = term["reason"]
-        last = parse_time((s.get("lastState", {}).get("terminated") or {}).get("finishedAt"))
+        last = parse_api_time((s.get("lastState", {}).get("terminated") or {}).get("finishedAt"))
         if last and (last_finish is None or last > last_finish):
             last_finish = last
     restart_cell = str(restarts)
@@ -58,7 +53,7 @@ _POD_COLUMNS = [
 
 
 def _event_cells(ev: Obj, now: datetime) -> list[Any]:
-    last = parse_time(ev.get("lastTimestamp")) or now
+    last = parse_api_time(ev.get("lastTimestamp")) or now
     inv = ev.get("involvedObject", {})
     return [human_duration((now - last).total_seconds()), ev.get("type", ""),
             ev.get("reason", ""), f"{inv.get('kind', '').lower()}/{inv.get('name', '')}",

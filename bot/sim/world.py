@@ -188,10 +188,6 @@ class World:
             self.changed.notify_all()
             return obj
 
-    def touch(self, resource: str, obj: Obj) -> None:
-        """Re-publish an object mutated in place (status change)."""
-        self.put(resource, obj)
-
     # ---- reads ----------------------------------------------------------------------
     def get(self, resource: str, namespace: str, name: str) -> Obj | None:
         with self.lock:

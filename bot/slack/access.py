@@ -3,7 +3,7 @@ mention and button click: button values come from the client and can be forged."
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -37,5 +37,3 @@ class Access:
         return ", ".join(f"`{ns}`" for ns in allowed) or "none (ask an admin to add this " \
             "channel to CHANNEL_NAMESPACES)"
 
-    def filter(self, channel: str, namespaces: Sequence[str]) -> list[str]:
-        return [ns for ns in namespaces if self.allows(channel, ns)]

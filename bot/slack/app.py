@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.errors import NotFoundError, PatrolError, UsageError
 from bot.render.blocks import render_message
+from bot.render.rows import namespace_totals
 from bot.runner import investigate, run_patrol
 from bot.slack.access import Access
 from bot.slack.posting import Services, digest_message, full_table, notice, post_drilldown
@@ -151,23 +152,11 @@ class _Handlers:
         run = run_patrol(cluster, self.services.store, self.settings,
                          namespaces=namespaces if allowed is not None else (), record=False,
                          diagnose_top=0)
-        totals: dict[str, list[tuple[int, str]]] = {}
-        for w in run.digest.workloads:
-            amount = w.total if w.restarts is None else w.restarts
-            totals.setdefault(w.namespace, []).append((amount, w.name))
-        lines = []
-        for ns, rows in sorted(totals.items(), key=lambda kv: -sum(a for a, _ in kv[1])):
-            top = max(rows)
-            lines.append(f"• `{ns}` {'' if run.digest.first_run else '+'}"
-                         f"{sum(a for a, _ in rows)} in {len(rows)} workload"
-                         f"{'' if len(rows) == 1 else 's'} (most: {top[1]})")
-        stamp = "%Y-%m-%d %H:%M UTC"
         digest = run.digest
         _post(client, channel, render_message(
             "summary.blocks.j2", self.settings.templates_dir, cluster=digest.cluster,
-            lines=lines[:40],
-            window_from=digest.window_from.strftime(stamp) if digest.window_from else "",
-            window_to=digest.window_to.strftime(stamp)))
+            totals=namespace_totals(digest)[:40], first_run=digest.first_run,
+            window_from=digest.window_from, window_to=digest.window_to))
 
     def namespace_table(self, channel: str, namespace: str, client: WebClient,
                         show_all: bool) -> None:
@@ -216,15 +205,7 @@ class _Forbidden(Exception):
 
 
 def _post(client: WebClient, channel: str, message: dict[str, Any]) -> str:
-    """Post in the channel; join it once if the bot is not a member (public channels)."""
-    try:
-        response = client.chat_postMessage(channel=channel, **message)
-    except SlackApiError as exc:
-        if exc.response.get("error") != "not_in_channel":
-            raise
-        try:
-            client.conversations_join(channel=channel)
-        except SlackApiError:
-            raise exc from None
-        response = client.chat_postMessage(channel=channel, **message)
-    return str(response["ts"])
+    """Post in the channel and return the message's ts. The bot never joins channels by
+    itself (the manifest does not request channels:join): `not_in_channel` becomes an
+    ephemeral "invite me" in `guarded` (docs/design.md, "Slack")."""
+    return str(client.chat_postMessage(channel=channel, **message)["ts"])

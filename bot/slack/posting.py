@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -15,8 +15,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.cluster.client import ClusterClient
 from bot.errors import PatrolError
-from bot.patrol.durations import format_duration, human_duration
+from bot.patrol.durations import format_duration
 from bot.render.blocks import INLINE_LOG, render_message
+from bot.render.rows import digest_rows
 from bot.render.terminal import digest_text
 from bot.runner import ContainerReport, PatrolRun, run_patrol
 from bot.settings import Settings
@@ -62,40 +63,26 @@ def _streak(fingerprints: Sequence[str | None], current: str | None) -> int:
 
 
 def digest_message(run: PatrolRun, services: Services, *, scope: str | None = None,
-                   top: int = DIGEST_ROWS, buttons: bool = True) -> dict[str, Any]:
-    """The digest as Block Kit: header, window, one section per workload with a Why? button."""
+                   top: int = DIGEST_ROWS) -> dict[str, Any]:
+    """The digest as Block Kit: header, window, one section per workload with a Why? button
+    (the same rows as the terminal table, plus the store's history)."""
     digest, store, settings = run.digest, services.store, services.settings
     week_ago = digest.window_to - timedelta(days=7)
-    rows = []
-    for w in digest.workloads[:top]:
-        diag = run.diagnoses.get((w.namespace, w.kind, w.name))
-        last = w.last_termination
-        history = store.workload_history(digest.cluster, w.namespace, w.kind, w.name, week_ago)
-        fingerprint = diag.fingerprint if diag else None
-        previous = store.fingerprint_history(digest.cluster, w.namespace, w.kind, w.name,
-                                             exclude=run.snapshot.id if run.snapshot else None)
-        rows.append({
-            "namespace": w.namespace, "name": w.name, "kind": w.kind,
-            "delta": "lifetime" if w.restarts is None else f"+{w.restarts}",
-            "total": w.total,
-            "exit": "no exit recorded" if last is None else (
-                f"exit {last.exit_code}" + (f" {last.reason}" if last.reason else "")),
-            "summary": diag.summary if diag else (w.meaning or ""),
-            "flags": ", ".join(w.flags),
-            "age": human_duration((digest.window_to - w.oldest_pod).total_seconds())
-            if w.oldest_pod else "",
-            "spark": sparkline(_daily_deltas(history)),
-            "streak": _streak(previous, fingerprint),
-            "button": json.dumps({"ns": w.namespace, "kind": w.kind, "name": w.name},
-                                 separators=(",", ":")) if buttons else None,
-        })
-    stamp = "%Y-%m-%d %H:%M UTC"
+    exclude = run.snapshot.id if run.snapshot else None
+    rows = [replace(
+        row,
+        spark=sparkline(_daily_deltas(store.workload_history(
+            digest.cluster, row.namespace, row.kind, row.name, week_ago))),
+        streak=_streak(store.fingerprint_history(digest.cluster, row.namespace, row.kind,
+                                                 row.name, exclude=exclude), row.fingerprint),
+        button=json.dumps({"ns": row.namespace, "kind": row.kind, "name": row.name},
+                          separators=(",", ":")),
+    ) for row in digest_rows(digest, run.diagnoses, top)]
     return render_message(
         "digest.blocks.j2", settings.templates_dir, cluster=digest.cluster, scope=scope,
         first_run=digest.first_run, rows=rows, more=max(len(digest.workloads) - top, 0),
         total_rows=len(digest.workloads), restarts_in_window=digest.restarts_in_window,
-        window_from=digest.window_from.strftime(stamp) if digest.window_from else "",
-        window_to=digest.window_to.strftime(stamp),
+        window_from=digest.window_from, window_to=digest.window_to,
         span=format_duration(digest.window_to - digest.window_from)
         if digest.window_from else "",
         pods_scanned=digest.pods_scanned, vanished=len(digest.vanished))

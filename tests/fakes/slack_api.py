@@ -2,7 +2,7 @@
 
 Implements what restart-patrol calls (auth.test, chat.postMessage, chat.postEphemeral,
 files.getUploadURLExternal + the upload URL + files.completeUploadExternal, files.info,
-conversations.join, apps.connections.open), a response_url sink, and a 429 with
+apps.connections.open), a response_url sink, and a 429 with
 Retry-After on demand. Records every call, and checks Block Kit limits on every message:
 a violation is recorded and answered with `invalid_blocks`, as Slack would.
 """
@@ -63,7 +63,6 @@ class FakeSlack:
         self.violations: list[str] = []
         self.rate_limit: dict[str, int] = {}  # method -> how many 429s to answer first
         self.not_in_channel: set[str] = set()
-        self.joinable: set[str] = set()
         self.socket_url = ""
         self._ts = 1_700_000_000.0
         self._lock = threading.Lock()
@@ -224,12 +223,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return {"ok": True, "message_ts": ts}
             return {"ok": True, "channel": channel, "ts": ts,
                     "message": {"ts": ts, "text": args.get("text", "")}}
-        if method == "conversations.join":
-            channel = args.get("channel", "")
-            if channel not in fake.joinable:
-                return {"ok": False, "error": "method_not_supported_for_channel_type"}
-            fake.not_in_channel.discard(channel)
-            return {"ok": True, "channel": {"id": channel}}
         if method == "files.getUploadURLExternal":
             file_id = f"F{len(fake.uploads) + len(fake.calls):06d}"
             return {"ok": True, "upload_url": f"{fake.url}/upload/{file_id}",

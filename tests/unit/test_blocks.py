@@ -10,24 +10,26 @@ import pytest
 from bot.diagnosis.engine import Evidence, diagnose
 from bot.patrol.model import ContainerKind, ContainerObservation, Termination
 from bot.render.blocks import MAX_BLOCKS, fit_message, render_message, slack_escape
+from bot.render.environment import render
+from bot.render.rows import DigestRow, NamespaceTotal
 from bot.runner import ContainerReport
 from tests.fakes.slack_api import block_kit_problems
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
-def row(i: int, summary: str = "Go panic: boom") -> dict[str, object]:
-    return {"namespace": "prod", "name": f"api-{i}", "kind": "Deployment", "delta": f"+{i}",
-            "total": i * 10, "exit": "exit 2 Error", "summary": summary, "flags": "no probes",
-            "spark": "▁▃█", "streak": 3, "age": "46d",
-            "button": json.dumps({"ns": "prod", "name": f"a{i}"})}
+def row(i: int, summary: str = "Go panic: boom") -> DigestRow:
+    return DigestRow(namespace="prod", name=f"api-{i}", kind="Deployment", restarts=i,
+                     total=i * 10, exit_code=2, reason="Error", summary=summary,
+                     flags=("no probes",), age="46d", unknown_pods=0, fingerprint="f",
+                     spark="▁▃█", streak=3, button=json.dumps({"ns": "prod", "name": f"a{i}"}))
 
 
-def digest(rows: list[dict[str, object]], **kw: object) -> dict:
+def digest(rows: list[DigestRow], **kw: object) -> dict:
     context: dict[str, object] = {
         "cluster": "c1", "scope": "prod", "first_run": False, "rows": rows, "more": 0,
-        "total_rows": len(rows), "restarts_in_window": 7, "window_from": "2026-11-27 09:00",
-        "window_to": "2026-11-28 09:00", "span": "1d", "pods_scanned": 98, "vanished": 2}
+        "total_rows": len(rows), "restarts_in_window": 7, "window_from": NOW - timedelta(days=1),
+        "window_to": NOW, "span": "1d", "pods_scanned": 98, "vanished": 2}
     return render_message("digest.blocks.j2", None, **(context | kw))
 
 
@@ -94,7 +96,7 @@ def test_why_without_diagnosis_or_log() -> None:
 
 
 @pytest.mark.parametrize("kind", ["help", "forbidden", "not_found", "error", "usage",
-                                  "not_in_channel", "looking", "summary_empty", "working"])
+                                  "not_in_channel", "looking"])
 def test_every_notice_renders(kind: str) -> None:
     message = render_message("notice.blocks.j2", None, kind=kind, namespace="edge",
                              allowed="`prod`", message="m <x>", suggestions="`prod`",
@@ -103,9 +105,33 @@ def test_every_notice_renders(kind: str) -> None:
 
 
 def test_summary_renders() -> None:
-    message = render_message("summary.blocks.j2", None, cluster="c1", lines=["• `prod` +3"],
-                             window_from="", window_to="now")
+    message = render_message("summary.blocks.j2", None, cluster="c1", first_run=False,
+                             totals=[NamespaceTotal("prod", 3, 2, "api")],
+                             window_from=NOW - timedelta(days=1), window_to=NOW)
     assert block_kit_problems(message) == []
+    text = json.dumps(message, ensure_ascii=False)
+    assert "• `prod` +3 in 2 workloads (most: api)" in text
+    assert "2026-11-27 09:00 UTC → 2026-11-28 09:00 UTC" in text
+
+
+def test_digest_rows_render_the_same_numbers_in_the_terminal_and_in_slack() -> None:
+    rows = [row(3), DigestRow(namespace="prod", name="fresh", kind="Pod", restarts=None,
+                              total=4, exit_code=None, reason=None, summary="", flags=(),
+                              age=None, unknown_pods=0, fingerprint=None)]
+    slack = json.dumps(digest(rows), ensure_ascii=False)
+    assert "`+3` · 30 total · age 46d" in slack and "exit 2 Error — Go panic: boom" in slack
+    assert "`lifetime` · 4 total" in slack and "no exit recorded" in slack
+    table = render("digest.txt.j2", None, cluster="c1", pods_scanned=9, workloads_scanned=2,
+                   first_run=False, window_from=NOW - timedelta(days=1), window_to=NOW,
+                   span="1d", restarts_in_window=3, shown_total=2, rows=rows, more=0,
+                   vanished=[], notes=[])
+    header, first, _, second = table.split("\n\n")[1].splitlines()[:4]
+    assert header.split() == ["NAMESPACE", "WORKLOAD", "KIND", "RESTARTS", "TOTAL", "EXIT",
+                              "AGE", "FLAGS"]
+    assert first.split() == ["prod", "api-3", "Deployment", "+3", "30", "2", "Error", "46d",
+                             "no", "probes"]
+    assert second.split() == ["prod", "fresh", "Pod", "—", "4", "—", "—", "—"]
+    assert first.index("+3") == header.index("RESTARTS") == second.index("—")
 
 
 def test_events_are_listed_escaped_with_counts() -> None:

@@ -10,8 +10,9 @@ from bot.patrol.digest import (
     FLAG_NO_MEMORY_LIMIT,
     FLAG_NO_PROBES,
     FLAG_OOMKILLED,
+    Digest,
+    DigestBuilder,
     PatrolOptions,
-    build_digest,
 )
 from bot.patrol.model import (
     Baseline,
@@ -36,6 +37,18 @@ def container(name: str = "app", restarts: int = 0, **kw: object) -> ContainerOb
 def pod(name: str, uid: str, *containers: ContainerObservation, created: datetime = T0 -
         timedelta(days=30), workload: WorkloadRef = DEPLOY, ns: str = "prod") -> PodObservation:
     return PodObservation(ns, name, uid, workload, created, tuple(containers))
+
+
+def build_digest(cluster: str, pods: list[PodObservation], baseline: Baseline | None,
+                 now: datetime, options: PatrolOptions | None = None) -> Digest:
+    """The digest of a list of pods against one baseline, as run_patrol builds it."""
+    builder = DigestBuilder(cluster, options, first_run=baseline is None)
+    for p in pods:
+        builder.add(p, baseline)
+    present = {(p.namespace, p.uid) for p in pods}
+    vanished = (find_vanished(present, baseline.containers.values(),
+                              builder.options.namespaces or None) if baseline else [])
+    return builder.finish(baseline.taken_at if baseline else None, now, vanished)
 
 
 def baseline_of(*pods: PodObservation, at: datetime = T0) -> Baseline:

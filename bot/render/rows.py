@@ -1,0 +1,82 @@
+"""The digest as rows: one model that the terminal table (digest.txt.j2) and the Slack
+digest (digest.blocks.j2) both render, so the two never disagree about a number.
+
+Rows carry values, not wording: the templates say "—", "lifetime" or "no exit recorded".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.diagnosis.engine import Diagnosis
+from bot.patrol.digest import Digest
+from bot.patrol.durations import human_duration
+
+Diagnoses = Mapping[tuple[str, str, str], Diagnosis]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    """One workload of the digest, ready to render.
+
+    `restarts` is the delta in the window (None on a first run: only `total` is known);
+    `age` is kubectl's AGE of the oldest restarting pod. `spark`, `streak` and `button`
+    are Slack's additions (history from the store, the Why? button's value)."""
+
+    namespace: str
+    kind: str
+    name: str
+    restarts: int | None
+    total: int
+    exit_code: int | None
+    reason: str | None
+    summary: str
+    flags: tuple[str, ...]
+    age: str | None
+    unknown_pods: int
+    fingerprint: str | None
+    spark: str = ""
+    streak: int = 0
+    button: str | None = None
+
+
+def digest_rows(digest: Digest, diagnoses: Diagnoses | None = None,
+                top: int = 0) -> list[DigestRow]:
+    """The digest's workloads (the first `top`; 0 = all) as rows, in the digest's order."""
+    diagnoses = diagnoses or {}
+    shown = digest.workloads if top <= 0 else digest.workloads[:top]
+    rows = []
+    for w in shown:
+        diag = diagnoses.get((w.namespace, w.kind, w.name))
+        last = w.last_termination
+        rows.append(DigestRow(
+            namespace=w.namespace, kind=w.kind, name=w.name, restarts=w.restarts,
+            total=w.total,
+            exit_code=last.exit_code if last else None, reason=last.reason if last else None,
+            summary=diag.summary if diag else (w.meaning or ""), flags=w.flags,
+            age=human_duration((digest.window_to - w.oldest_pod).total_seconds())
+            if w.oldest_pod else None,
+            unknown_pods=w.unknown_pods, fingerprint=diag.fingerprint if diag else None))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceTotal:
+    """Restarts of one namespace (deltas, or lifetime totals on a first run)."""
+
+    namespace: str
+    restarts: int
+    workloads: int
+    worst: str  # the workload with the most
+
+
+def namespace_totals(digest: Digest) -> list[NamespaceTotal]:
+    """Per namespace, most restarts first (the `/restarts` summary)."""
+    by_ns: dict[str, list[tuple[int, str]]] = {}
+    for w in digest.workloads:
+        amount = w.total if w.restarts is None else w.restarts
+        by_ns.setdefault(w.namespace, []).append((amount, w.name))
+    totals = [NamespaceTotal(ns, sum(a for a, _ in rows), len(rows), max(rows)[1])
+              for ns, rows in by_ns.items()]
+    return sorted(totals, key=lambda t: -t.restarts)
