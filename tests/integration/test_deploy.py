@@ -358,9 +358,11 @@ def test_dockerfile_builds_what_pyproject_declares_and_the_manifests_expect(
         assert not re.search(rf"\b{tool}\b", runtime_commands), tool
     assert "--no-index" in runtime_commands, "the runtime installs the builder's wheels only"
 
-    # Every COPY source is in the repository and let through by .dockerignore.
+    # Every COPY source is in the repository and let through by .dockerignore, and the
+    # context holds everything pyproject builds the wheel from.
     allowed = {line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.startswith("!")}
+    copied = set()
     for stage in stages:
         for name, arguments in stage:
             if name != "COPY" or arguments.startswith("--from"):
@@ -370,3 +372,10 @@ def test_dockerfile_builds_what_pyproject_declares_and_the_manifests_expect(
                     continue
                 assert (ROOT / source).exists(), source
                 assert source.rstrip("/") in allowed, f"{source} is not in the build context"
+                copied.add(source.rstrip("/"))
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    package_dirs = setuptools.get("package-dir", {})
+    sources = {project["readme"], "pyproject.toml"} | {
+        package_dirs.get(package, package.replace(".", "/")).split("/")[0]
+        for package in setuptools["packages"]}
+    assert sources <= copied, f"not copied into the builder: {sorted(sources - copied)}"
