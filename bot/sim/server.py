@@ -118,8 +118,9 @@ class SimServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> SimServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="bot-sim",
-                                        daemon=True)
+        # poll_interval bounds how long stop() waits (the default 0.5 s, in every test)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                        name="bot-sim", daemon=True)
         self._thread.start()
         return self
 

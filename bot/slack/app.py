@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -30,15 +30,20 @@ Reply = Callable[[dict[str, Any]], None]
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 
 
-def build_app(services: Services, client: WebClient, access: Access) -> App:
+def build_app(services: Services, client: WebClient, access: Access, *,
+              executor: Executor | None = None) -> App:
     """The Bolt app; request verification (signing secret, 5-minute window) is on in HTTP
-    mode and off in Socket Mode, where Slack authenticates the socket instead."""
+    mode and off in Socket Mode, where Slack authenticates the socket instead.
+
+    `executor` runs the listeners and the work after ack (default: Bolt's listener pool
+    and a bounded pool of our own). Tests pass one that runs tasks inline, so
+    `app.dispatch()` returns only after every reply has been sent."""
     settings = services.settings
     app = App(client=client, signing_secret=settings.slack_signing_secret or "socket-mode",
               request_verification_enabled=settings.slack_app_token is None,
               token_verification_enabled=True, process_before_response=False,
-              name="restart-patrol")
-    bot = _Handlers(services, access)
+              name="restart-patrol", listener_executor=executor)
+    bot = _Handlers(services, access, executor)
 
     @app.command("/restarts")
     def on_command(ack: Ack, command: dict[str, Any], respond: Respond,
@@ -77,12 +82,13 @@ class _Handlers:
 
     WORKERS = 4  # concurrent drill-downs/patrols; more would only load the API server
 
-    def __init__(self, services: Services, access: Access) -> None:
+    def __init__(self, services: Services, access: Access,
+                 executor: Executor | None = None) -> None:
         self.services = services
         self.settings = services.settings
         self.access = access
-        self.pool = ThreadPoolExecutor(max_workers=self.WORKERS,
-                                       thread_name_prefix="slack-work")
+        self.pool = executor or ThreadPoolExecutor(max_workers=self.WORKERS,
+                                                   thread_name_prefix="slack-work")
 
     def later(self, reply: Reply, work: Callable[[], None]) -> None:
         """Queue the work after ack. Bolt acks from its listener threads: keeping them free

@@ -7,10 +7,12 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.sim.scenario import load_scenario
 
@@ -101,13 +103,17 @@ def test_patrol_print_and_json_against_the_served_sim(served_sim: dict[str, str]
     first = run("patrol", "--print", env=served_sim)
     assert first.returncode == 0, first.stderr
     assert "First patrol: baseline set" in first.stdout
+    server = yaml.safe_load(Path(served_sim["KUBECONFIG"]).read_text())["clusters"][0][
+        "cluster"]["server"]
+    request = urllib.request.Request(f"{server}/sim/advance?seconds=86400", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()  # a simulated day: every ns restarts
     second = run("patrol", "--json", "-n", "qld2-production", env=served_sim)
     assert second.returncode == 0, second.stderr
     data = json.loads(second.stdout)
     assert set(data) >= {"cluster", "window", "first_run", "workloads"}
     assert set(data["window"]) == {"from", "to"}
     assert data["first_run"] is False
-    assert all(w["namespace"] == "qld2-production" for w in data["workloads"])
+    assert {w["namespace"] for w in data["workloads"]} == {"qld2-production"}
 
 
 def test_patrol_json_first_run_shape(served_sim: dict[str, str]) -> None:

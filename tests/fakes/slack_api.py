@@ -83,7 +83,8 @@ class FakeSlack:
         return f"{self.url}/response/{key}"
 
     def start(self) -> FakeSlack:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        # a short poll interval makes stop() take milliseconds instead of up to 0.5 s
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -131,7 +131,7 @@ def test_a_rollout_moves_pods_to_a_new_replicaset_of_the_same_deployment(tmp_pat
     assert len(new_rs) == 1
     (w,) = run.digest.workloads
     assert (w.kind, w.name) == ("Deployment", "cart")
-    assert all(p.name.startswith(next(iter(new_rs))) for p in w.pods)
+    assert w.pods and all(p.name.startswith(next(iter(new_rs))) for p in w.pods)
     assert len(run.digest.vanished) == 2
     # The old pods' restarts before the rollout are not in the new pods' counts.
     assert w.restarts == w.total

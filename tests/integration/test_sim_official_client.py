@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -152,9 +153,16 @@ def test_events_by_involved_object_and_expiry(sim: Sim, core: k8s.CoreV1Api) -> 
     reasons = {e.reason for e in core.list_namespaced_event("edge",
                                                             field_selector=selector).items}
     assert {"BackOff", "Failed"} <= reasons
+    # a one-off event nothing refreshes (crash-looping pods refresh theirs)
+    once = copy.deepcopy(sim.world.get("events", *sim.world.sorted_keys("events")[0]))
+    once["metadata"]["name"] = "one-off.0001"
+    sim.world.put("events", once)
+    listed = core.list_namespaced_event(once["metadata"]["namespace"]).items
+    assert "one-off.0001" in {e.metadata.name for e in listed}
     sim.world.advance(timedelta(hours=2))
-    stale = [e for e in core.list_namespaced_event("qld2-production").items]
-    assert all(e.reason != "BackOff" for e in stale)
+    after = core.list_event_for_all_namespaces().items
+    assert "one-off.0001" not in {e.metadata.name for e in after}
+    assert after and all(sim.world.now - e.last_timestamp <= timedelta(hours=1) for e in after)
 
 
 def test_crash_schedule_replaces_nothing_but_bumps_restarts(sim: Sim,
