@@ -12,18 +12,19 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
 
-from bot.errors import PatrolError, UsageError
+from bot.errors import NotFoundError, PatrolError, StoreError, UsageError
 from bot.patrol.durations import parse_duration
 from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.cluster.client import ClusterClient
+    from bot.patrol.history import CrashRecord
     from bot.runner import ContainerReport
     from bot.sim.world import World
     from bot.store import Store
@@ -96,6 +97,27 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _time(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def history_json(crash: CrashRecord) -> dict[str, object]:
+    """One recorded crash in `why --json` (ARCHITECTURE.md keys, then additions)."""
+    return {
+        "finished_at": _time(crash.finished_at), "exit_code": crash.exit_code,
+        "reason": crash.reason, "category": crash.category,
+        "fingerprint": crash.fingerprint, "signature": list(crash.signature),
+        "log_captured": crash.log_captured,
+        "events": [{"type": e.type, "reason": e.reason, "message": e.message,
+                    "count": e.count} for e in crash.events],
+        "id": crash.id, "pod": crash.pod_name, "pod_uid": crash.pod_uid,
+        "container": crash.container, "restart_count": crash.restart_count,
+        "restarts": crash.restarts, "signal": crash.signal, "summary": crash.summary,
+        "capture": crash.capture, "new": crash.is_new, "image": crash.image,
+        "node": crash.node, "started_at": _time(crash.started_at),
+    }
+
+
 def _reports_json(reports: Sequence[ContainerReport]) -> list[dict[str, object]]:
     return [{
         "namespace": r.namespace, "pod": r.pod, "pod_uid": r.pod_uid,
@@ -107,23 +129,61 @@ def _reports_json(reports: Sequence[ContainerReport]) -> list[dict[str, object]]
         "events": [{"type": e.type, "reason": e.reason, "message": e.message,
                     "count": e.count} for e in r.events],
         "note": r.note,
+        "history": [history_json(c) for c in r.history],
+        "recorded_only": r.recorded,
     } for r in reports]
+
+
+def _open_history(settings: Settings) -> Store | None:
+    """The database for recorded history; `why` still answers live without it."""
+    from bot.store import Store
+
+    try:
+        return Store.open(settings.database_url)
+    except StoreError as exc:
+        sys.stderr.write(f"restart-patrol: no recorded history: {exc}\n")
+        return None
 
 
 def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cluster.client import connect
     from bot.render.terminal import reports_text
     from bot.runner import investigate
+    from bot.store import Store
 
     cluster = connect(settings)
+    store = Store.open(settings.database_url) if args.log is not None else _open_history(
+        settings)
     try:
-        reports = investigate(cluster, settings, args.namespace, args.target, args.container)
+        if args.log is not None:
+            assert store is not None
+            return _print_recorded_log(cluster, store, args)
+        reports = investigate(cluster, settings, args.namespace, args.target, args.container,
+                              store=store)
     finally:
+        if store is not None:
+            store.close()
         cluster.close()
     if args.json:
         _dump_json(_reports_json(reports))
     else:
         _write(reports_text(reports, settings.log_tail_lines, settings.templates_dir))
+    return 0
+
+
+def _print_recorded_log(cluster: ClusterClient, store: Store, args: argparse.Namespace) -> int:
+    from bot.render.environment import render
+    from bot.store.crashes import CrashStore
+
+    found = CrashStore(store.engine).log_of(cluster.name, args.log)
+    if found is None or found[0].namespace != args.namespace:
+        raise NotFoundError(f"no recorded crash #{args.log} in namespace {args.namespace} "
+                            f"of cluster {cluster.name}")
+    crash, text = found
+    if args.json:
+        _dump_json({**history_json(crash), "log": text, "redactions": crash.redactions})
+    else:
+        _write(render("recorded_log.txt.j2", None, c=crash, log=text))
     return 0
 
 
@@ -196,6 +256,46 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return serve(settings)
+
+
+def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+    import signal
+    from types import FrameType
+
+    from bot.cluster.client import connect
+    from bot.cluster.recorder import Recorder
+    from bot.store import Store
+    from bot.store.crashes import CrashStore
+
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    alert = None
+    if settings.alert_new_crashes:
+        from bot.slack.alerts import new_crash_alerter
+
+        alert = new_crash_alerter(settings)
+    cluster = connect(settings)
+    store = Store.open(settings.database_url)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    recorder = Recorder(cluster, CrashStore(store.engine), settings, on_new_crash=alert)
+    recorder.start()
+    logging.getLogger("restart_patrol").info(
+        "recording restarts in %s of cluster %s", ", ".join(settings.patrol_namespaces)
+        or "all namespaces", cluster.name)
+    try:
+        stop.wait()
+    finally:
+        recorder.stop()
+        store.close()
+        cluster.close()
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -290,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("target", metavar="POD_OR_WORKLOAD")
     why.add_argument("-c", "--container")
     why.add_argument("--json", action="store_true")
+    why.add_argument("--log", type=int, metavar="ID",
+                     help="print the log tail recorded with crash #ID (see its history)")
     why.set_defaults(handler=cmd_why)
 
     diag = sub.add_parser("diagnose", help="offline diagnosis of an exit code and a log")
@@ -305,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the Slack bot: /restarts, daily digest, health "
                                          "and metrics on PORT")
     serve.set_defaults(handler=cmd_serve)
+
+    record = sub.add_parser("record", help="the flight recorder alone, until SIGTERM: store "
+                                           "every crash with its log tail and events")
+    record.set_defaults(handler=cmd_record)
 
     sim = sub.add_parser("sim", help="serve the simulated cluster as a standalone API server")
     sim.add_argument("--port", type=int, default=0, help="port (default: any free port)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from difflib import get_close_matches
 
@@ -21,14 +21,18 @@ from bot.diagnosis.redaction import redact
 from bot.errors import ClusterError, NotFoundError, UsageError
 from bot.patrol.deltas import VanishedPod, find_vanished, records_of
 from bot.patrol.digest import Digest, DigestBuilder, PatrolOptions, WorkloadSummary
+from bot.patrol.history import CrashRecord
 from bot.patrol.model import (
     Baseline,
+    ContainerKind,
     ContainerObservation,
     PodObservation,
+    Termination,
     latest_termination,
 )
 from bot.settings import Settings
 from bot.store import SnapshotInfo, Store
+from bot.store.crashes import CrashStore
 from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST
 
 WorkloadKey = tuple[str, str, str]
@@ -59,6 +63,8 @@ class ContainerReport:
     redactions: int
     events: tuple[EventNote, ...]
     note: str | None = None
+    history: tuple[CrashRecord, ...] = ()  # recorded crashes, newest first
+    recorded: bool = False  # the pod is gone: everything here comes from the recorder
 
 
 @contextmanager
@@ -290,12 +296,32 @@ def resolve_target(pods: Sequence[PodObservation], target: str) -> list[PodObser
                         suggestions=tuple(get_close_matches(target, names, n=3, cutoff=0.4)))
 
 
+HISTORY = 10  # recorded crashes shown per container
+
+
 def investigate(cluster: ClusterClient, settings: Settings, namespace: str, target: str,
-                container: str | None = None, max_pods: int = 3) -> list[ContainerReport]:
-    """Live diagnosis of a pod/workload: one report per restarted container (worst pods)."""
+                container: str | None = None, max_pods: int = 3,
+                store: Store | None = None) -> list[ContainerReport]:
+    """Diagnosis of a pod/workload: one report per restarted container (worst pods), each
+    with its recorded history when `store` is given. A pod or workload that no longer
+    exists is answered from the recorder's records."""
     cluster.check_namespace(namespace)
+    crashes = CrashStore(store.engine) if store is not None else None
     pods = observe(cluster, [namespace])
-    chosen = resolve_target(pods, target)[:max_pods]
+    try:
+        chosen = resolve_target(pods, target)[:max_pods]
+    except NotFoundError as missing:
+        recorded = crashes.find(cluster.name, namespace, target) if crashes else []
+        if not recorded:
+            if crashes is None:
+                raise
+            known = sorted({*(p.name for p in pods), *(p.workload.name for p in pods),
+                            *crashes.names(cluster.name, namespace)})
+            raise NotFoundError(str(missing), suggestions=tuple(
+                get_close_matches(target, known, n=3, cutoff=0.4))) from None
+        assert crashes is not None
+        return _recorded_reports(crashes, settings, recorded, container, max_pods)
+    by_workload = not any(p.name == target for p in chosen)
     reports: list[ContainerReport] = []
     for pod in chosen:
         containers = list(pod.containers)
@@ -307,5 +333,48 @@ def investigate(cluster: ClusterClient, settings: Settings, namespace: str, targ
                                  f"(it has: {names})")
         restarted = [c for c in containers if c.restarts > 0 or c.last_termination]
         for c in restarted or containers[:1]:
-            reports.append(investigate_container(cluster, settings, pod, c))
+            report = investigate_container(cluster, settings, pod, c)
+            if crashes is not None:
+                history = crashes.history(
+                    cluster.name, namespace, container=c.name, limit=HISTORY,
+                    **({"workload": (pod.workload.kind, pod.workload.name)} if by_workload
+                       else {"pod_uids": [pod.uid]}))
+                report = replace(report, history=tuple(history))
+            reports.append(report)
+    return reports
+
+
+def _recorded_reports(crashes: CrashStore, settings: Settings, recorded: list[CrashRecord],
+                      container: str | None, max_pods: int) -> list[ContainerReport]:
+    """Reports for pods that are gone, rebuilt from their newest recorded crash (its log
+    tail is diagnosed again, so the hints are today's)."""
+    if container is not None:
+        recorded = [r for r in recorded if r.container == container]
+        if not recorded:
+            raise UsageError(f'no crash of a container "{container}" is recorded there')
+    pods: list[str] = []
+    for r in recorded:
+        if r.pod_uid not in pods:
+            pods.append(r.pod_uid)
+    reports: list[ContainerReport] = []
+    for r in recorded:
+        if r.pod_uid not in pods[:max_pods] or r.id is None:
+            continue
+        stored = crashes.log_of(r.cluster, r.id)
+        log = stored[1] if stored else None
+        events = tuple(EventNote(e.type, e.reason, e.message, e.count) for e in r.events)
+        term = Termination(exit_code=r.exit_code if r.exit_code is not None else -1,
+                           reason=r.reason, signal=r.signal, message=r.message,
+                           started_at=r.started_at, finished_at=r.finished_at)
+        observed = ContainerObservation(name=r.container, restarts=r.restart_count,
+                                        kind=ContainerKind(r.container_kind),
+                                        last_termination=term, image=r.image or "")
+        diagnosis = diagnose(Evidence(exit_code=r.exit_code, signal=r.signal, reason=r.reason,
+                                      message=r.message, log=log or "", events=events,
+                                      image=r.image))
+        history = crashes.history(r.cluster, r.namespace, pod_uids=[r.pod_uid],
+                                  container=r.container, limit=HISTORY)
+        reports.append(ContainerReport(
+            r.namespace, r.pod_name, r.pod_uid, r.workload_kind, r.workload_name, observed,
+            diagnosis, log, r.redactions, events, history=tuple(history), recorded=True))
     return reports

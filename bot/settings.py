@@ -43,6 +43,12 @@ class Settings:
     min_delta: int = 1
     ignore: tuple[str, ...] = ()
     retention_days: int = 30
+    recorder_log_interval_minutes: int = 10  # between log fetches of one crash-looping pod
+    recorder_queue: int = 1000
+    recorder_workers: int = 4
+    crash_retention_days: int = 90
+    crash_retention_per_workload: int = 200
+    alert_new_crashes: bool = False
 
 
 def _split_list(raw: str) -> tuple[str, ...]:
@@ -121,4 +127,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         min_delta=_int(env, "PATROL_MIN_DELTA", 1, minimum=1),
         ignore=_split_list(env.get("PATROL_IGNORE", "")),
         retention_days=_int(env, "RETENTION_DAYS", 30, minimum=8),
+        recorder_log_interval_minutes=_int(env, "RECORDER_LOG_INTERVAL_MINUTES", 10),
+        recorder_queue=_int(env, "RECORDER_QUEUE", 1000, minimum=1),
+        recorder_workers=_int(env, "RECORDER_WORKERS", 4, minimum=1),
+        crash_retention_days=_int(env, "CRASH_RETENTION_DAYS", 90, minimum=1),
+        crash_retention_per_workload=_int(env, "CRASH_RETENTION_PER_WORKLOAD", 200,
+                                          minimum=1),
+        alert_new_crashes=_bool(env, "ALERT_NEW_CRASHES", False),
     )

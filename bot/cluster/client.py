@@ -242,6 +242,22 @@ class ClusterClient:
                     found[(kind, item.metadata.namespace, item.metadata.name)] = item.metadata
         return found
 
+    def owner(self, kind: str, namespace: str, name: str) -> wire.ObjectMeta | None:
+        """A ReplicaSet's or Job's metadata (its own owners, its creation time); None when
+        it is gone or of another kind."""
+        where = {"ReplicaSet": ("/apis/apps/v1", "replicasets"),
+                 "Job": ("/apis/batch/v1", "jobs")}.get(kind)
+        if where is None:
+            return None
+        group, plural = where
+        try:
+            with translated(f"get {plural} {namespace}/{name}", self.server):
+                data = self._get(f"{group}/namespaces/{quote(namespace, safe='')}/{plural}/"
+                                 f"{quote(name, safe='')}")
+                return _decoder(wire.OwnedObject).decode(data).metadata
+        except NotFoundError:
+            return None
+
     def previous_log(self, namespace: str, pod: str, container: str, *, tail_lines: int,
                      limit_bytes: int, previous: bool = True) -> str | None:
         """The previous (crashed) container's log tail; None when kubelet has none."""

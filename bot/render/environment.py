@@ -10,6 +10,8 @@ from pathlib import Path
 
 import jinja2
 
+from bot.patrol.durations import human_duration
+
 PACKAGE = "restart_patrol_templates"  # the top-level templates/ directory, installed
 
 
@@ -50,6 +52,8 @@ def environment(override: str | None = None) -> jinja2.Environment:
     env.filters["aligned"] = aligned
     env.filters["clip"] = lambda value, width: (
         str(value) if len(str(value)) <= int(width) else str(value)[: int(width) - 1] + "…")
+    env.filters["between"] = lambda later, earlier: human_duration(
+        (later - earlier).total_seconds())
     return env
 
 

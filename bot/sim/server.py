@@ -4,7 +4,9 @@ Serves discovery, lists with `limit`/`continue` (410 Expired with a fresh token 
 compaction), label/field selectors, single GETs, Table output for kubectl, `pods/log` as
 text/plain, watches as newline-delimited JSON (ERROR 410 when a resourceVersion is too
 old), leases (create/replace with optimistic concurrency) and `kind: Status` errors.
-`/sim/advance?seconds=N` moves the simulated clock (simulator only).
+`/sim/advance?seconds=N` moves the simulated clock, `/sim/compact` expires old
+resourceVersions and continue tokens, `/sim/drop-watches` ends open watch streams
+(simulator only). Watches send BOOKMARKs when asked (`allowWatchBookmarks`).
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class SimServer:
         self.world = world
         self.token = token
         self.forbidden_namespaces: set[str] = set()
+        self.log_gate: threading.Event | None = None  # when set by a test, logs wait for it
         self.requests: list[str] = []  # request lines, for fidelity tests
         handler = type("BoundHandler", (_Handler,), {"sim": self})
         server = type("SimHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
@@ -284,6 +287,8 @@ class _Handler(BaseHTTPRequestHandler):
             world.advance(timedelta(seconds=seconds))
         elif seg == ["compact"] and method == "POST":
             world.compact()
+        elif seg == ["drop-watches"] and method == "POST":
+            world.drop_watches()
         elif seg != ["now"]:
             raise ApiError(404, "NotFound", "unknown simulator control endpoint")
         self._send_json(200, {"now": format_time(world.now),
@@ -365,6 +370,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _log(self, namespace: str, name: str, query: dict[str, str]) -> None:
         world = self.sim.world
+        gate = self.sim.log_gate
+        if gate is not None:
+            gate.wait(30)
         pod = world.get("pods", namespace, name)
         if pod is None:
             raise ApiError(404, "NotFound", f'pods "{name}" not found',
@@ -425,8 +433,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         scope = namespace if rtype.namespaced else None
         raw_rv = query.get("resourceVersion") or ""
+        bookmarks = parse_bool("allowWatchBookmarks", query.get("allowWatchBookmarks"))
         try:
-            for chunk in self._watch_events(rtype, scope, raw_rv, labels, fields, timeout):
+            for chunk in self._watch_events(rtype, scope, raw_rv, labels, fields, timeout,
+                                            bookmarks):
                 self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
@@ -436,8 +446,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _watch_events(self, rtype: ResourceType, namespace: str | None, raw_rv: str,
-                      labels: Any, fields: Any, timeout: float) -> Iterator[bytes]:
+                      labels: Any, fields: Any, timeout: float,
+                      bookmarks: bool = False) -> Iterator[bytes]:
+        """Watch frames. With bookmarks, a BOOKMARK carries the resourceVersion past
+        changes the client did not ask for (a real server sends one about a minute; this
+        one sends it at once, so clients and tests can tell they have caught up)."""
         world = self.sim.world
+        epoch = world.watch_epoch
         prefix = b'{"kind":"' + rtype.kind.encode() + b'","apiVersion":"' + \
             rtype.api_version.encode() + b'",'
 
@@ -463,11 +478,16 @@ class _Handler(BaseHTTPRequestHandler):
                 yield b'{"type":"ERROR","object":' + orjson.dumps(status) + b"}\n"
                 return
         deadline = time.monotonic() + timeout
+        sent = since
         while not self.sim._stopping.is_set() and time.monotonic() < deadline:
             with world.changed:
+                if world.watch_epoch != epoch:
+                    return  # dropped: changes from here on are not sent on this stream
                 pending = world.events_since(since)
                 if not pending:
                     world.changed.wait(timeout=min(1.0, max(deadline - time.monotonic(), 0)))
+                    if world.watch_epoch != epoch:
+                        return
                     pending = world.events_since(since)
             for ev in pending:
                 since = ev.rv
@@ -476,7 +496,12 @@ class _Handler(BaseHTTPRequestHandler):
                     continue
                 obj = orjson.loads(ev.data)
                 if labels(obj) and fields(obj):
+                    sent = ev.rv
                     yield frame(ev.type, ev.data)
+            if bookmarks and since > sent:
+                sent = since
+                yield frame("BOOKMARK", orjson.dumps(
+                    {"metadata": {"resourceVersion": str(since)}}))
 
     # ---- writes (leases) ------------------------------------------------------------
     def _write_lease(self, method: str, namespace: str, name: str | None) -> None:

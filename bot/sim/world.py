@@ -105,6 +105,7 @@ class World:
         self.changed = threading.Condition(self.lock)
         self.logs: dict[tuple[str, str, str, bool], list[tuple[datetime, str]]] = {}
         self.on_advance: list[Callable[[datetime, datetime], None]] = []
+        self.watch_epoch = 0  # bumped by drop_watches(): open watch streams end
 
     # ---- versions -------------------------------------------------------------------
     @property
@@ -121,6 +122,13 @@ class World:
         with self.lock:
             self._rv += 1
             self.compacted_rv = self._rv
+
+    def drop_watches(self) -> None:
+        """End every open watch stream (as an API server restart or a dropped connection
+        does); clients reconnect from their last resourceVersion."""
+        with self.lock:
+            self.watch_epoch += 1
+            self.changed.notify_all()
 
     # ---- writes ---------------------------------------------------------------------
     def put(self, resource: str, obj: Obj, *, expect_rv: str | None = None) -> Obj:

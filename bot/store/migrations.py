@@ -9,15 +9,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     Engine,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
+    UniqueConstraint,
     inspect,
     select,
 )
@@ -77,9 +81,78 @@ def _v2_diagnoses(conn: Connection) -> None:
     md.create_all(conn, tables=[diagnoses])
 
 
+def _v4_crashes(conn: Connection) -> None:
+    """The flight recorder: every recorded crash, the fingerprints each workload has
+    shown, and the recorder's own bookkeeping (heartbeat, last prune)."""
+    md = MetaData()
+    Table(
+        "crashes", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("cluster", String(253), nullable=False),
+        Column("namespace", String(253), nullable=False),
+        Column("pod_name", String(253), nullable=False),
+        Column("pod_uid", String(64), nullable=False),
+        Column("container", String(253), nullable=False),
+        Column("container_kind", String(16), nullable=False),
+        Column("workload_kind", String(64), nullable=False),
+        Column("workload_name", String(253), nullable=False),
+        Column("restart_count", Integer, nullable=False),
+        Column("restarts", Integer, nullable=False),
+        Column("exit_code", Integer),
+        Column("signal", Integer),
+        Column("reason", String(128)),
+        Column("message", Text),
+        Column("started_at", UTCDateTime),
+        Column("finished_at", UTCDateTime),
+        Column("recorded_at", UTCDateTime, nullable=False),
+        Column("node", String(253)),
+        Column("image", String(512)),
+        Column("category", String(64), nullable=False),
+        Column("fingerprint", String(32)),
+        Column("signature", Text, nullable=False),
+        Column("summary", Text, nullable=False),
+        Column("capture", String(16), nullable=False),
+        Column("log", LargeBinary),
+        Column("log_bytes", Integer, nullable=False),
+        Column("redactions", Integer, nullable=False),
+        Column("events", Text, nullable=False),
+        Column("replica_set", String(253)),
+        Column("template_hash", String(64)),
+        Column("changed_at", UTCDateTime),
+        Column("is_new", Boolean, nullable=False),
+        UniqueConstraint("cluster", "pod_uid", "container", "restart_count",
+                         name="uq_crashes_restart"),
+        Index("ix_crashes_workload", "cluster", "namespace", "workload_kind", "workload_name",
+              "finished_at"),
+        Index("ix_crashes_pod", "cluster", "namespace", "pod_name"),
+        Index("ix_crashes_finished", "cluster", "finished_at"),
+    )
+    Table(
+        "crash_fingerprints", md,
+        Column("cluster", String(253), primary_key=True),
+        Column("namespace", String(253), primary_key=True),
+        Column("workload_kind", String(64), primary_key=True),
+        Column("workload_name", String(253), primary_key=True),
+        Column("identity", String(64), primary_key=True),
+        Column("first_seen_at", UTCDateTime, nullable=False),
+        Column("last_seen_at", UTCDateTime, nullable=False),
+        Column("first_crash_id", Integer),
+    )
+    Table(
+        "recorder_state", md,
+        Column("cluster", String(253), primary_key=True),
+        Column("first_started_at", UTCDateTime, nullable=False),
+        Column("started_at", UTCDateTime, nullable=False),
+        Column("seen_at", UTCDateTime, nullable=False),
+        Column("pruned_at", UTCDateTime),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_snapshots),
     (2, _v2_diagnoses),
+    (4, _v4_crashes),
 ]
 
 
@@ -92,17 +165,28 @@ def current_version(engine: Engine) -> int:
         return max(versions, default=0)
 
 
+def applied_versions(engine: Engine) -> set[int]:
+    """Every migration recorded as applied."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("schema_migrations"):
+            return set()
+        return set(conn.execute(select(schema_migrations.c.version)).scalars().all())
+
+
 def migrate(engine: Engine) -> int:
-    """Apply every missing migration; returns the resulting version."""
+    """Apply every missing migration in order; returns the resulting version.
+
+    Versions are handed out to parallel work, so one may land after a higher one was
+    applied somewhere: each missing step runs, not only those above the highest."""
     with engine.begin() as conn:
         schema_migrations.create(conn, checkfirst=True)
-    version = current_version(engine)
+    applied = applied_versions(engine)
     for number, step in MIGRATIONS:
-        if number <= version:
+        if number in applied:
             continue
         with engine.begin() as conn:
             step(conn)
             conn.execute(schema_migrations.insert().values(
                 version=number, applied_at=datetime.now(UTC)))
-        version = number
-    return version
+        applied.add(number)
+    return max(applied, default=0)

@@ -6,16 +6,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 
@@ -86,4 +90,69 @@ container_rows = Table(
     Column("last_exit_code", Integer),
     Column("last_reason", String(128)),
     Column("finished_at", UTCDateTime),
+)
+
+# ---- the flight recorder (migration 4) ---------------------------------------------------
+crashes = Table(
+    "crashes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cluster", String(253), nullable=False),
+    Column("namespace", String(253), nullable=False),
+    Column("pod_name", String(253), nullable=False),
+    Column("pod_uid", String(64), nullable=False),
+    Column("container", String(253), nullable=False),
+    Column("container_kind", String(16), nullable=False),
+    Column("workload_kind", String(64), nullable=False),
+    Column("workload_name", String(253), nullable=False),
+    Column("restart_count", Integer, nullable=False),
+    Column("restarts", Integer, nullable=False),
+    Column("exit_code", Integer),
+    Column("signal", Integer),
+    Column("reason", String(128)),
+    Column("message", Text),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("node", String(253)),
+    Column("image", String(512)),
+    Column("category", String(64), nullable=False),
+    Column("fingerprint", String(32)),
+    Column("signature", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("capture", String(16), nullable=False),
+    Column("log", LargeBinary),  # zlib-compressed, redacted previous-log tail
+    Column("log_bytes", Integer, nullable=False),
+    Column("redactions", Integer, nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of {type, reason, message, count}
+    Column("replica_set", String(253)),
+    Column("template_hash", String(64)),
+    Column("changed_at", UTCDateTime),
+    Column("is_new", Boolean, nullable=False),
+    UniqueConstraint("cluster", "pod_uid", "container", "restart_count",
+                     name="uq_crashes_restart"),
+    Index("ix_crashes_workload", "cluster", "namespace", "workload_kind", "workload_name",
+          "finished_at"),
+    Index("ix_crashes_pod", "cluster", "namespace", "pod_name"),
+    Index("ix_crashes_finished", "cluster", "finished_at"),
+)
+
+crash_fingerprints = Table(
+    "crash_fingerprints", metadata,
+    Column("cluster", String(253), primary_key=True),
+    Column("namespace", String(253), primary_key=True),
+    Column("workload_kind", String(64), primary_key=True),
+    Column("workload_name", String(253), primary_key=True),
+    Column("identity", String(64), primary_key=True),  # fingerprint, else category
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("first_crash_id", Integer),
+)
+
+recorder_state = Table(
+    "recorder_state", metadata,
+    Column("cluster", String(253), primary_key=True),
+    Column("first_started_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("pruned_at", UTCDateTime),
 )

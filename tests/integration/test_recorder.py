@@ -1,0 +1,158 @@
+"""The flight recorder against bot/sim over real HTTP: watch, re-list, captures, limits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cluster.client import ClusterClient, connect
+from bot.cluster.recorder import Recorder
+from bot.patrol.history import CAPTURED, DROPPED, RATE_LIMITED
+from bot.store import Store
+from bot.store.crashes import CrashStore
+from tests.conftest import Sim, start_sim
+
+PANIC = [
+    "2026/11/29 10:00:00 INFO connecting to db password=hunter2 user=orders",
+    "panic: runtime error: invalid memory address or nil pointer dereference",
+    "[signal SIGSEGV: segmentation violation code=0x1 addr=0x18 pc=0x8a1f2c]",
+    "",
+    "goroutine 7 [running]:",
+    "orders/internal/batch.(*Batcher).flush(0xc0003a2000)",
+    "\t/src/internal/batch/batcher.go:142 +0x8c",
+]
+
+
+def shop(*, every: str = "1h", replicas: int = 1, backoff: bool = False,
+         **workload: object) -> dict:
+    """One crashing Deployment `shop/orders` (Go panics exiting 2)."""
+    return {"cluster": "shop", "nodes": ["n1"], "namespaces": {"shop": {"workloads": [{
+        "kind": "Deployment", "name": "orders", "replicas": replicas, "age": "5d",
+        "containers": [{"name": "orders", "image": "orders:1.14.2", "restarts": 7,
+                        "crash": {"every": every, "first_after": "30m", "exit_code": 2,
+                                  "backoff": backoff, "log": PANIC}}], **workload}]}}}
+
+
+@dataclass
+class Rig:
+    sim: Sim
+    cluster: ClusterClient
+    store: Store
+    crashes: CrashStore
+    recorder: Recorder
+
+    def settle(self) -> None:
+        assert self.recorder.wait_idle(self.sim.world.resource_version, timeout=20), (
+            self.recorder.failure)
+
+    def advance(self, **delta: float) -> None:
+        self.sim.world.advance(timedelta(**delta))
+        self.settle()
+
+    def rows(self) -> list:
+        return sorted(self.crashes.history("shop", "shop", workload=("Deployment", "orders"),
+                                           limit=1000), key=lambda c: c.restart_count)
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path) -> Iterator:
+    """A running sim (scenario), store and started recorder (settings changes)."""
+    built: list[Rig] = []
+
+    def make(scenario: dict | None = None, **changes: object) -> Rig:
+        running = start_sim(tmp_path, scenario or shop())
+        settings = running.settings(**changes)
+        cluster = connect(settings)
+        store = Store.open(f"sqlite:///{tmp_path}/r{len(built)}.db")
+        crashes = CrashStore(store.engine)
+        recorder = Recorder(cluster, crashes, settings, watch_seconds=30).start()
+        rig = Rig(running, cluster, store, crashes, recorder)
+        built.append(rig)
+        rig.settle()
+        return rig
+
+    yield make
+    for rig in built:
+        rig.recorder.stop()
+        rig.cluster.close()
+        rig.store.close()
+        rig.sim.server.stop()
+
+
+@pytest.fixture
+def rig(make_rig) -> Rig:
+    return make_rig()
+
+
+def test_restarts_are_recorded_once_across_a_reconnect_and_a_410_relist(rig: Rig) -> None:
+    assert rig.rows() == []  # the 7 restarts before the recorder started are the baseline
+    rig.advance(hours=3)
+    assert [c.restart_count for c in rig.rows()] == [8, 9, 10]
+    rig.sim.world.drop_watches()  # connection lost: resume from the last resourceVersion
+    rig.advance(hours=2)
+    assert [c.restart_count for c in rig.rows()] == [8, 9, 10, 11, 12]
+    watch = rig.recorder.watches[0]
+    assert watch.relists_after_gone == 0
+    with rig.sim.world.lock:  # restarts happen while no watch can see them, then 410
+        rig.sim.world.drop_watches()
+        rig.sim.world.advance(timedelta(hours=2))
+        rig.sim.world.compact()
+    rig.settle()
+    assert watch.relists_after_gone >= 1
+    rows = rig.rows()
+    assert sum(c.restarts for c in rows) == 7
+    assert rows[-1].restart_count == 14
+    assert rig.recorder.restarts == 7
+
+
+def test_a_capture_keeps_the_redacted_log_the_events_and_the_diagnosis(rig: Rig) -> None:
+    rig.advance(minutes=40)
+    (crash,) = rig.rows()
+    assert crash.capture == CAPTURED and crash.log_captured
+    assert crash.exit_code == 2 and crash.reason == "Error"
+    assert crash.category == "go-panic" and crash.fingerprint
+    assert crash.signature[0].startswith("panic: runtime error")
+    assert (crash.workload_kind, crash.workload_name) == ("Deployment", "orders")
+    assert crash.node == "n1" and crash.image == "orders:1.14.2"
+    assert crash.pod_name.startswith("orders-") and crash.container_kind == "container"
+    stored = rig.crashes.log_of("shop", crash.id or 0)
+    assert stored is not None
+    _, text = stored
+    assert text is not None and "panic: runtime error" in text
+    assert "hunter2" not in text and "[REDACTED]" in text
+    assert crash.redactions == 1
+
+
+def test_a_crash_loop_is_counted_every_time_but_its_log_fetched_once(make_rig) -> None:
+    rig = make_rig(shop(every="4m", backoff=True), recorder_log_interval_minutes=10)
+    rig.advance(minutes=31)  # first crash at 30m
+    rig.advance(minutes=4)
+    rig.advance(minutes=4)
+    rows = rig.rows()
+    assert [c.capture for c in rows] == [CAPTURED, RATE_LIMITED, RATE_LIMITED]
+    assert rig.recorder.api_requests == {"owner": 1, "log": 1, "events": 1}
+    assert len({c.fingerprint for c in rows}) == 1 and rows[0].fingerprint
+    assert [e.reason for e in rows[0].events] == ["BackOff"]
+    rig.advance(minutes=8)  # 12 minutes after the first capture: fetched again
+    assert rig.recorder.api_requests["log"] == 2
+    assert sum(c.restarts for c in rig.rows()) == rig.recorder.restarts == 5
+
+
+def test_a_full_capture_queue_drops_captures_but_counts_the_restarts(make_rig) -> None:
+    rig = make_rig(shop(replicas=6), recorder_queue=1, recorder_workers=1)
+    gate = threading.Event()
+    rig.sim.server.log_gate = gate  # the worker's first log fetch waits here
+    rig.sim.world.advance(timedelta(minutes=40))  # six pods crash in the same step
+    assert rig.recorder.wait_idle(rig.sim.world.resource_version, 20, drained=False)
+    gate.set()
+    rig.settle()
+    rows = rig.rows()
+    assert len(rows) == 6 and sum(c.restarts for c in rows) == 6
+    dropped = [c for c in rows if c.capture == DROPPED]
+    assert 4 <= len(dropped) <= 5 and not any(c.log_captured for c in dropped)
+    assert rig.recorder.captures[DROPPED] == len(dropped)
