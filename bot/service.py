@@ -6,8 +6,9 @@ replica serves Slack), the HTTP server (/slack/events in HTTP mode, /healthz, /r
 wires processes; `bot.slack` only turns Slack requests into calls and results into
 messages.
 
-Leader-only jobs (see `leader_jobs`): the digest scheduler. They run on one replica at a
-time, started when it becomes leader and stopped at once when it stops being leader.
+Leader-only jobs (see `leader_jobs`): the digest scheduler and the flight recorder. They
+run on one replica at a time, started when it becomes leader and stopped at once when it
+stops being leader.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import Counter, make_wsgi_app
 
 from bot.cluster.client import connect
+from bot.cluster.recorder import Recorder
 from bot.errors import ConfigError, PatrolError
 from bot.schedule.daily import DigestSchedule, digest_trigger
 from bot.settings import Settings
 from bot.slack.access import Access
+from bot.slack.alerts import new_crash_alerter
 from bot.slack.posting import Services, post_daily_digest
 from bot.slack.serving import SlackFrontend, WsgiApp
 from bot.store import Store
+from bot.store.crashes import CrashStore
 
 log = logging.getLogger("restart_patrol")
 REQUESTS = Counter("restart_patrol_http_requests", "HTTP requests served", ["path"])
@@ -49,9 +53,12 @@ class LeaderJob(Protocol):
 
 def leader_jobs(services: Services, frontend: SlackFrontend) -> list[LeaderJob]:
     """The leader-only jobs, built fresh each time this replica becomes leader:
+    - the flight recorder (always; it alerts on new crashes with ALERT_NEW_CRASHES);
     - the digest scheduler (when PATROL_CHANNEL is set)."""
     settings = services.settings
-    jobs: list[LeaderJob] = []
+    alert = new_crash_alerter(settings, frontend.client) if settings.alert_new_crashes else None
+    jobs: list[LeaderJob] = [Recorder(services.cluster, CrashStore(services.store.engine),
+                                      settings, on_new_crash=alert)]
     if settings.patrol_channel:
         channel = settings.patrol_channel
 
@@ -164,6 +171,8 @@ def check_settings(settings: Settings) -> None:
                           "Socket Mode)")
     if settings.patrol_channel:
         digest_trigger(settings)
+    if settings.alert_new_crashes and not settings.patrol_channel:
+        raise ConfigError("ALERT_NEW_CRASHES=true needs PATROL_CHANNEL (where to post)")
 
 
 def serve(settings: Settings) -> int:

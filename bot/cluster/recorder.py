@@ -182,7 +182,7 @@ class Recorder:
         self.failure: str | None = None
 
     # ---- lifecycle ------------------------------------------------------------------
-    def start(self) -> Recorder:
+    def start(self) -> None:
         """Start the threads and return at once."""
         supervisor = threading.Thread(target=self._supervise, name="recorder", daemon=True)
         self._threads.append(supervisor)
@@ -192,7 +192,6 @@ class Recorder:
             self._threads.append(worker)
             worker.start()
         supervisor.start()
-        return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop watching, let each worker finish its current capture, join the threads."""

@@ -141,7 +141,8 @@ class _Handlers:
             namespace, target = tokens[0], tokens[1]
             self._authorize(channel, namespace)
             reports = investigate(self.services.cluster, self.settings, namespace, target,
-                                  tokens[2] if len(tokens) == 3 else None)
+                                  tokens[2] if len(tokens) == 3 else None,
+                                  store=self.services.store)
             parent = _post(client, channel, notice("looking", self.settings,
                                                    namespace=namespace, target=target))
             post_drilldown(client, channel, parent, reports, self.services)
@@ -186,7 +187,8 @@ class _Handlers:
         except (KeyError, IndexError, TypeError, ValueError):
             raise UsageError("this button carries no workload I can read") from None
         self._authorize(channel, namespace)
-        reports = investigate(self.services.cluster, self.settings, namespace, name)
+        reports = investigate(self.services.cluster, self.settings, namespace, name,
+                              store=self.services.store)
         post_drilldown(client, channel, str(thread_ts), reports, self.services)
 
     def mention(self, event: dict[str, Any], client: WebClient) -> None:
@@ -198,7 +200,8 @@ class _Handlers:
         namespace, target = tokens[1], tokens[2]
         self._authorize(channel, namespace)
         reports = investigate(self.services.cluster, self.settings, namespace, target,
-                              tokens[3] if len(tokens) == 4 else None)
+                              tokens[3] if len(tokens) == 4 else None,
+                              store=self.services.store)
         thread_ts = event.get("thread_ts") or event.get("ts", "")
         post_drilldown(client, channel, thread_ts, reports, self.services)
 

@@ -70,7 +70,8 @@ def make_rig(tmp_path: Path) -> Iterator:
         cluster = connect(settings)
         store = Store.open(f"sqlite:///{tmp_path}/r{len(built)}.db")
         crashes = CrashStore(store.engine)
-        recorder = Recorder(cluster, crashes, settings, watch_seconds=30).start()
+        recorder = Recorder(cluster, crashes, settings, watch_seconds=30)
+        recorder.start()
         rig = Rig(running, cluster, store, crashes, recorder)
         built.append(rig)
         rig.settle()
@@ -156,3 +157,32 @@ def test_a_full_capture_queue_drops_captures_but_counts_the_restarts(make_rig) -
     dropped = [c for c in rows if c.capture == DROPPED]
     assert 4 <= len(dropped) <= 5 and not any(c.log_captured for c in dropped)
     assert rig.recorder.captures[DROPPED] == len(dropped)
+
+
+def test_a_restarted_recorder_records_what_happened_while_it_was_down(rig: Rig) -> None:
+    rig.advance(hours=1)
+    rig.recorder.stop()
+    rig.sim.world.advance(timedelta(hours=2))  # two restarts nobody watched
+    again = Recorder(rig.cluster, rig.crashes, rig.recorder.settings, watch_seconds=30)
+    again.start()
+    try:
+        assert again.wait_idle(rig.sim.world.resource_version, 20)
+        rows = rig.rows()
+        assert [(c.restart_count, c.restarts) for c in rows] == [(8, 1), (10, 2)]
+        assert rows[-1].capture == CAPTURED  # the latest of the two is described
+    finally:
+        again.stop()
+
+
+def test_two_recorders_at_once_store_each_restart_once(rig: Rig) -> None:
+    twin = Recorder(rig.cluster, rig.crashes, rig.recorder.settings, watch_seconds=30)
+    twin.start()
+    try:
+        assert twin.wait_idle(rig.sim.world.resource_version, 20)
+        rig.sim.world.advance(timedelta(hours=3))
+        assert twin.wait_idle(rig.sim.world.resource_version, 20)
+        rig.settle()
+        assert [c.restart_count for c in rig.rows()] == [8, 9, 10]
+        assert twin.restarts == rig.recorder.restarts == 3
+    finally:
+        twin.stop()
