@@ -29,6 +29,24 @@ SECRETS = {
     "quoted json password": ('{"password": "p@ss word"}', "p@ss word"),
     "dsn": ("postgres://app:Sup3rS3cret@db.prod:5432/app", "Sup3rS3cret"),
     "url creds": ("fetching https://user:pa55@example.com/x", "pa55"),
+    "env password": ("POSTGRES_PASSWORD=PgS3cr3tV4lue", "PgS3cr3tV4lue"),
+    "pgpassword": ("env: PGPASSWORD=An0therPgPass", "An0therPgPass"),
+    "prefixed pass": ("DB_PASS=Sh0rtN4mePass", "Sh0rtN4mePass"),
+    "azure client secret": ("AZURE_CLIENT_SECRET=Q~7xK9pL2mN4vB8cX1zR6tY3wE5uI0oP-aS",
+                            "Q~7xK9pL2mN4vB8cX1zR6tY3wE5uI0oP-aS"),
+    "azure sas": ("GET https://x.blob.core.windows.net/a.csv?sv=2022-11-02&sig=Xk4pL9mQ2r%2BuE4i"
+                  "O%3D&se=2026", "Xk4pL9mQ2r"),
+    "redis empty user": ("redis://:R3d1sP4ssw0rd@cache:6379/0", "R3d1sP4ssw0rd"),
+    "gcp oauth": ("token ya29.a0AfB_byC3dE4fG5hI6jK7lM8nO9pQ0rS1tU2vW3xY4z", "a0AfB_byC3dE4fG5"),
+    "npm": ("//registry.npmjs.org/:_authToken=npm_Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1Uv3Wx5",
+            "Ab3Cd5Ef7Gh9Ij1Kl3Mn5Op7Qr9St1Uv3Wx5"),
+    "cookie": ("Set-Cookie: session=s%3Aj9Kx2Lm4Np6Qr8Tv0Wx2Yz4; Path=/",
+               "j9Kx2Lm4Np6Qr8Tv0Wx2Yz4"),
+    "docker auth": ('{"auths": {"r": {"auth": "ZGVwbG95OmRvY2tlclBhc3N3b3JkMQ=="}}}',
+                    "ZGVwbG95OmRvY2tlclBhc3N3b3JkMQ"),
+    "pgp key": ("-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBGXk2zQBCADt7Vx9\n"
+                "-----END PGP PRIVATE KEY BLOCK-----", "lQOYBGXk2zQBCADt7Vx9"),
+    "vault": ("VAULT_TOKEN=hvs.CAESIJlk3Xy9Zw8vUt7sRq6pOn5mLk4jIh3gFe2dCb1aZ", "CAESIJlk3Xy9"),
 }
 
 
@@ -50,6 +68,10 @@ def test_secret_is_masked_and_counted(kind: str) -> None:
     "psycopg.OperationalError: connection to server at \"10.96.14.7\", port 5432 failed",
     "Caused by: com.zaxxer.hikari.pool.HikariPool$PoolInitializationException: Failed",
     "password reset email sent to user 42",
+    "SyntaxError: Unexpected token: punc (;)",
+    "BYPASS=true COMPASS=north max_tokens=512",
+    'MountVolume.SetUp failed for volume "creds" : secret "db-credentials" not found',
+    "git fetch ssh://git@github.com:22/org/repo.git",
 ])
 def test_crash_text_is_left_intact(text: str) -> None:
     assert redact(text) == (text, 0)
@@ -58,3 +80,9 @@ def test_crash_text_is_left_intact(text: str) -> None:
 def test_count_is_the_number_of_values_masked() -> None:
     _, count = redact("password=a\npassword=b\nAKIAIOSFODNN7EXAMPLE")
     assert count == 3
+
+
+def test_a_service_account_key_counts_once() -> None:
+    out, count = redact('{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEv\\n'
+                        '-----END PRIVATE KEY-----\\n", "client_email": "a@b"}')
+    assert "MIIEv" not in out and count == 1
