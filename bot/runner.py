@@ -263,11 +263,18 @@ def investigate_container(cluster: ClusterClient, settings: Settings, pod: PodOb
     if log is not None and settings.redact_logs:
         log, redactions = redact(log)
     term = container.last_termination
+    message = term.message if term is not None else None
+    if settings.redact_logs:
+        # Also reach Slack: the termination message (FallbackToLogsOnError copies the log's
+        # tail there) and event messages (an exec probe's output). `redactions` counts the
+        # log's, the figure shown next to it.
+        message = redact(message)[0] if message else message
+        events = tuple(replace(e, message=redact(e.message)[0]) for e in events)
     diagnosis = None
     if term is not None:
         diagnosis = diagnose(Evidence(
             exit_code=term.exit_code, signal=term.signal, reason=term.reason,
-            message=term.message, log=log or "", events=events, image=container.image,
+            message=message, log=log or "", events=events, image=container.image,
             memory_limit=container.memory_limit, has_liveness_probe=container.has_liveness_probe,
             disruption_reason=pod.disruption_reason))
     elif log is None and container.restarts == 0:
