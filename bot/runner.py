@@ -19,7 +19,7 @@ from bot.cluster.observe import Resolved, observe_pod, observe_pods
 from bot.diagnosis.engine import Diagnosis, EventNote, Evidence, diagnose
 from bot.diagnosis.redaction import redact
 from bot.errors import ClusterError, NotFoundError, UsageError
-from bot.patrol.deltas import VanishedPod, find_vanished, records_of
+from bot.patrol.deltas import VanishedPod, find_vanished
 from bot.patrol.digest import Digest, DigestBuilder, PatrolOptions, WorkloadSummary
 from bot.patrol.history import CrashRecord
 from bot.patrol.model import (
@@ -154,7 +154,7 @@ def run_patrol(
                 builder.add(pod, baselines.get(pod.namespace))
                 present.add((pod.namespace, pod.uid))
                 if writer is not None:
-                    writer.add(records_of((pod,)))
+                    writer.add_pod(pod)
             done.append(scope)
         now = cluster.server_time or start
         if writer is not None:
@@ -177,8 +177,10 @@ class _NamespaceBaselines:
 
     Lists arrive in namespace order, so a few cached namespaces keep memory flat at any
     cluster size. When a namespace leaves the cache, its baseline pods not seen so far are
-    kept as *candidates* for vanished; `vanished()` drops those seen later (an
-    out-of-order namespace is simply loaded again) and adds namespaces never seen at all.
+    kept as *candidates* for vanished; `vanished()` drops those seen later and adds the
+    namespaces never seen at all. A namespace asked for again after it left the cache
+    means the server interleaves namespaces: then the whole baseline is loaded once and
+    used for the rest of the list, so loads stay bounded whatever the order.
     """
 
     KEEP = 4
@@ -191,12 +193,20 @@ class _NamespaceBaselines:
         self._cache: dict[str, Baseline] = {}
         self._loaded: set[str] = set()
         self._candidates: list[VanishedPod] = []
+        self._whole: Baseline | None = None
 
     def get(self, namespace: str) -> Baseline | None:
         if self.info is None:
             return None
+        if self._whole is not None:
+            return self._whole
         baseline = self._cache.get(namespace)
         if baseline is None:
+            if namespace in self._loaded:
+                self._cache.clear()
+                self._candidates = []
+                self._whole = self.store.load_baseline(self.info)
+                return self._whole
             if len(self._cache) >= self.KEEP:
                 self._evict(next(iter(self._cache)))
             baseline = self._cache[namespace] = self.store.load_baseline(self.info, [namespace])
@@ -205,21 +215,23 @@ class _NamespaceBaselines:
 
     def _evict(self, namespace: str) -> None:
         baseline = self._cache.pop(namespace)
-        self._candidates.extend(find_vanished(self.present, baseline.containers.values()))
+        self._candidates.extend(find_vanished(self.present, baseline))
 
     def vanished(self, namespaces: frozenset[str] | None) -> list[VanishedPod]:
         """Baseline pods (within `namespaces`) absent from the finished list."""
         if self.info is None:
             return []
+        if self._whole is not None:
+            return find_vanished(self.present, self._whole, namespaces)
         for namespace in list(self._cache):
             self._evict(namespace)
         found = {(v.namespace, v.pod_uid): v for v in self._candidates
                  if (v.namespace, v.pod_uid) not in self.present}
-        unseen = [ns for ns in self.store.snapshot_namespaces(self.info)
-                  if ns not in self._loaded and (namespaces is None or ns in namespaces)]
-        if unseen:
-            for v in find_vanished(self.present, self.store.baseline_records(self.info, unseen)):
-                found[(v.namespace, v.pod_uid)] = v
+        for ns in self.store.snapshot_namespaces(self.info):
+            if ns not in self._loaded and (namespaces is None or ns in namespaces):
+                baseline = self.store.load_baseline(self.info, [ns])
+                found.update(((v.namespace, v.pod_uid), v)
+                             for v in find_vanished(self.present, baseline))
         return sorted((v for v in found.values()
                        if namespaces is None or v.namespace in namespaces),
                       key=lambda v: (v.namespace, v.pod_name))

@@ -64,22 +64,16 @@ def delta_of(
     """Apply the delta rules to one container; returns (delta, basis)."""
     if baseline is None:
         return None, DeltaBasis.FIRST_RUN
-    previous = baseline.containers.get((pod.namespace, pod.uid, container.name))
+    previous = baseline.previous_restarts(pod.namespace, pod.uid, container.name)
     if previous is not None:
-        if container.restarts >= previous.restarts:
-            return container.restarts - previous.restarts, DeltaBasis.SAME_POD
+        if container.restarts >= previous:
+            return container.restarts - previous, DeltaBasis.SAME_POD
         return container.restarts, DeltaBasis.RESET
     if pod.created_at is not None and pod.created_at > baseline.taken_at:
         return container.restarts, DeltaBasis.NEW_POD
-    if _pod_in_baseline(pod, baseline):
+    if baseline.has_pod(pod.namespace, pod.uid, (c.name for c in pod.containers)):
         return container.restarts, DeltaBasis.NEW_CONTAINER
     return None, DeltaBasis.NO_BASELINE
-
-
-def _pod_in_baseline(pod: PodObservation, baseline: Baseline) -> bool:
-    return any(
-        (pod.namespace, pod.uid, other.name) in baseline.containers for other in pod.containers
-    )
 
 
 def compute_deltas(
@@ -95,24 +89,29 @@ def compute_deltas(
 
 def find_vanished(
     present: Collection[tuple[str, str]],
-    baseline: Iterable[ContainerRecord],
+    baseline: Baseline,
     namespaces: frozenset[str] | None = None,
 ) -> list[VanishedPod]:
-    """Pods of the baseline records (within `namespaces`, if given) whose (namespace, uid)
-    is not `present` now. The records may stream: only vanished pods are held."""
+    """Pods of the baseline (within `namespaces`, if given) whose (namespace, uid) is not
+    `present` now, with their restartCount sum at the baseline."""
     gone: dict[tuple[str, str], VanishedPod] = {}
-    for record in baseline:
+    for (namespace, uid), pod in baseline.pods.items():
+        if (namespace, uid) in present or (namespaces is not None
+                                           and namespace not in namespaces):
+            continue
+        gone[(namespace, uid)] = VanishedPod(namespace, pod.name, uid, pod.workload, 0)
+    for record in baseline.containers.values():
         key = (record.namespace, record.pod_uid)
         if key in present or (namespaces is not None and record.namespace not in namespaces):
             continue
         known = gone.get(key)
-        restarts = record.restarts + (known.restarts_at_baseline if known else 0)
         gone[key] = VanishedPod(
             namespace=record.namespace,
-            pod_name=record.pod_name,
+            pod_name=known.pod_name if known else record.pod_name,
             pod_uid=record.pod_uid,
-            workload=WorkloadRef(record.workload_kind, record.workload_name),
-            restarts_at_baseline=restarts,
+            workload=known.workload if known else WorkloadRef(record.workload_kind,
+                                                               record.workload_name),
+            restarts_at_baseline=record.restarts + (known.restarts_at_baseline if known else 0),
         )
     return sorted(gone.values(), key=lambda v: (v.namespace, v.pod_name))
 

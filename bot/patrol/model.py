@@ -114,8 +114,40 @@ class ContainerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BaselinePod:
+    """One pod of a snapshot, restarting or not: its name, workload and every container's
+    name. Snapshots keep rows only for containers that restarted; a container listed here
+    without a row had restartCount 0."""
+
+    name: str
+    workload: WorkloadRef
+    containers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Baseline:
-    """A previous snapshot: when it was taken and its container rows keyed by identity."""
+    """A previous snapshot: when it was taken, its container rows keyed by identity
+    (`containers`) and its pods keyed by (namespace, uid) (`pods`).
+
+    A lean snapshot's rows cover only containers with restarts (or a last termination),
+    and `pods` proves that the others existed with zero restarts. A baseline built from
+    rows alone (every container a row, `pods` empty) answers the same questions.
+    """
 
     taken_at: datetime
     containers: dict[tuple[str, str, str], ContainerRecord] = field(default_factory=dict)
+    pods: dict[tuple[str, str], BaselinePod] = field(default_factory=dict)
+
+    def previous_restarts(self, namespace: str, uid: str, container: str) -> int | None:
+        """The container's restartCount at the baseline; None if it was not there."""
+        record = self.containers.get((namespace, uid, container))
+        if record is not None:
+            return record.restarts
+        pod = self.pods.get((namespace, uid))
+        return 0 if pod is not None and container in pod.containers else None
+
+    def has_pod(self, namespace: str, uid: str, containers: Iterable[str]) -> bool:
+        """True when one of the pod's containers now (`containers`) was in the baseline."""
+        pod = self.pods.get((namespace, uid))
+        return any((namespace, uid, name) in self.containers
+                   or (pod is not None and name in pod.containers) for name in containers)

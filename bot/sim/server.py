@@ -16,7 +16,7 @@ import binascii
 import email.utils
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -69,6 +69,21 @@ def decode_continue(token: str) -> tuple[int, Key]:
         raise ApiError(400, "BadRequest", f"continue key is not valid: {token[:40]}") from None
 
 
+def _round_robin(items: Iterable[tuple[Key, Obj, bytes]],
+                 start: Key | None) -> list[tuple[Key, Obj, bytes]]:
+    """Items ordered first of each namespace, then second of each, …; from `start` on."""
+    rank: dict[str, int] = {}
+    ordered: list[tuple[tuple[int, str, str], tuple[Key, Obj, bytes]]] = []
+    for item in items:
+        ns = item[0][0]
+        rank[ns] = rank.get(ns, -1) + 1
+        ordered.append(((rank[ns], ns, item[0][1]), item))
+    ordered.sort(key=lambda pair: pair[0])
+    keys = [item[0] for _, item in ordered]
+    first = keys.index(start) if start is not None and start in keys else 0
+    return [item for _, item in ordered[first:]]
+
+
 def _discovery_resources(group: str, version: str) -> Obj:
     res: list[Obj] = []
     for r in RESOURCES:
@@ -104,6 +119,9 @@ class SimServer:
         self.token = token
         self.forbidden_namespaces: set[str] = set()
         self.log_gate: threading.Event | None = None  # when set by a test, logs wait for it
+        # Serve all-namespace lists round-robin across namespaces (as a server merging
+        # several sources may), to test clients that assume namespace order.
+        self.interleave_namespaces = False
         self.requests: list[str] = []  # request lines, for fidelity tests
         handler = type("BoundHandler", (_Handler,), {"sim": self})
         server = type("SimHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
@@ -339,7 +357,11 @@ class _Handler(BaseHTTPRequestHandler):
         chosen: list[tuple[Key, Obj, bytes]] = []
         next_key: Key | None = None
         scope = namespace if rtype.namespaced else None
-        for key, obj, data in world.items(rtype.plural, scope, start):
+        items: Iterable[tuple[Key, Obj, bytes]] = world.items(rtype.plural, scope, start)
+        interleaved = self.sim.interleave_namespaces and scope is None
+        if interleaved:
+            items = _round_robin(world.items(rtype.plural), start)
+        for key, obj, data in items:
             if filtered and not (labels(obj) and fields(obj)):
                 continue
             if limit and len(chosen) == limit:
@@ -349,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
         meta: Obj = {"resourceVersion": str(rv)}
         if next_key is not None:
             meta["continue"] = encode_continue(rv, next_key)
-            if not filtered:
+            if not filtered and not interleaved:
                 remaining = world.count(rtype.plural, scope) - (
                     self._position(rtype.plural, scope, next_key))
                 meta["remainingItemCount"] = remaining

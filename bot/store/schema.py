@@ -75,6 +75,8 @@ workload_diagnoses = Table(
     Column("summary", String, nullable=False),
 )
 
+# Rows only for containers that restarted or have a last termination (migration 3);
+# pod_sets proves the other containers existed with zero restarts.
 container_rows = Table(
     "container_rows", metadata,
     Column("snapshot_id", Integer, ForeignKey("snapshots.id", ondelete="CASCADE"),
@@ -90,6 +92,19 @@ container_rows = Table(
     Column("last_exit_code", Integer),
     Column("last_reason", String(128)),
     Column("finished_at", UTCDateTime),
+    sqlite_with_rowid=False,
+)
+
+# Every pod of a snapshot, packed per namespace (bot/store/podsets.py); a namespace with
+# many pods, or one that arrived out of order, takes several parts.
+pod_sets = Table(
+    "pod_sets", metadata,
+    Column("snapshot_id", Integer, ForeignKey("snapshots.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("namespace", String(253), primary_key=True),
+    Column("part", Integer, primary_key=True, autoincrement=False),
+    Column("pods", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
 )
 
 # ---- the flight recorder (migration 4) ---------------------------------------------------

@@ -1,7 +1,9 @@
 """Store: records patrol snapshots and picks baselines.
 
-A snapshot and all its container rows are written in one transaction, so a crash
-mid-patrol leaves the previous baseline intact. Baselines: the most recent earlier
+A snapshot is lean: every pod goes into a packed per-namespace pod set (uid, name,
+workload, container names) and only containers that restarted get a row, which is all the
+delta rules need (README, "Snapshots are lean"). It is written in one transaction, so a
+crash mid-patrol leaves the previous baseline intact. Baselines: the most recent earlier
 snapshot (default), the previous *digest* snapshot (the daily digest's window must not be
 shortened by ad-hoc patrols), or the latest snapshot at or before a given time (`--since`).
 """
@@ -20,13 +22,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.errors import StoreError
-from bot.patrol.model import Baseline, ContainerRecord
+from bot.patrol.model import (
+    Baseline,
+    BaselinePod,
+    ContainerRecord,
+    PodObservation,
+    WorkloadRef,
+)
 from bot.store.migrations import migrate
-from bot.store.schema import container_rows, snapshots, workload_diagnoses
+from bot.store.podsets import PodSetBuilder, unpack, workloads_of
+from bot.store.schema import container_rows, pod_sets, snapshots, workload_diagnoses
 
 _ROW_COLUMNS = ("snapshot_id", "namespace", "pod_uid", "container", "pod_name",
                 "container_kind", "workload_kind", "workload_name", "restarts",
                 "last_exit_code", "last_reason", "finished_at")
+_SET_COLUMNS = ("snapshot_id", "namespace", "part", "pods", "data")
 PURPOSE_DIGEST = "digest"
 PURPOSE_ADHOC = "adhoc"
 _CHUNK = 5000
@@ -60,8 +70,21 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+_PART_PODS = 5000  # pods per pod_sets part: bounds the writer's memory per namespace
+
+ContainerRow = tuple[str, str, int, "int | None", "str | None", "datetime | None"]
+"""(container, container kind, restarts, last exit code, last reason, finished at)"""
+
+
+def keeps_row(restarts: int, last_exit_code: int | None) -> bool:
+    """A container gets a row only if it restarted or has a last termination; pod_sets
+    proves that every other container existed with restartCount 0."""
+    return restarts > 0 or last_exit_code is not None
+
+
 class SnapshotWriter:
-    """Appends container rows to a snapshot inside its open transaction, in chunks."""
+    """Writes a snapshot inside its open transaction: every pod into per-namespace packed
+    pod sets, rows only for containers that restarted (both in chunks)."""
 
     def __init__(self, conn: Connection, snapshot_id: int, cluster: str, taken_at: datetime,
                  purpose: str, namespaces: tuple[str, ...]) -> None:
@@ -69,48 +92,106 @@ class SnapshotWriter:
         self.id = snapshot_id
         self.taken_at = taken_at
         self._header = (cluster, purpose, namespaces)
+        self._insert_rows = _insert_sql(conn, "container_rows", _ROW_COLUMNS)
+        self._insert_set = _insert_sql(conn, "pod_sets", _SET_COLUMNS)
+        self._start()
+
+    def _start(self) -> None:
         self._chunk: list[tuple[Any, ...]] = []
-        self._last_pod: tuple[str, str] | None = None
+        self._sets: dict[str, PodSetBuilder] = {}
+        self._parts: dict[str, int] = {}
+        self._last_namespace: str | None = None
+        self._interleaved = False
         self.pods = 0
         self.containers = 0
 
-    def add(self, records: Iterable[ContainerRecord]) -> None:
-        """Queue rows; written every _CHUNK rows. Rows of one pod must come together."""
-        for r in records:
-            if (r.namespace, r.pod_uid) != self._last_pod:
-                self.pods += 1
-                self._last_pod = (r.namespace, r.pod_uid)
-            finished = r.finished_at
-            self._chunk.append((
-                self.id, r.namespace, r.pod_uid, r.container, r.pod_name, r.container_kind,
-                r.workload_kind, r.workload_name, r.restarts, r.last_exit_code, r.last_reason,
-                finished.astimezone(UTC).replace(tzinfo=None) if finished else None))
-            if len(self._chunk) >= _CHUNK:
-                self._flush()
+    def add_pod(self, pod: PodObservation) -> None:
+        """Record one pod (every container in its pod set; rows for the restarted ones)."""
+        rows: list[ContainerRow] = []
+        for c in pod.containers:
+            term = c.last_termination
+            if c.restarts > 0 or term is not None:
+                rows.append((c.name, c.kind.value, c.restarts,
+                             term.exit_code if term else None, term.reason if term else None,
+                             term.finished_at if term else None))
+        self._add(pod.namespace, pod.uid, pod.name, pod.workload.kind, pod.workload.name,
+                  tuple(c.name for c in pod.containers), rows)
 
-    def _flush(self) -> None:
+    def add(self, records: Iterable[ContainerRecord]) -> None:
+        """Record container rows as they were stored before lean snapshots (every
+        container, zero restarts included); rows of one pod must come together."""
+        pod: list[ContainerRecord] = []
+        for r in records:
+            if pod and (r.namespace, r.pod_uid) != (pod[0].namespace, pod[0].pod_uid):
+                self._add_records(pod)
+                pod = []
+            pod.append(r)
+        if pod:
+            self._add_records(pod)
+
+    def _add_records(self, records: list[ContainerRecord]) -> None:
+        first = records[0]
+        self._add(first.namespace, first.pod_uid, first.pod_name, first.workload_kind,
+                  first.workload_name, tuple(r.container for r in records),
+                  [(r.container, r.container_kind, r.restarts, r.last_exit_code,
+                    r.last_reason, r.finished_at) for r in records
+                   if keeps_row(r.restarts, r.last_exit_code)])
+
+    def _add(self, namespace: str, uid: str, name: str, workload_kind: str,
+             workload_name: str, containers: tuple[str, ...], rows: list[ContainerRow]) -> None:
+        if not containers:
+            return  # no container statuses yet: nothing a delta could refer to
+        if namespace != self._last_namespace:
+            # Lists come in namespace order, so the previous namespace is complete: pack it
+            # now to keep memory flat. A namespace seen again means the server interleaves
+            # them; then sets stay open until full or closed (no part per pod).
+            if self._last_namespace is not None and not self._interleaved:
+                self._flush_set(self._last_namespace)
+            self._interleaved = self._interleaved or namespace in self._parts
+            self._last_namespace = namespace
+        builder = self._sets.get(namespace)
+        if builder is None:
+            builder = self._sets[namespace] = PodSetBuilder()
+        builder.add(uid, name, workload_kind, workload_name, containers)
+        self.pods += 1
+        self.containers += len(containers)
+        for container, kind, restarts, exit_code, reason, finished in rows:
+            self._chunk.append((
+                self.id, namespace, uid, container, name, kind, workload_kind, workload_name,
+                restarts, exit_code, reason,
+                finished.astimezone(UTC).replace(tzinfo=None) if finished else None))
+        if len(self._chunk) >= _CHUNK:
+            self._flush_rows()
+        if len(builder) >= _PART_PODS:
+            self._flush_set(namespace)
+
+    def _flush_rows(self) -> None:
         """executemany through the driver: SQLAlchemy's per-row parameter processing cost
         more than the database at 100k rows. Columns and UTC handling mirror schema.py."""
         if self._chunk:
-            self._conn.exec_driver_sql(self._insert_sql(), self._chunk)
-            self.containers += len(self._chunk)
+            self._conn.exec_driver_sql(self._insert_rows, self._chunk)
             self._chunk = []
 
-    def _insert_sql(self) -> str:
-        style = self._conn.dialect.paramstyle
-        marks = ", ".join("?" if style == "qmark" else "%s" for _ in _ROW_COLUMNS)
-        return f"INSERT INTO container_rows ({', '.join(_ROW_COLUMNS)}) VALUES ({marks})"
+    def _flush_set(self, namespace: str) -> None:
+        builder = self._sets.pop(namespace, None)
+        if builder is None or not len(builder):
+            return
+        part = self._parts.get(namespace, 0)
+        self._parts[namespace] = part + 1
+        self._conn.exec_driver_sql(self._insert_set, [(self.id, namespace, part, len(builder),
+                                                       builder.pack())])
 
     def reset(self) -> None:
-        """Drop every row written so far (the pod list restarted after a 410)."""
-        self._chunk = []
+        """Drop everything written so far (the pod list restarted after a 410)."""
         self._conn.execute(delete(container_rows).where(container_rows.c.snapshot_id == self.id))
-        self._last_pod = None
-        self.pods = self.containers = 0
+        self._conn.execute(delete(pod_sets).where(pod_sets.c.snapshot_id == self.id))
+        self._start()
 
     def close(self, taken_at: datetime | None = None) -> None:
         """Flush and finalise the header (counts, and the time the listing ended)."""
-        self._flush()
+        self._flush_rows()
+        for namespace in list(self._sets):
+            self._flush_set(namespace)
         if taken_at is not None:
             self.taken_at = taken_at
         self._conn.execute(snapshots.update().where(snapshots.c.id == self.id).values(
@@ -121,6 +202,11 @@ class SnapshotWriter:
         cluster, purpose, namespaces = self._header
         return SnapshotInfo(self.id, cluster, self.taken_at, purpose, namespaces, self.pods,
                             self.containers)
+
+
+def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
+    marks = ", ".join("?" if conn.dialect.paramstyle == "qmark" else "%s" for _ in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
 
 
 class Store:
@@ -194,6 +280,7 @@ class Store:
                 if ids:
                     conn.execute(delete(container_rows).where(
                         container_rows.c.snapshot_id.in_(ids)))
+                    conn.execute(delete(pod_sets).where(pod_sets.c.snapshot_id.in_(ids)))
                     conn.execute(delete(snapshots).where(snapshots.c.id.in_(ids)))
                 return len(ids)
         except SQLAlchemyError as exc:
@@ -221,31 +308,42 @@ class Store:
                             tuple(n for n in row["namespaces"].split(",") if n),
                             row["pods"], row["containers"])
 
-    def baseline_records(self, info: SnapshotInfo,
-                         namespaces: Sequence[str] | None = None) -> Iterator[ContainerRecord]:
-        """Stream a snapshot's rows (restricted to `namespaces` if given), with the columns
-        deltas and vanished pods need (the last-termination columns stay behind)."""
+    def _container_records(self, conn: Connection, info: SnapshotInfo,
+                           namespaces: Sequence[str] | None) -> Iterator[ContainerRecord]:
+        """A snapshot's container rows with the columns deltas and vanished pods need
+        (the last-termination columns stay behind)."""
         c = container_rows.c
         query = select(c.namespace, c.pod_uid, c.container, c.pod_name, c.container_kind,
                        c.workload_kind, c.workload_name, c.restarts).where(
                            c.snapshot_id == info.id)
         if namespaces:
             query = query.where(c.namespace.in_(list(namespaces)))
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execution_options(yield_per=_CHUNK).execute(query)
-                for ns, uid, name, pod, ckind, wkind, wname, restarts in rows:
-                    yield ContainerRecord(
-                        namespace=intern(ns), pod_uid=uid, pod_name=pod, container=intern(name),
-                        restarts=restarts, workload_kind=intern(wkind),
-                        workload_name=intern(wname), container_kind=intern(ckind))
-        except SQLAlchemyError as exc:
-            raise StoreError(f"could not read the baseline snapshot: {_reason(exc)}") from None
+        for ns, uid, name, pod, ckind, wkind, wname, restarts in conn.execution_options(
+                yield_per=_CHUNK).execute(query):
+            yield ContainerRecord(
+                namespace=intern(ns), pod_uid=uid, pod_name=pod, container=intern(name),
+                restarts=restarts, workload_kind=intern(wkind), workload_name=intern(wname),
+                container_kind=intern(ckind))
+
+    def _pods(self, conn: Connection, info: SnapshotInfo, namespaces: Sequence[str] | None
+              ) -> Iterator[tuple[tuple[str, str], BaselinePod]]:
+        """Every pod of a snapshot from its packed pod sets."""
+        query = select(pod_sets.c.namespace, pod_sets.c.data).where(
+            pod_sets.c.snapshot_id == info.id)
+        if namespaces:
+            query = query.where(pod_sets.c.namespace.in_(list(namespaces)))
+        refs: dict[tuple[str, str], WorkloadRef] = {}
+        for raw_ns, data in conn.execution_options(yield_per=16).execute(query):
+            ns = intern(raw_ns)
+            for uid, name, kind, workload, containers in unpack(data):
+                ref = refs.get((kind, workload))
+                if ref is None:
+                    ref = refs[(kind, workload)] = WorkloadRef(kind, workload)
+                yield (ns, uid), BaselinePod(name, ref, containers)
 
     def snapshot_namespaces(self, info: SnapshotInfo) -> list[str]:
-        """The namespaces that have rows in a snapshot."""
-        query = select(container_rows.c.namespace).where(
-            container_rows.c.snapshot_id == info.id).distinct()
+        """The namespaces that had pods in a snapshot."""
+        query = select(pod_sets.c.namespace).where(pod_sets.c.snapshot_id == info.id).distinct()
         try:
             with self.engine.connect() as conn:
                 return list(conn.execute(query).scalars())
@@ -254,9 +352,16 @@ class Store:
 
     def load_baseline(self, info: SnapshotInfo,
                       namespaces: Sequence[str] | None = None) -> Baseline:
-        """A snapshot's rows keyed by container identity (restricted to `namespaces`)."""
-        return Baseline(taken_at=info.taken_at, containers={
-            r.key: r for r in self.baseline_records(info, namespaces)})
+        """A snapshot's pods and container rows (restricted to `namespaces`)."""
+        try:
+            with self.engine.connect() as conn:
+                return Baseline(
+                    taken_at=info.taken_at,
+                    containers={r.key: r for r in self._container_records(conn, info,
+                                                                          namespaces)},
+                    pods=dict(self._pods(conn, info, namespaces)))
+        except (SQLAlchemyError, ValueError) as exc:
+            raise StoreError(f"could not read the baseline snapshot: {_reason(exc)}") from None
 
     def record_diagnoses(self, snapshot_id: int,
                          items: Iterable[tuple[str, str, str, str | None, str, str]]) -> None:
@@ -297,25 +402,37 @@ class Store:
         self, cluster: str, namespace: str, kind: str, name: str, since: datetime,
         purpose: str | None = PURPOSE_DIGEST,
     ) -> list[tuple[datetime, int]]:
-        """(snapshot time, restartCount sum) of one workload per snapshot since `since`;
-        digest snapshots only by default, so consecutive points are a day apart."""
-        c = container_rows.c
-        query = (
-            select(snapshots.c.taken_at, func.sum(c.restarts))
-            .join(snapshots, snapshots.c.id == c.snapshot_id)
-            .where(snapshots.c.cluster == cluster, snapshots.c.taken_at >= since,
-                   c.namespace == namespace, c.workload_kind == kind, c.workload_name == name,
-                   snapshots.c.purpose == purpose if purpose else snapshots.c.purpose.isnot(None))
-            .group_by(snapshots.c.id, snapshots.c.taken_at)
-            .order_by(snapshots.c.taken_at)
-        )
+        """(snapshot time, restartCount sum) of one workload per snapshot since `since`
+        in which it had pods; digest snapshots only by default, so consecutive points are a
+        day apart. Snapshots where it had no restarted container count 0 (from pod_sets)."""
+        c, s = container_rows.c, snapshots.c
+        taken = (select(s.id, s.taken_at)
+                 .where(s.cluster == cluster, s.taken_at >= since,
+                        s.purpose == purpose if purpose else s.purpose.isnot(None))
+                 .order_by(s.taken_at, s.id))
+        sums = (select(c.snapshot_id, func.sum(c.restarts))
+                .join(snapshots, s.id == c.snapshot_id)
+                .where(s.cluster == cluster, s.taken_at >= since,
+                       s.purpose == purpose if purpose else s.purpose.isnot(None),
+                       c.namespace == namespace, c.workload_kind == kind,
+                       c.workload_name == name)
+                .group_by(c.snapshot_id))
         try:
             with self.engine.connect() as conn:
-                return [(row[0], int(row[1])) for row in conn.execute(query)]
-        except SQLAlchemyError as exc:
+                points = list(conn.execute(taken))
+                totals = {row[0]: int(row[1]) for row in conn.execute(sums)}
+                quiet = [sid for sid, _ in points if sid not in totals]
+                present = set(totals)
+                if quiet:
+                    sets = select(pod_sets.c.snapshot_id, pod_sets.c.data).where(
+                        pod_sets.c.snapshot_id.in_(quiet), pod_sets.c.namespace == namespace)
+                    present |= {sid for sid, data in conn.execute(sets)
+                                if (kind, name) in workloads_of(data)}
+        except (SQLAlchemyError, ValueError) as exc:
             raise StoreError(f"could not read workload history: {_reason(exc)}") from None
+        return [(at, totals.get(sid, 0)) for sid, at in points if sid in present]
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def _reason(exc: Exception) -> str:
     orig = getattr(exc, "orig", None)
     return str(orig or exc).split("\n")[0]

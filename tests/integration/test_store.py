@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import create_engine, func, inspect, select
 
 from bot.errors import StoreError
-from bot.patrol.model import ContainerRecord
+from bot.patrol.deltas import DeltaBasis, delta_of, find_vanished
+from bot.patrol.model import (
+    Baseline,
+    ContainerObservation,
+    ContainerRecord,
+    PodObservation,
+    WorkloadRef,
+)
 from bot.store import Store
 from bot.store.migrations import MIGRATIONS, current_version, migrate
-from bot.store.schema import container_rows
+from bot.store.schema import container_rows, snapshots
 from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -112,3 +120,110 @@ def test_unusable_database_url_is_one_line(tmp_path: object) -> None:
     with pytest.raises(StoreError) as err:
         Store.open("postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
     assert "cannot open database" in str(err.value) and "secret" not in str(err.value)
+
+
+# ---- lean snapshots (migration 3) ---------------------------------------------------------
+def mixed_pods() -> list[ContainerRecord]:
+    """Old-shape rows (every container): quiet pods, a restarted sidecar next to a quiet app
+    container, a container with a last termination but no restart, two namespaces."""
+    quiet = [ContainerRecord("prod", f"0000000{i}-0000-4000-8000-000000000000", f"web-{i}",
+                             "web", 0, "Deployment", "web") for i in range(3)]
+    mixed = [ContainerRecord("prod", "u-mixed", "api-0", "app", 0, "Deployment", "api"),
+             ContainerRecord("prod", "u-mixed", "api-0", "proxy", 4, "Deployment", "api",
+                             container_kind="sidecar", last_exit_code=137,
+                             last_reason="OOMKilled", finished_at=T0)]
+    exited = [ContainerRecord("batch", "u-job", "job-1", "run", 0, "CronJob", "nightly",
+                              last_exit_code=0, last_reason="Completed", finished_at=T0)]
+    return [*quiet, *mixed, *exited]
+
+
+def now_pods() -> list[PodObservation]:
+    """Pods at the next patrol: web-0 quiet, web-1 restarted for the first time, web-2
+    gone; the api pod's app container restarted; a brand-new pod and an unknown old one."""
+    def obs(ns: str, name: str, uid: str, workload: str, *cs: tuple[str, int],
+            created: datetime = T0 - timedelta(days=3)) -> PodObservation:
+        return PodObservation(ns, name, uid, WorkloadRef("Deployment", workload), created,
+                              tuple(ContainerObservation(c, r) for c, r in cs))
+    return [
+        obs("prod", "web-0", "00000000-0000-4000-8000-000000000000", "web", ("web", 0)),
+        obs("prod", "web-1", "00000001-0000-4000-8000-000000000000", "web", ("web", 2)),
+        obs("prod", "api-0", "u-mixed", "api", ("app", 3), ("proxy", 1), ("debug", 1)),
+        obs("prod", "web-9", "u-new", "web", ("web", 5), created=T0 + timedelta(hours=1)),
+        obs("prod", "old-1", "u-unknown", "old", ("old", 5)),
+    ]
+
+
+def answers(baseline: Baseline, pods: list[PodObservation]) -> tuple[object, ...]:
+    deltas = [(p.uid, c.name, *delta_of(p, c, baseline)) for p in pods for c in p.containers]
+    present = {(p.namespace, p.uid) for p in pods}
+    return tuple(deltas), tuple(find_vanished(present, baseline))
+
+
+def test_lean_snapshot_keeps_rows_only_for_restarted_containers(database_url: str) -> None:
+    store = Store.open(database_url)
+    records = mixed_pods()
+    info = store.record_snapshot("c1", T0, PURPOSE_DIGEST, [], records)
+    assert (info.pods, info.containers) == (5, 6)
+    with store.engine.connect() as conn:
+        kept = conn.execute(select(container_rows.c.pod_uid, container_rows.c.container)
+                            .order_by(container_rows.c.pod_uid)).all()
+    assert [tuple(r) for r in kept] == [("u-job", "run"), ("u-mixed", "proxy")]
+    lean = store.load_baseline(info)
+    full = Baseline(T0, {r.key: r for r in records})
+    deltas, vanished = answers(lean, now_pods())
+    assert (deltas, vanished) == answers(full, now_pods())
+    # the cases the pod sets must prove: a first restart after zero, a container not in
+    # the baseline of a known pod, a vanished pod that never restarted
+    assert ("00000001-0000-4000-8000-000000000000", "web", 2, DeltaBasis.SAME_POD) in deltas
+    assert ("u-mixed", "debug", 1, DeltaBasis.NEW_CONTAINER) in deltas
+    assert ("u-unknown", "old", None, DeltaBasis.NO_BASELINE) in deltas
+    assert [(v.pod_name, v.restarts_at_baseline, v.workload.name) for v in vanished] == [
+        ("job-1", 0, "nightly"), ("web-2", 0, "web")]
+    store.close()
+
+
+def test_migration_3_converts_old_snapshots_with_the_same_answers(database_url: str) -> None:
+    engine = create_engine(database_url)
+    assert migrate(engine, up_to=2) == 2
+    records = mixed_pods()
+
+    def on(day: int, r: ContainerRecord) -> ContainerRecord:  # web-1 restarts 3× on day 1
+        return replace(r, restarts=r.restarts + 3) if day and r.pod_name == "web-1" else r
+
+    with engine.begin() as conn:
+        for day in range(2):
+            key = conn.execute(snapshots.insert().values(
+                cluster="c1", taken_at=T0 + timedelta(days=day), purpose=PURPOSE_DIGEST,
+                namespaces="", pods=5, containers=6)).inserted_primary_key
+            assert key is not None
+            conn.execute(container_rows.insert(), [
+                {**{f: getattr(r, f) for f in ("namespace", "pod_uid", "container", "pod_name",
+                                               "container_kind", "workload_kind",
+                                               "workload_name", "last_exit_code",
+                                               "last_reason", "finished_at")},
+                 "snapshot_id": key[0], "restarts": on(day, r).restarts} for r in records])
+    engine.dispose()
+    store = Store.open(database_url)  # migrates to the latest version
+    assert current_version(store.engine) == MIGRATIONS[-1][0]
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(container_rows)).scalar() == 2 + 3
+    info = store.latest_snapshot("c1")
+    assert info is not None and info.taken_at == T0 + timedelta(days=1)
+    old = Baseline(info.taken_at, {r.key: on(1, r) for r in records})
+    assert answers(store.load_baseline(info), now_pods()) == answers(old, now_pods())
+    assert store.workload_history("c1", "prod", "Deployment", "web", T0) == [
+        (T0, 0), (T0 + timedelta(days=1), 3)]
+    store.close()
+
+
+def test_history_counts_zero_where_a_workload_had_no_restarted_container(
+        database_url: str) -> None:
+    store = Store.open(database_url)
+    quiet = [replace(r, restarts=0, last_exit_code=None) for r in rows(0)]
+    store.record_snapshot("c1", T0, PURPOSE_DIGEST, [], quiet)
+    store.record_snapshot("c1", T0 + timedelta(days=1), PURPOSE_DIGEST, [], rows(2))
+    store.record_snapshot("c1", T0 + timedelta(days=2), PURPOSE_DIGEST, [], [
+        ContainerRecord("prod", "x", "other-1", "app", 0, "Deployment", "other")])
+    assert store.workload_history("c1", "prod", "Deployment", "api", T0) == [
+        (T0, 0), (T0 + timedelta(days=1), 9)]
+    store.close()

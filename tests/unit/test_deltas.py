@@ -46,8 +46,8 @@ def build_digest(cluster: str, pods: list[PodObservation], baseline: Baseline | 
     for p in pods:
         builder.add(p, baseline)
     present = {(p.namespace, p.uid) for p in pods}
-    vanished = (find_vanished(present, baseline.containers.values(),
-                              builder.options.namespaces or None) if baseline else [])
+    vanished = (find_vanished(present, baseline, builder.options.namespaces or None)
+                if baseline else [])
     return builder.finish(baseline.taken_at if baseline else None, now, vanished)
 
 
@@ -108,7 +108,7 @@ def test_vanished_pods_are_reported_with_what_was_known() -> None:
     gone = pod("api-old", "u-old", container(restarts=7), container("side", restarts=2))
     kept = pod("api-1", "u1", container(restarts=1))
     base = baseline_of(gone, kept)
-    vanished = find_vanished({("prod", kept.uid)}, base.containers.values())
+    vanished = find_vanished({("prod", kept.uid)}, base)
     assert [(v.pod_name, v.restarts_at_baseline) for v in vanished] == [("api-old", 9)]
     assert build_digest("c", [kept], None, T1).vanished == ()
     assert [v.pod_name for v in build_digest("c", [kept], base, T1).vanished] == ["api-old"]
@@ -117,7 +117,7 @@ def test_vanished_pods_are_reported_with_what_was_known() -> None:
 def test_vanished_pods_respect_the_namespace_filter() -> None:
     base = baseline_of(pod("a", "u1", container(restarts=1), ns="prod"),
                        pod("b", "u2", container(restarts=1), ns="staging"))
-    assert [v.namespace for v in find_vanished(set(), base.containers.values(),
+    assert [v.namespace for v in find_vanished(set(), base,
                                                frozenset({"prod"}))] == ["prod"]
 
 
