@@ -160,7 +160,9 @@ def run_patrol(
         if writer is not None:
             writer.close(taken_at=now)
         vanished = baselines.vanished(options.namespaces or None)
-    digest = builder.finish(info.taken_at if info else None, now, vanished)
+    history = (CrashStore(store.engine).window(cluster.name, info.taken_at, now, present,
+                                               chosen) if info is not None else None)
+    digest = builder.finish(info.taken_at if info else None, now, vanished, history)
     diagnoses = diagnose_workloads(cluster, settings, builder, digest.workloads[:diagnose_top])
     snapshot = writer.info if writer is not None else None
     if snapshot is not None and digest_run:

@@ -194,6 +194,7 @@ class PodWatch:
             raw = self._open(version)
             with self._lock:
                 self._response = raw
+            complete = False
             try:
                 if self.stopping.is_set():
                     return version
@@ -206,6 +207,7 @@ class PodWatch:
                             version = self._frame(line, version)
                 if buffer.strip():
                     version = self._frame(buffer, version)
+                complete = True
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if self.stopping.is_set():
                     return version
@@ -213,7 +215,10 @@ class PodWatch:
             finally:
                 with self._lock:
                     self._response = None
-                raw.release_conn()
+                if complete:
+                    raw.release_conn()  # read to its end: the connection is reusable
+                else:
+                    raw.close()  # mid-stream: never hand this connection to another call
         return version
 
     def _frame(self, line: bytes, version: str) -> str:

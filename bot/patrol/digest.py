@@ -7,7 +7,7 @@ acts on: CrashLoopBackOff now, OOMKilled, no liveness/readiness probe, no memory
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from fnmatch import fnmatchcase
 
@@ -18,6 +18,7 @@ from bot.patrol.deltas import (
     VanishedPod,
     compute_deltas,
 )
+from bot.patrol.history import FingerprintTally, RecorderWindow, WorkloadHistory
 from bot.patrol.model import (
     Baseline,
     ContainerKind,
@@ -92,6 +93,8 @@ class WorkloadSummary:
     pods: tuple[PodSummary, ...]
     unknown_pods: int = 0  # pods without a baseline: their delta is not counted
     oldest_pod: datetime | None = None  # creation time of its oldest restarting pod
+    crashes: tuple[FingerprintTally, ...] = ()  # distinct recorded crashes in the window
+    vanished_restarts: int = 0  # recorded restarts of pods gone by now (in `restarts`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,13 @@ class Digest:
     pods_scanned: int = 0
     workloads_scanned: int = 0
     namespaces: tuple[str, ...] = field(default_factory=tuple)
+    recorded: bool = False  # the flight recorder ran through the whole window
+    dropped_captures: int = 0  # restarts counted but not described (capture queue full)
+
+    @property
+    def vanished_restarts(self) -> int:
+        """Restarts of gone pods, known from the recorder (included in the deltas)."""
+        return sum(w.vanished_restarts for w in self.workloads)
 
     @property
     def first_run(self) -> bool:
@@ -243,16 +253,29 @@ class DigestBuilder:
         return list(tally.pods) if tally else []
 
     def finish(self, window_from: datetime | None, now: datetime,
-               vanished: Sequence[VanishedPod] = ()) -> Digest:
-        """Filter (minimum delta, ignore list), summarise and sort the workloads."""
+               vanished: Sequence[VanishedPod] = (),
+               history: RecorderWindow | None = None) -> Digest:
+        """Filter (minimum delta, ignore list), summarise and sort the workloads. With the
+        recorder's `history` of the window, each workload carries its distinct crashes, and
+        restarts of pods gone by now are added to its delta (they are in no listing)."""
         options = self.options
+        recorded = history.workloads if history is not None and not self.first_run else {}
         shown: list[WorkloadSummary] = []
-        for key, tally in self._tallies.items():
-            amount = tally.total if self.first_run else tally.delta
-            if amount >= options.min_delta and tally.deltas and not options.ignores(
-                    key[0], key[2]):
-                shown.append(_summarise_workload(key, tally.deltas, self.first_run,
-                                                 tally.total))
+        for key in {*self._tallies, *recorded}:
+            tally = self._tallies.get(key) or _Tally()
+            seen = recorded.get(key) or WorkloadHistory()
+            if not options.covers(key[0]) or options.ignores(key[0], key[2]):
+                continue
+            amount = tally.total if self.first_run else tally.delta + seen.vanished_restarts
+            if amount < options.min_delta or not (tally.deltas or seen.vanished_restarts):
+                continue
+            summary = _summarise_workload(key, tally.deltas, self.first_run, tally.total)
+            if seen.tallies or seen.vanished_restarts:
+                summary = replace(summary, crashes=seen.tallies,
+                                  vanished_restarts=seen.vanished_restarts,
+                                  restarts=None if summary.restarts is None
+                                  else summary.restarts + seen.vanished_restarts)
+            shown.append(summary)
         shown.sort(key=lambda w: (-(w.restarts or 0), -w.total, w.namespace, w.name))
         return Digest(
             cluster=self.cluster,
@@ -264,5 +287,7 @@ class DigestBuilder:
             pods_scanned=self.pods_scanned,
             workloads_scanned=len(self._tallies),
             namespaces=tuple(sorted(options.namespaces)),
+            recorded=history is not None and history.covered,
+            dropped_captures=history.dropped if history is not None else 0,
         )
 

@@ -33,6 +33,12 @@ def digest_to_json(
             "fingerprint": diag.fingerprint if diag else None,
             "flags": list(w.flags),
             "unknown_pods": w.unknown_pods,
+            "crashes": [{"label": t.label, "fingerprint": t.fingerprint, "count": t.count,
+                         "new": t.new, "summary": t.summary,
+                         "first_seen": _time(t.first_seen),
+                         "changed_at": _time(t.changed_at), "image": t.image}
+                        for t in w.crashes],
+            "vanished_restarts": w.vanished_restarts,
             "pods": [{
                 "name": p.name, "uid": p.uid,
                 "containers": [{
@@ -56,6 +62,9 @@ def digest_to_json(
         "pods_scanned": digest.pods_scanned,
         "workloads_scanned": digest.workloads_scanned,
         "workloads": workloads,
+        "recorded": digest.recorded,
+        "dropped_captures": digest.dropped_captures,
+        "vanished_restarts": digest.vanished_restarts,
         "vanished_pods": [{"namespace": v.namespace, "name": v.pod_name, "uid": v.pod_uid,
                            "workload": {"kind": v.workload.kind, "name": v.workload.name},
                            "restarts_at_baseline": v.restarts_at_baseline}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.diagnosis.engine import Diagnosis
 from bot.patrol.digest import Digest
 from bot.patrol.durations import human_duration
+from bot.patrol.history import FingerprintTally
 
 Diagnoses = Mapping[tuple[str, str, str], Diagnosis]
 
@@ -39,6 +40,8 @@ class DigestRow:
     spark: str = ""
     streak: int = 0
     button: str | None = None
+    crashes: tuple[FingerprintTally, ...] = ()  # recorded: distinct crashes with counts
+    vanished_restarts: int = 0
 
 
 def digest_rows(digest: Digest, diagnoses: Diagnoses | None = None,
@@ -57,7 +60,8 @@ def digest_rows(digest: Digest, diagnoses: Diagnoses | None = None,
             summary=diag.summary if diag else (w.meaning or ""), flags=w.flags,
             age=human_duration((digest.window_to - w.oldest_pod).total_seconds())
             if w.oldest_pod else None,
-            unknown_pods=w.unknown_pods, fingerprint=diag.fingerprint if diag else None))
+            unknown_pods=w.unknown_pods, fingerprint=diag.fingerprint if diag else None,
+            crashes=w.crashes, vanished_restarts=w.vanished_restarts))
     return rows
 
 

@@ -25,7 +25,8 @@ def digest_text(digest: Digest, diagnoses: Diagnoses | None = None, *, top: int 
         span=span, restarts_in_window=digest.restarts_in_window,
         shown_total=len(digest.workloads), rows=rows,
         more=len(digest.workloads) - len(rows), vanished=list(digest.vanished),
-        notes=list(notes),
+        notes=list(notes), recorded=digest.recorded, dropped=digest.dropped_captures,
+        vanished_restarts=digest.vanished_restarts,
     )
 
 

@@ -17,11 +17,13 @@ from bot.cluster.client import ClusterClient
 from bot.errors import PatrolError
 from bot.patrol.durations import format_duration
 from bot.render.blocks import INLINE_LOG, render_message
+from bot.render.environment import render
 from bot.render.rows import digest_rows
 from bot.render.terminal import digest_text
 from bot.runner import ContainerReport, PatrolRun, run_patrol
 from bot.settings import Settings
 from bot.store import Store
+from bot.store.crashes import CrashStore
 
 log = logging.getLogger("restart_patrol.slack")
 
@@ -85,7 +87,9 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
         window_from=digest.window_from, window_to=digest.window_to,
         span=format_duration(digest.window_to - digest.window_from)
         if digest.window_from else "",
-        pods_scanned=digest.pods_scanned, vanished=len(digest.vanished))
+        pods_scanned=digest.pods_scanned, vanished=len(digest.vanished),
+        recorded=digest.recorded, dropped=digest.dropped_captures,
+        vanished_restarts=digest.vanished_restarts)
 
 
 def full_table(run: PatrolRun, settings: Settings) -> str:
@@ -117,16 +121,38 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
         if key not in sparks:
             sparks[key] = sparkline(_daily_deltas(store.workload_history(
                 services.cluster.name, *key, week_ago)))
+        recorded = recorded_logs(services, r)
         message = render_message(
             "why.blocks.j2", settings.templates_dir, r=r, events=r.events[:10],
             history=sparks[key], log_inline=inline,
-            log_file=r.log_tail is not None and inline is None, log_lines=len(lines))
+            log_file=r.log_tail is not None and inline is None, log_lines=len(lines),
+            recorded_logs=bool(recorded))
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
         if r.log_tail is not None and inline is None:
             client.files_upload_v2(
                 channel=channel, thread_ts=thread_ts, content=text,
                 filename=f"{r.pod}.{r.container.name}.previous.log",
                 title=f"{r.namespace}/{r.pod} [{r.container.name}] previous log")
+        if recorded:
+            client.files_upload_v2(
+                channel=channel, thread_ts=thread_ts, content=recorded,
+                filename=f"{r.pod}.{r.container.name}.recorded.log",
+                title=f"{r.namespace}/{r.pod} [{r.container.name}] recorded crash logs")
+
+
+def recorded_logs(services: Services, report: ContainerReport) -> str:
+    """The log tails kept with the report's recorded crashes, newest first, in one text
+    (empty when none was kept)."""
+    crashes = CrashStore(services.store.engine)
+    parts = []
+    for h in report.history:
+        if not h.log_captured or h.id is None:
+            continue
+        found = crashes.log_of(h.cluster, h.id)
+        if found is not None:
+            parts.append(render("recorded_log.txt.j2", services.settings.templates_dir,
+                                c=found[0], log=found[1]))
+    return "\n".join(parts)
 
 
 

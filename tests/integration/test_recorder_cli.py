@@ -1,5 +1,6 @@
 """`restart-patrol record` as a process, and `why` answering from the record after the pod
 and its events are gone (text, --json history, --log)."""
+# ruff: noqa: F811 (the make_rig fixture is imported, then requested by name)
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def test_record_runs_alone_until_sigterm_and_stores_every_restart(tmp_path: Path
         sim.server.stop()
 
 
-def test_why_answers_for_a_deleted_pod_from_the_record(make_rig) -> None:  # noqa: F811
+def test_why_answers_for_a_deleted_pod_from_the_record(make_rig) -> None:
     rig: Rig = make_rig()
     rig.advance(minutes=40)
     rig.advance(hours=1)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.diagnosis.engine import Evidence, diagnose
+from bot.patrol.history import FingerprintTally
 from bot.patrol.model import ContainerKind, ContainerObservation, Termination
 from bot.render.blocks import MAX_BLOCKS, fit_message, render_message, slack_escape
 from bot.render.environment import render
@@ -25,17 +27,26 @@ def row(i: int, summary: str = "Go panic: boom") -> DigestRow:
                      spark="▁▃█", streak=3, button=json.dumps({"ns": "prod", "name": f"a{i}"}))
 
 
+def recorded_row(i: int) -> DigestRow:
+    """A row with the flight recorder's crash tallies (a new one after a rollout)."""
+    return replace(row(i), vanished_restarts=1, crashes=(
+        FingerprintTally("go-panic", "9132f7f37885", 3, True, changed_at=NOW - timedelta(
+            hours=3), image="api:1.2", first_seen=NOW),
+        FingerprintTally("OOMKilled", None, 1, False)))
+
+
 def digest(rows: list[DigestRow], **kw: object) -> dict:
     context: dict[str, object] = {
         "cluster": "c1", "scope": "prod", "first_run": False, "rows": rows, "more": 0,
         "total_rows": len(rows), "restarts_in_window": 7, "window_from": NOW - timedelta(days=1),
-        "window_to": NOW, "span": "1d", "pods_scanned": 98, "vanished": 2}
+        "window_to": NOW, "span": "1d", "pods_scanned": 98, "vanished": 2, "recorded": True,
+        "dropped": 1, "vanished_restarts": 4}
     return render_message("digest.blocks.j2", None, **(context | kw))
 
 
 @pytest.mark.parametrize("rows", [0, 1, 15, 200])
 def test_digest_fits_slack_limits_at_any_size(rows: int) -> None:
-    message = digest([row(i) for i in range(rows)])
+    message = digest([recorded_row(i) for i in range(rows)])
     assert block_kit_problems(message) == []
     assert message["text"]
     if rows == 0:
@@ -124,7 +135,7 @@ def test_digest_rows_render_the_same_numbers_in_the_terminal_and_in_slack() -> N
     table = render("digest.txt.j2", None, cluster="c1", pods_scanned=9, workloads_scanned=2,
                    first_run=False, window_from=NOW - timedelta(days=1), window_to=NOW,
                    span="1d", restarts_in_window=3, shown_total=2, rows=rows, more=0,
-                   vanished=[], notes=[])
+                   vanished=[], notes=[], recorded=False, dropped=0, vanished_restarts=0)
     header, first, _, second = table.split("\n\n")[1].splitlines()[:4]
     assert header.split() == ["NAMESPACE", "WORKLOAD", "KIND", "RESTARTS", "TOTAL", "EXIT",
                               "AGE", "FLAGS"]

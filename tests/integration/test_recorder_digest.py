@@ -1,0 +1,160 @@
+"""What the record adds where the present is not enough: the digest's crash tallies, new
+marks and restarts of vanished pods; alerts on new fingerprints; rollout correlation;
+retention; the Slack drill-down's history and recorded logs."""
+# ruff: noqa: F811 (the make_rig fixture is imported, then requested by name)
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.cluster.recorder import Recorder
+from bot.patrol.history import CAPTURED, CrashRecord
+from bot.render.digest_json import digest_to_json
+from bot.render.terminal import digest_text
+from bot.runner import investigate, run_patrol
+from bot.slack.alerts import new_crash_alerter
+from bot.slack.client import build_web_client
+from bot.slack.posting import Services, post_drilldown
+from bot.store import Store
+from bot.store.crashes import CrashStore
+from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.integration.test_recorder import PANIC, Rig, make_rig  # noqa: F401 (fixture)
+
+OOM = {"every": "6h", "first_after": "4h", "exit_code": 137, "reason": "OOMKilled",
+       "kind": "oom", "log": ["loading batch 1840233"]}
+
+
+def two_workloads(**orders: object) -> dict:
+    """shop/orders (Go panics every 2h, pods replaced every 5h) and shop/billing
+    (OOMKilled every 6h from 4h on)."""
+    return {"cluster": "shop", "nodes": ["n1"], "namespaces": {"shop": {"workloads": [
+        {"kind": "Deployment", "name": "orders", "replicas": 1, "age": "5d",
+         "containers": [{"name": "orders", "image": "orders:1.14.2", "memory": "256Mi",
+                         "crash": {"every": "2h", "first_after": "30m", "exit_code": 2,
+                                   "log": PANIC}}], **orders},
+        {"kind": "Deployment", "name": "billing", "replicas": 1, "age": "30d",
+         "containers": [{"name": "billing", "image": "billing:3.2", "memory": "512Mi",
+                         "crash": OOM}]}]}}}
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+    assert not fake.violations
+
+
+def test_the_digest_counts_vanished_pods_tallies_fingerprints_and_marks_new_ones(
+        make_rig) -> None:
+    rig: Rig = make_rig(two_workloads(replace_every="5h"))
+    rig.advance(hours=3)  # orders' panic is seen before the digest window opens
+    run_patrol(rig.cluster, rig.store, rig.recorder.settings, digest_run=True)
+    for _ in range(24):  # half-hour steps: each crash is captured before its pod goes
+        rig.advance(minutes=30)  # pods of orders are replaced at 5h, 10h and 15h
+    run = run_patrol(rig.cluster, rig.store, rig.recorder.settings, digest_run=True)
+    digest = run.digest
+    assert digest.recorded and digest.dropped_captures == 0
+    rows = {w.name: w for w in digest.workloads}
+    orders = rows["orders"]
+    # crashes at 4.5h, 5.5/7.5/9.5h, 10.5/12.5/14.5h, all by pods gone by 15h
+    assert (orders.restarts, orders.vanished_restarts) == (7, 7)
+    assert [(t.label, t.count, t.new) for t in orders.crashes] == [("go-panic", 7, False)]
+    billing = rows["billing"]
+    assert (billing.restarts, billing.vanished_restarts) == (2, 0)  # at 4h and 10h
+    assert [(t.label, t.count, t.new) for t in billing.crashes] == [("OOMKilled", 2, True)]
+    assert digest.restarts_in_window == 9
+    text = digest_text(digest, run.diagnoses)
+    assert "recorded: go-panic ×7 (7 by pods gone since)" in text
+    assert "recorded: NEW OOMKilled ×2" in text
+    assert "the flight recorder counted their restarts" in text
+    data = digest_to_json(digest, run.diagnoses)
+    (billing_json,) = [w for w in data["workloads"] if w["name"] == "billing"]
+    assert billing_json["crashes"][0]["new"] is True and data["vanished_restarts"] == 7
+
+
+def test_new_crashes_alert_once_each_and_name_the_rollout(make_rig, slack: FakeSlack
+                                                          ) -> None:
+    scenario = two_workloads(rollout_after="1h")
+    scenario["namespaces"]["shop"]["workloads"][0]["containers"][0]["crash"][
+        "first_after"] = "90m"  # the old pods never crash: replaced at 1h
+    probe = make_rig(scenario)  # to build settings pointing at this fake Slack
+    settings = replace(probe.recorder.settings, slack_bot_token=TOKEN,
+                       slack_api_url=slack.base_url, patrol_channel="CALERT",
+                       alert_new_crashes=True)
+    probe.recorder.stop()
+    alert = new_crash_alerter(settings, build_web_client(settings))
+    recorder = Recorder(probe.cluster, probe.crashes, settings, on_new_crash=alert,
+                        watch_seconds=30)
+    recorder.start()
+    rig = replace(probe, recorder=recorder)
+    try:
+        rig.settle()
+        rig.advance(hours=7)
+        rig.advance(hours=7)
+        rows = rig.crashes.history("shop", "shop", limit=100)
+        # new pods from the 1h rollout crash at 2.5h, 4.5h … 12.5h
+        assert len([r for r in rows if r.workload_name == "orders"]) == 6
+        messages = slack.messages("CALERT")
+        assert len(messages) == 2  # one per new fingerprint, not one per restart
+        texts = [slack.text_of(m) for m in messages]
+        orders = next(t for t in texts if "shop / orders" in t)
+        assert "go-panic" in orders and "panic: runtime error" in orders
+        assert "first seen 90m after image orders:1.14.2 rolled out" in orders
+        assert any("shop / billing" in t and "OOMKilled" in t for t in texts)
+        first = min((r for r in rows if r.workload_name == "orders"),
+                    key=lambda r: r.restart_count)
+        assert first.is_new and first.changed_at is not None
+        assert first.replica_set and first.template_hash
+    finally:
+        recorder.stop()
+
+
+def crash(n: int, at: datetime, workload: str = "orders") -> CrashRecord:
+    return CrashRecord(cluster="c", namespace="shop", pod_name=f"{workload}-a", pod_uid=workload,
+                       container="app", container_kind="container", workload_kind="Deployment",
+                       workload_name=workload, restart_count=n, exit_code=2, finished_at=at,
+                       recorded_at=at, category="go-panic", fingerprint="f00d", capture=CAPTURED)
+
+
+def test_retention_by_age_and_by_count_per_workload(database_url: str) -> None:
+    store = Store.open(database_url)
+    crashes = CrashStore(store.engine)
+    now = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    for n in range(1, 9):  # one a day, the oldest 8 days ago
+        assert crashes.record(crash(n, now - timedelta(days=9 - n)), "log") is not None
+    assert crashes.record(crash(8, now), "again") is None  # the same restart: ignored
+    for n in range(1, 3):
+        crashes.record(crash(n, now - timedelta(hours=n), "billing"))
+    removed = crashes.prune("c", now, older_than=now - timedelta(days=5), per_workload=3)
+    kept = crashes.history("c", "shop", workload=("Deployment", "orders"), limit=100)
+    assert [c.restart_count for c in kept] == [8, 7, 6]
+    assert removed == 5
+    assert len(crashes.history("c", "shop", workload=("Deployment", "billing"))) == 2
+    store.close()
+
+
+def test_the_drilldown_lists_recorded_crashes_and_uploads_their_logs(
+        make_rig, slack: FakeSlack) -> None:
+    rig: Rig = make_rig()
+    rig.advance(minutes=40)
+    rig.advance(hours=1)
+    settings = replace(rig.recorder.settings, slack_bot_token=TOKEN,
+                       slack_api_url=slack.base_url)
+    services = Services(settings, rig.cluster, rig.store)
+    reports = investigate(rig.cluster, settings, "shop", "orders", store=rig.store)
+    client = build_web_client(settings)
+    post_drilldown(client, "CWHY", "1700000000.000100", reports, services)
+    (reply,) = slack.replies("CWHY", "1700000000.000100")
+    text = json.dumps(reply["blocks"], ensure_ascii=False)
+    assert "Recorded crashes" in text and "go-panic" in text
+    uploads = [c.args for c in slack.calls_to("files.completeUploadExternal")]
+    recorded = [u for u in uploads if "recorded" in json.dumps(u)]
+    assert recorded, uploads
+    contents = b"".join(slack.uploads.values()).decode()
+    assert contents.count("panic: runtime error") >= 2 and "hunter2" not in contents
