@@ -45,13 +45,14 @@ def _dump_json(data: object) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def _progress() -> Callable[[int], None] | None:
+def _progress(templates_dir: str | None) -> Callable[[int], None] | None:
     """A pod counter on stderr while a long list runs, only when stderr is a terminal."""
     if not sys.stderr.isatty():
         return None
+    from bot.render.environment import phrase
 
     def show(count: int) -> None:
-        sys.stderr.write(f"\rlisting pods… {count:,}")
+        sys.stderr.write("\r" + phrase("listing_pods", templates_dir, count=count))
         sys.stderr.flush()
 
     return show
@@ -84,7 +85,8 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     store = Store.open(settings.database_url)
     try:
         run = run_patrol(cluster, store, settings, namespaces=args.namespace or (),
-                         since=args.since, digest_run=args.digest, progress=_progress())
+                         since=args.since, digest_run=args.digest,
+                         progress=_progress(settings.templates_dir))
     finally:
         _clear_progress()
         store.close()
@@ -223,14 +225,15 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
         server = SimServer(world, port=args.port)
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
+    from bot.render.environment import phrase
+
     kubeconfig = server.kubeconfig()
     if args.kubeconfig:
         Path(args.kubeconfig).write_text(kubeconfig)
-        sys.stderr.write(f"simulated cluster at {server.url}; kubeconfig written to "
-                         f"{args.kubeconfig}\n")
     else:
         _write(kubeconfig)
-        sys.stderr.write(f"simulated cluster at {server.url}\n")
+    sys.stderr.write(phrase("sim_serving", settings.templates_dir, url=server.url,
+                            kubeconfig=args.kubeconfig) + "\n")
     sys.stderr.flush()
     stop = threading.Event()
     if args.speed > 0:

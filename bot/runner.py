@@ -30,6 +30,7 @@ from bot.patrol.model import (
     Termination,
     latest_termination,
 )
+from bot.render.environment import phrase
 from bot.settings import Settings
 from bot.store import SnapshotInfo, Store
 from bot.store.crashes import CrashStore
@@ -125,7 +126,7 @@ def run_patrol(
         info = store.latest_snapshot(cluster.name)
     notes: list[str] = []
     if since is not None and info is None:
-        notes.append(f"no snapshot is {since} old yet: showing a first-run baseline")
+        notes.append(phrase("no_old_snapshot", settings.templates_dir, since=since))
     builder = DigestBuilder(cluster.name, options, first_run=info is None)
     present: set[tuple[str, str]] = set()
     baselines = _NamespaceBaselines(store, info, present)

@@ -1,6 +1,6 @@
 """Restart deltas of each container between a baseline snapshot and now.
 
-The rules (ARCHITECTURE.md, "Domain facts"):
+The rules (docs/design.md, "Counting restarts"):
 - identity is (namespace, pod uid, container); a replaced pod has a new uid;
 - same uid and count ≥ previous → the difference;
 - new uid born after the baseline → its whole count (it did all of it in the window);

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.render.environment import environment
+from bot.render.environment import environment, phrase
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -55,14 +55,14 @@ def _fit_block(block: dict[str, Any]) -> dict[str, Any] | None:
     return block
 
 
-def fit_message(blocks: list[dict[str, Any]], text: str) -> dict[str, Any]:
+def fit_message(blocks: list[dict[str, Any]], text: str,
+                templates_dir: str | None = None) -> dict[str, Any]:
     """{"blocks", "text"} within Slack's limits."""
     fitted = [b for b in (_fit_block(b) for b in blocks) if b is not None]
     if len(fitted) > MAX_BLOCKS:
         hidden = len(fitted) - (MAX_BLOCKS - 1)
         more = {"type": "context", "elements": [{
-            "type": "mrkdwn",
-            "text": f"… and {hidden} more block{'' if hidden == 1 else 's'} not shown"}]}
+            "type": "mrkdwn", "text": phrase("more_blocks", templates_dir, hidden=hidden)}]}
         fitted = [*fitted[: MAX_BLOCKS - 1], more]
     return {"blocks": fitted, "text": _clip(text.strip() or "restart-patrol", MAX_TEXT)}
 
@@ -77,4 +77,4 @@ def render_message(name: str, templates_dir: str | None = None,
         message = json.loads(raw)
     except json.JSONDecodeError as exc:  # a template bug, not user input
         raise ValueError(f"template {name} did not render to JSON: {exc}") from None
-    return fit_message(message["blocks"], message.get("text", ""))
+    return fit_message(message["blocks"], message.get("text", ""), templates_dir)

@@ -1,4 +1,4 @@
-"""The `patrol --json` shape (ARCHITECTURE.md): keys may be added, never renamed."""
+"""The `patrol --json` shape (docs/design.md, "Rendering"): keys may be added, never renamed."""
 
 from __future__ import annotations
 

@@ -60,3 +60,10 @@ def environment(override: str | None = None) -> jinja2.Environment:
 def render(name: str, override: str | None = None, **context: object) -> str:
     """Render template `name` with `context`."""
     return environment(override).get_template(name).render(**context)
+
+
+def phrase(name: str, override: str | None = None, **context: object) -> str:
+    """One short phrase from templates/phrases.j2 (the macro `name`), for strings Python
+    hands to a library (file titles) or writes itself (notes, status lines)."""
+    macro = getattr(environment(override).get_template("phrases.j2").module, name)
+    return str(macro(**context)).strip()

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.errors import NotFoundError, PatrolError, UsageError
 from bot.render.blocks import render_message
+from bot.render.environment import phrase
 from bot.render.rows import namespace_totals
 from bot.runner import investigate, run_patrol
 from bot.slack.access import Access
@@ -112,12 +113,11 @@ class _Handlers:
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown_error")
             kind = "not_in_channel" if error in ("not_in_channel", "channel_not_found") else (
-                "error")
-            reply(notice(kind, self.settings, message=f"Slack refused the message ({error})"))
+                "slack_refused")
+            reply(notice(kind, self.settings, error=error))
         except Exception:
             log.exception("unexpected failure while answering Slack")
-            reply(notice("error", self.settings,
-                         message="Something went wrong on our side; it has been logged."))
+            reply(notice("unexpected", self.settings))
 
     def _authorize(self, channel: str, namespace: str) -> None:
         if not self.access.allows(channel, namespace):
@@ -173,7 +173,8 @@ class _Handlers:
         if show_all:
             client.files_upload_v2(channel=channel, content=full_table(run, self.settings),
                                    filename=f"restarts-{namespace}.txt",
-                                   title=f"Restarts in {namespace} (all workloads)")
+                                   title=phrase("table_file_title", self.settings.templates_dir,
+                                                namespace=namespace))
 
     # ---- buttons and mentions -------------------------------------------------------
     def button(self, body: dict[str, Any], client: WebClient) -> None:

@@ -17,7 +17,7 @@ from bot.cluster.client import ClusterClient
 from bot.errors import PatrolError
 from bot.patrol.durations import format_duration
 from bot.render.blocks import INLINE_LOG, render_message
-from bot.render.environment import render
+from bot.render.environment import phrase, render
 from bot.render.rows import digest_rows
 from bot.render.terminal import digest_text
 from bot.runner import ContainerReport, PatrolRun, run_patrol
@@ -100,7 +100,7 @@ def full_table(run: PatrolRun, settings: Settings) -> str:
 def notice(kind: str, settings: Settings, **context: object) -> dict[str, Any]:
     """A short message from templates/notice.blocks.j2."""
     defaults: dict[str, object] = {"namespace": "", "allowed": "", "message": "",
-                                   "suggestions": "", "target": ""}
+                                   "suggestions": "", "target": "", "error": ""}
     return render_message("notice.blocks.j2", settings.templates_dir, kind=kind,
                           **(defaults | context))
 
@@ -132,12 +132,14 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
             client.files_upload_v2(
                 channel=channel, thread_ts=thread_ts, content=text,
                 filename=f"{r.pod}.{r.container.name}.previous.log",
-                title=f"{r.namespace}/{r.pod} [{r.container.name}] previous log")
+                title=phrase("log_file_title", settings.templates_dir, namespace=r.namespace,
+                             pod=r.pod, container=r.container.name))
         if recorded:
             client.files_upload_v2(
                 channel=channel, thread_ts=thread_ts, content=recorded,
                 filename=f"{r.pod}.{r.container.name}.recorded.log",
-                title=f"{r.namespace}/{r.pod} [{r.container.name}] recorded crash logs")
+                title=phrase("recorded_log_file_title", settings.templates_dir,
+                             namespace=r.namespace, pod=r.pod, container=r.container.name))
 
 
 def recorded_logs(services: Services, report: ContainerReport) -> str:
@@ -168,7 +170,7 @@ def post_daily_digest(services: Services, client: WebClient, channel: str) -> st
         log.error("daily digest failed: %s", exc)
         try:
             client.chat_postMessage(channel=channel, **notice(
-                "error", settings, message=f"The daily patrol failed: {exc}"))
+                "digest_failed", settings, message=str(exc)))
         except SlackApiError as post_error:
             log.error("could not report the failure to Slack: %s", post_error)
         return None

@@ -12,7 +12,7 @@ from bot.diagnosis.engine import Evidence, diagnose
 from bot.patrol.history import FingerprintTally
 from bot.patrol.model import ContainerKind, ContainerObservation, Termination
 from bot.render.blocks import MAX_BLOCKS, fit_message, render_message, slack_escape
-from bot.render.environment import render
+from bot.render.environment import phrase, render
 from bot.render.rows import DigestRow, NamespaceTotal
 from bot.runner import ContainerReport
 from tests.fakes.slack_api import block_kit_problems
@@ -107,12 +107,22 @@ def test_why_without_diagnosis_or_log() -> None:
 
 
 @pytest.mark.parametrize("kind", ["help", "forbidden", "not_found", "error", "usage",
-                                  "not_in_channel", "looking"])
+                                  "not_in_channel", "looking", "slack_refused",
+                                  "digest_failed", "unexpected"])
 def test_every_notice_renders(kind: str) -> None:
     message = render_message("notice.blocks.j2", None, kind=kind, namespace="edge",
                              allowed="`prod`", message="m <x>", suggestions="`prod`",
-                             target="api")
+                             target="api", error="invalid_blocks")
     assert message["text"] and block_kit_problems(message) == []
+    assert "<x>" not in json.dumps(message)  # user-supplied text is escaped
+
+
+def test_phrases_come_from_the_templates() -> None:
+    assert phrase("table_file_title", None, namespace="prod") == \
+        "Restarts in prod (all workloads)"
+    assert phrase("listing_pods", None, count=12345) == "listing pods… 12,345"
+    assert phrase("sim_serving", None, url="http://x", kubeconfig=None) == \
+        "simulated cluster at http://x"
 
 
 def test_summary_renders() -> None:

@@ -1,4 +1,4 @@
-"""One test per exit-code rule of EXIT_CODES.md, through the public diagnose()."""
+"""One test per exit-code rule of docs/exit-codes.md, through the public diagnose()."""
 
 from __future__ import annotations
 
