@@ -38,3 +38,8 @@ class StoreError(PatrolError):
 
 class SlackError(PatrolError):
     """Slack refused or could not be reached."""
+
+
+class SlackUnavailable(SlackError):
+    """Slack did not give a usable answer (5xx, timeout, dropped connection, rate limit
+    after retries): a post may or may not have been accepted."""

@@ -34,7 +34,7 @@ from bot.render.environment import phrase
 from bot.settings import Settings
 from bot.store import SnapshotInfo, Store
 from bot.store.crashes import CrashStore
-from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST
+from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST, PURPOSE_DIGEST_PENDING
 
 WorkloadKey = tuple[str, str, str]
 
@@ -107,12 +107,15 @@ def run_patrol(
     cluster: ClusterClient, store: Store, settings: Settings, *,
     namespaces: Sequence[str] = (), since: timedelta | None = None, digest_run: bool = False,
     progress: Progress | None = None, diagnose_top: int = 20, record: bool = True,
+    confirm_later: bool = False,
 ) -> PatrolRun:
     """One patrol: pick the baseline, stream the pods into the digest and the snapshot
     (one transaction), then diagnose the top workloads' latest crashes.
 
     `record=False` is a read-only look (Slack's `/restarts`): nothing is written, so
-    questions never move the baseline."""
+    questions never move the baseline. A digest run's window starts at the last *posted*
+    digest; `confirm_later=True` records its snapshot as pending, to become the next
+    digest's baseline only when Slack confirms the post (a failed post keeps its window)."""
     options = _options(settings, namespaces)
     chosen = sorted(options.namespaces)
     for ns in chosen:
@@ -130,7 +133,9 @@ def run_patrol(
     builder = DigestBuilder(cluster.name, options, first_run=info is None)
     present: set[tuple[str, str]] = set()
     baselines = _NamespaceBaselines(store, info, present)
-    purpose = PURPOSE_DIGEST if digest_run else PURPOSE_ADHOC
+    purpose = PURPOSE_ADHOC
+    if digest_run:
+        purpose = PURPOSE_DIGEST_PENDING if confirm_later else PURPOSE_DIGEST
     writing = (store.snapshot_writer(cluster.name, start, purpose, chosen) if record
                else nullcontext(None))
     with paused_gc(), writing as writer:

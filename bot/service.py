@@ -14,8 +14,11 @@ stops being leader.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from types import FrameType
@@ -28,10 +31,12 @@ from bot.cluster.client import connect
 from bot.cluster.recorder import Recorder
 from bot.errors import ConfigError, PatrolError
 from bot.schedule.daily import DigestSchedule, digest_trigger
+from bot.schedule.digest_job import DigestJob
 from bot.settings import Settings
 from bot.slack.access import Access
 from bot.slack.alerts import new_crash_alerter
-from bot.slack.posting import Services, post_daily_digest
+from bot.slack.digests import SlackDigestPoster
+from bot.slack.posting import Services
 from bot.slack.serving import SlackFrontend, WsgiApp
 from bot.store import Store
 from bot.store.crashes import CrashStore
@@ -51,22 +56,27 @@ class LeaderJob(Protocol):
     def stop(self) -> None: ...
 
 
-def leader_jobs(services: Services, frontend: SlackFrontend) -> list[LeaderJob]:
+def leader_jobs(services: Services, frontend: SlackFrontend, identity: str
+                ) -> list[LeaderJob]:
     """The leader-only jobs, built fresh each time this replica becomes leader:
     - the flight recorder (always; it alerts on new crashes with ALERT_NEW_CRASHES);
-    - the digest scheduler (when PATROL_CHANNEL is set)."""
+    - the digest scheduler (when PATROL_CHANNEL is set): exactly one post per slot."""
     settings = services.settings
     alert = new_crash_alerter(settings, frontend.client) if settings.alert_new_crashes else None
     jobs: list[LeaderJob] = [Recorder(services.cluster, CrashStore(services.store.engine),
                                       settings, on_new_crash=alert)]
     if settings.patrol_channel:
-        channel = settings.patrol_channel
-
-        def daily_digest() -> None:
-            post_daily_digest(services, frontend.client, channel)
-
-        jobs.append(DigestSchedule(settings, daily_digest))
+        poster = SlackDigestPoster(services, settings.patrol_channel)
+        digest = DigestJob(services.cluster, services.store, settings, poster,
+                           owner=f"{identity}/{uuid.uuid4().hex[:6]}")
+        jobs.append(DigestSchedule(settings, digest.tick, on_stop=digest.stop))
     return jobs
+
+
+def replica_identity() -> str:
+    """This replica's name in the lease and in digest claims: host (the pod name in a
+    cluster), pid and a random suffix (a restarted container is a new candidate)."""
+    return f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 
 class LeaderJobs:
@@ -187,7 +197,8 @@ def serve(settings: Settings) -> int:
     store = Store.open(settings.database_url)
     services = Services(settings, cluster, store)
     frontend = SlackFrontend(services, access)
-    jobs = LeaderJobs(lambda: leader_jobs(services, frontend))
+    identity = replica_identity()
+    jobs = LeaderJobs(lambda: leader_jobs(services, frontend, identity))
 
     def ready() -> None:
         store.latest_snapshot(cluster.name)

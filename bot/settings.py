@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///restart-patrol.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class Settings:
     crash_retention_days: int = 90
     crash_retention_per_workload: int = 200
     alert_new_crashes: bool = False
+    digest_catchup: timedelta = timedelta(hours=6)
 
 
 def _split_list(raw: str) -> tuple[str, ...]:
@@ -95,6 +98,17 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean (use true/false)")
 
 
+def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    """`90s`, `30m`, `6h`, `1d`, or plain seconds; `0` turns the feature off."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    number, unit = (raw[:-1], raw[-1]) if raw[-1] in _UNITS else (raw, "s")
+    if not number.isdigit():
+        raise ConfigError(f"{name}={raw!r} is not a duration (e.g. 30m, 6h, 1d)")
+    return timedelta(seconds=int(number) * _UNITS[unit])
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from `env` (default: the process environment), validating each value."""
     env = os.environ if env is None else env
@@ -134,4 +148,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         crash_retention_per_workload=_int(env, "CRASH_RETENTION_PER_WORKLOAD", 200,
                                           minimum=1),
         alert_new_crashes=_bool(env, "ALERT_NEW_CRASHES", False),
+        digest_catchup=_duration(env, "DIGEST_CATCHUP", timedelta(hours=6)),
     )

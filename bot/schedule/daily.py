@@ -1,10 +1,17 @@
-"""The morning digest: one APScheduler cron job (PATROL_SCHEDULE in PATROL_TIMEZONE), never
-overlapping (max_instances=1, coalesce), posting to PATROL_CHANNEL."""
+"""The digest schedule: PATROL_SCHEDULE (cron) in PATROL_TIMEZONE, run by one APScheduler
+job that never overlaps itself (max_instances=1, coalesce) and starts with a catch-up run.
+
+Cron fields: the usual five (minute hour day month weekday, 0 or 7 = Sunday as in crontab),
+or six with seconds first (tests use `*/3 * * * * *`). APScheduler 3 numbers weekdays from
+Monday = 0, so numeric weekdays are translated to names here.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -15,23 +22,81 @@ from bot.settings import Settings
 
 log = logging.getLogger("restart_patrol.schedule")
 JOB_ID = "daily-digest"
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_NUMERIC_DAYS = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
+
+
+def _weekdays(field: str) -> str:
+    """Crontab weekday numbers (0-7, Sunday = 0 and 7) → APScheduler day names."""
+    parts: list[str] = []
+    for part in field.split(","):
+        match = _NUMERIC_DAYS.match(part)
+        if match is None or part == "*":
+            parts.append(part)  # names, ranges of names, "*": same meaning in both
+            continue
+        start_text, end_text, step_text = match.groups()
+        start = 0 if start_text == "*" else int(start_text)
+        end = 6 if start_text == "*" else int(end_text or start_text)
+        step = int(step_text or 1)
+        if not 0 <= start <= end <= 7 or step < 1:
+            raise ValueError(f"weekday {part!r} is out of range 0-7")
+        if end_text is None and step_text is not None and start_text != "*":
+            end = 6  # "1/2": every other day from Monday
+        parts.extend(_DAYS[d] for d in range(start, end + 1, step))
+    return ",".join(dict.fromkeys(parts))
 
 
 def digest_trigger(settings: Settings) -> CronTrigger:
     """The cron trigger, validated: a bad PATROL_SCHEDULE is a ConfigError at start-up."""
+    fields = settings.patrol_schedule.split()
     try:
-        return CronTrigger.from_crontab(settings.patrol_schedule,
-                                        timezone=ZoneInfo(settings.patrol_timezone))
+        if len(fields) not in (5, 6):
+            raise ValueError(f"wrong number of fields: {len(fields)}, expected 5 "
+                             "(or 6 with seconds first)")
+        second = fields.pop(0) if len(fields) == 6 else "0"
+        minute, hour, day, month, weekday = fields
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=_weekdays(weekday),
+                           timezone=ZoneInfo(settings.patrol_timezone))
     except ValueError as exc:
         raise ConfigError(f"PATROL_SCHEDULE={settings.patrol_schedule!r} is not a cron "
                           f"expression: {exc}") from None
 
 
-def start_scheduler(settings: Settings, job: Callable[[], None]) -> BackgroundScheduler:
-    """Start the scheduler with the single digest job."""
+def latest_fire(trigger: CronTrigger, now: datetime, lookback: timedelta) -> datetime | None:
+    """The last fire time in (now - lookback, now], or None. CronTrigger only looks
+    forward, so probe back with doubling steps, then walk forward to the last one."""
+    earliest = now - lookback
+    step = timedelta(seconds=1)
+    while True:
+        start = max(now - step, earliest)
+        fire: datetime | None = trigger.get_next_fire_time(None, start)
+        if fire is not None and fire <= now:
+            while True:
+                following = trigger.get_next_fire_time(fire, fire)
+                if following is None or following > now:
+                    return fire
+                fire = following
+        if start <= earliest:
+            return None
+        step *= 2
+
+
+def next_fire(trigger: CronTrigger, after: datetime) -> datetime | None:
+    """The first fire time strictly after `after`."""
+    fire: datetime | None = trigger.get_next_fire_time(after, after)
+    return fire
+
+
+def start_scheduler(settings: Settings, job: Callable[[], None], *,
+                    catch_up: bool = False) -> BackgroundScheduler:
+    """Start the scheduler with the single digest job (run once at once if `catch_up`:
+    the job then finds a missed or unfinished slot)."""
     scheduler = BackgroundScheduler(timezone=ZoneInfo(settings.patrol_timezone))
+    extra = {"next_run_time": datetime.now(ZoneInfo(settings.patrol_timezone))} if (
+        catch_up) else {}
     scheduler.add_job(job, digest_trigger(settings), id=JOB_ID, max_instances=1,
-                      coalesce=True, replace_existing=True, misfire_grace_time=3600)
+                      coalesce=True, replace_existing=True, misfire_grace_time=600, **extra)
     scheduler.start()
     log.info("daily digest scheduled: %s (%s)", settings.patrol_schedule,
              settings.patrol_timezone)
@@ -39,18 +104,21 @@ def start_scheduler(settings: Settings, job: Callable[[], None]) -> BackgroundSc
 
 
 class DigestSchedule:
-    """The digest's scheduler as a leader-only job: `start()` schedules, `stop()` returns
-    at once (a running digest finishes or is abandoned on its own; see the job)."""
+    """The digest's scheduler as a leader-only job: `start()` schedules (with a catch-up
+    run first), `stop()` returns at once and tells the running digest to stop."""
 
-    def __init__(self, settings: Settings, job: Callable[[], None]) -> None:
+    def __init__(self, settings: Settings, job: Callable[[], None],
+                 on_stop: Callable[[], None] = lambda: None) -> None:
         self.settings = settings
         self.job = job
+        self.on_stop = on_stop
         self._scheduler: BackgroundScheduler | None = None
 
     def start(self) -> None:
-        self._scheduler = start_scheduler(self.settings, self.job)
+        self._scheduler = start_scheduler(self.settings, self.job, catch_up=True)
 
     def stop(self) -> None:
+        self.on_stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

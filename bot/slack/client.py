@@ -13,9 +13,11 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.settings import Settings
 
 
-def build_web_client(settings: Settings) -> WebClient:
+def build_web_client(settings: Settings, *, replay_safe: bool = True) -> WebClient:
     """WebClient(base_url=SLACK_API_URL) with rate-limit, server-error and connection
-    retries on."""
+    retries on. `replay_safe=False` keeps only the rate-limit retry (a 429 was not
+    accepted): a 5xx or a dropped connection may follow an accepted post, and replaying it
+    would post twice — the digest reconciles those through the channel history instead."""
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else (
         settings.slack_api_url + "/")
     return WebClient(
@@ -26,5 +28,5 @@ def build_web_client(settings: Settings) -> WebClient:
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),
             ConnectionErrorRetryHandler(max_retry_count=2),
-        ],
+        ] if replay_safe else [RateLimitErrorRetryHandler(max_retry_count=3)],
     )

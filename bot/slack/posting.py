@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -11,21 +10,17 @@ from itertools import pairwise
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.cluster.client import ClusterClient
-from bot.errors import PatrolError
 from bot.patrol.durations import format_duration
 from bot.render.blocks import INLINE_LOG, render_message
 from bot.render.environment import phrase, render
 from bot.render.rows import digest_rows
 from bot.render.terminal import digest_text
-from bot.runner import ContainerReport, PatrolRun, run_patrol
+from bot.runner import ContainerReport, PatrolRun
 from bot.settings import Settings
 from bot.store import Store
 from bot.store.crashes import CrashStore
-
-log = logging.getLogger("restart_patrol.slack")
 
 SPARK = "▁▂▃▄▅▆▇█"
 DIGEST_ROWS = 15
@@ -74,7 +69,8 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
     rows = [replace(
         row,
         spark=sparkline(_daily_deltas(store.workload_history(
-            digest.cluster, row.namespace, row.kind, row.name, week_ago))),
+            digest.cluster, row.namespace, row.kind, row.name, week_ago,
+            also=run.snapshot.id if run.snapshot else None))),
         streak=_streak(store.fingerprint_history(digest.cluster, row.namespace, row.kind,
                                                  row.name, exclude=exclude), row.fingerprint),
         button=json.dumps({"ns": row.namespace, "kind": row.kind, "name": row.name},
@@ -157,20 +153,3 @@ def recorded_logs(services: Services, report: ContainerReport) -> str:
     return "\n".join(parts)
 
 
-
-def post_daily_digest(services: Services, client: WebClient, channel: str) -> str | None:
-    """Run the digest patrol and post it; a failure is logged and reported in the channel.
-    Returns the digest message's ts (its thread receives the Why? answers)."""
-    settings = services.settings
-    try:
-        run = run_patrol(services.cluster, services.store, settings, digest_run=True)
-        response = client.chat_postMessage(channel=channel, **digest_message(run, services))
-        return str(response["ts"])
-    except (PatrolError, SlackApiError) as exc:
-        log.error("daily digest failed: %s", exc)
-        try:
-            client.chat_postMessage(channel=channel, **notice(
-                "digest_failed", settings, message=str(exc)))
-        except SlackApiError as post_error:
-            log.error("could not report the failure to Slack: %s", post_error)
-        return None

@@ -221,11 +221,41 @@ def _v4_crashes(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v5_digest_slots(conn: Connection) -> None:
+    """Digest slots claimed before posting (exactly once per cluster, channel and
+    scheduled time), and when each channel's schedule began (missed slots are caught up
+    only after it)."""
+    md = MetaData()
+    Table(
+        "digest_slots", md,
+        Column("cluster", String(253), primary_key=True),
+        Column("channel", String(64), primary_key=True),
+        Column("scheduled_at", UTCDateTime, primary_key=True),
+        Column("state", String(16), nullable=False),
+        Column("claimed_by", String(253), nullable=False),
+        Column("claimed_at", UTCDateTime, nullable=False),
+        Column("first_claimed_at", UTCDateTime, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("snapshot_id", Integer),
+        Column("message_ts", String(32)),
+        Column("posted_at", UTCDateTime),
+        Column("error", String),
+    )
+    Table(
+        "digest_schedules", md,
+        Column("cluster", String(253), primary_key=True),
+        Column("channel", String(64), primary_key=True),
+        Column("since", UTCDateTime, nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_snapshots),
     (2, _v2_diagnoses),
     (3, _v3_lean_snapshots),
     (4, _v4_crashes),
+    (5, _v5_digest_slots),
 ]
 
 

@@ -43,6 +43,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+PURPOSE_DIGEST = "digest"  # a posted digest's patrol: the next digest's baseline
+PURPOSE_DIGEST_PENDING = "digest-pending"  # a digest's patrol whose post is not confirmed
+PURPOSE_ADHOC = "adhoc"
+
 metadata = MetaData()
 
 schema_migrations = Table(
@@ -56,7 +60,7 @@ snapshots = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("cluster", String(253), nullable=False),
     Column("taken_at", UTCDateTime, nullable=False),
-    Column("purpose", String(16), nullable=False),  # digest | adhoc
+    Column("purpose", String(16), nullable=False),  # PURPOSE_* below
     Column("namespaces", String, nullable=False),  # comma list; "" = all namespaces
     Column("pods", Integer, nullable=False),
     Column("containers", Integer, nullable=False),
@@ -170,4 +174,27 @@ recorder_state = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("seen_at", UTCDateTime, nullable=False),
     Column("pruned_at", UTCDateTime),
+)
+
+digest_slots = Table(
+    "digest_slots", metadata,
+    Column("cluster", String(253), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("scheduled_at", UTCDateTime, primary_key=True),
+    Column("state", String(16), nullable=False),  # claimed | posted | failed | superseded
+    Column("claimed_by", String(253), nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("first_claimed_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("snapshot_id", Integer),  # the digest's patrol (no FK: retention prunes it)
+    Column("message_ts", String(32)),
+    Column("posted_at", UTCDateTime),
+    Column("error", String),
+)
+
+digest_schedules = Table(
+    "digest_schedules", metadata,
+    Column("cluster", String(253), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("since", UTCDateTime, nullable=False),
 )

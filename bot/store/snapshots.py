@@ -4,8 +4,10 @@ A snapshot is lean: every pod goes into a packed per-namespace pod set (uid, nam
 workload, container names) and only containers that restarted get a row, which is all the
 delta rules need (README, "Snapshots are lean"). It is written in one transaction, so a
 crash mid-patrol leaves the previous baseline intact. Baselines: the most recent earlier
-snapshot (default), the previous *digest* snapshot (the daily digest's window must not be
-shortened by ad-hoc patrols), or the latest snapshot at or before a given time (`--since`).
+snapshot (default), the previous *posted digest* snapshot (the daily digest's window must not
+be shortened by ad-hoc patrols, nor lost when a post fails: a digest's snapshot is recorded
+as pending and confirmed by `slots.DigestSlots.mark_posted`), or the latest snapshot at or
+before a given time (`--since`).
 """
 
 from __future__ import annotations
@@ -31,14 +33,24 @@ from bot.patrol.model import (
 )
 from bot.store.migrations import migrate
 from bot.store.podsets import PodSetBuilder, unpack, workloads_of
-from bot.store.schema import container_rows, pod_sets, snapshots, workload_diagnoses
+from bot.store.schema import (
+    PURPOSE_ADHOC,
+    PURPOSE_DIGEST,
+    PURPOSE_DIGEST_PENDING,
+    container_rows,
+    pod_sets,
+    snapshots,
+    workload_diagnoses,
+)
+from bot.store.slots import DigestSlots
+
+__all__ = ["PURPOSE_ADHOC", "PURPOSE_DIGEST", "PURPOSE_DIGEST_PENDING", "SnapshotInfo",
+           "SnapshotWriter", "Store"]
 
 _ROW_COLUMNS = ("snapshot_id", "namespace", "pod_uid", "container", "pod_name",
                 "container_kind", "workload_kind", "workload_name", "restarts",
                 "last_exit_code", "last_reason", "finished_at")
 _SET_COLUMNS = ("snapshot_id", "namespace", "part", "pods", "data")
-PURPOSE_DIGEST = "digest"
-PURPOSE_ADHOC = "adhoc"
 _CHUNK = 5000
 
 
@@ -235,6 +247,11 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    @property
+    def slots(self) -> DigestSlots:
+        """The digest slot table (claims that make each digest post exactly once)."""
+        return DigestSlots(self.engine)
+
     # ---- writes ---------------------------------------------------------------------
     @contextmanager
     def snapshot_writer(self, cluster: str, taken_at: datetime, purpose: str,
@@ -400,20 +417,22 @@ class Store:
 
     def workload_history(
         self, cluster: str, namespace: str, kind: str, name: str, since: datetime,
-        purpose: str | None = PURPOSE_DIGEST,
+        purpose: str | None = PURPOSE_DIGEST, also: int | None = None,
     ) -> list[tuple[datetime, int]]:
         """(snapshot time, restartCount sum) of one workload per snapshot since `since`
-        in which it had pods; digest snapshots only by default, so consecutive points are a
-        day apart. Snapshots where it had no restarted container count 0 (from pod_sets)."""
+        in which it had pods; posted digest snapshots only by default, so consecutive points
+        are a day apart, plus snapshot `also` (the digest being posted, still pending).
+        Snapshots where it had no restarted container count 0 (from pod_sets)."""
         c, s = container_rows.c, snapshots.c
+        chosen = s.purpose == purpose if purpose else s.purpose.isnot(None)
+        if also is not None:
+            chosen = chosen | (s.id == also)
         taken = (select(s.id, s.taken_at)
-                 .where(s.cluster == cluster, s.taken_at >= since,
-                        s.purpose == purpose if purpose else s.purpose.isnot(None))
+                 .where(s.cluster == cluster, s.taken_at >= since, chosen)
                  .order_by(s.taken_at, s.id))
         sums = (select(c.snapshot_id, func.sum(c.restarts))
                 .join(snapshots, s.id == c.snapshot_id)
-                .where(s.cluster == cluster, s.taken_at >= since,
-                       s.purpose == purpose if purpose else s.purpose.isnot(None),
+                .where(s.cluster == cluster, s.taken_at >= since, chosen,
                        c.namespace == namespace, c.workload_kind == kind,
                        c.workload_name == name)
                 .group_by(c.snapshot_id))

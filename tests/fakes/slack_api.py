@@ -2,9 +2,13 @@
 
 Implements what restart-patrol calls (auth.test, chat.postMessage, chat.postEphemeral,
 files.getUploadURLExternal + the upload URL + files.completeUploadExternal, files.info,
-apps.connections.open), a response_url sink, and a 429 with
-Retry-After on demand. Records every call, and checks Block Kit limits on every message:
-a violation is recorded and answered with `invalid_blocks`, as Slack would.
+apps.connections.open, conversations.history with message metadata), a response_url sink,
+a 429 with Retry-After on demand, and faults on demand: `fail_next[method]` answers the
+next calls with "500" (not processed), "accept_then_500" (processed, then answered 500)
+"drop" (processed, then the connection is closed without an answer) or "hang" (no
+answer until the fake stops, then 500, not processed); `outage` answers
+every Web API call 503 until cleared. Records every call, and checks Block Kit limits on
+every message: a violation is recorded and answered with `invalid_blocks`, as Slack would.
 """
 
 from __future__ import annotations
@@ -63,6 +67,9 @@ class FakeSlack:
         self.violations: list[str] = []
         self.rate_limit: dict[str, int] = {}  # method -> how many 429s to answer first
         self.not_in_channel: set[str] = set()
+        self.fail_next: dict[str, list[str]] = {}  # method -> faults for its next calls
+        self.outage = False  # every Web API call answers 503
+        self.stopped = threading.Event()
         self.socket_url = ""
         self._ts = 1_700_000_000.0
         self._lock = threading.Lock()
@@ -88,6 +95,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self.stopped.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -127,6 +135,16 @@ class FakeSlack:
 
     def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         return [m for m in self.messages(channel) if m.get("thread_ts") == thread_ts]
+
+    def take_fault(self, method: str) -> str | None:
+        with self._lock:
+            queued = self.fail_next.get(method)
+            return queued.pop(0) if queued else None
+
+    def history(self, channel: str, oldest: float = 0.0) -> list[dict[str, Any]]:
+        """conversations.history: top-level messages of a channel, newest first."""
+        return [m for m in reversed(self.messages(channel))
+                if float(m["ts"]) > oldest and m.get("thread_ts") in (None, m["ts"])]
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -201,9 +219,33 @@ class _Handler(BaseHTTPRequestHandler):
             fake.rate_limit[method] -= 1
             fake.record(Call(method + " (429)", args))
             return self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+        if fake.outage:
+            fake.record(Call(method + " (503)", args))
+            return self._text(503, "Service Unavailable")
+        fault = fake.take_fault(method)
+        if fault == "hang":
+            fake.record(Call(method + " (hang)", args))
+            fake.stopped.wait(60)
+            fault = "500"
+        if fault == "500":
+            fake.record(Call(method + " (500)", args))
+            return self._text(500, "Internal Server Error")
         answer = self._answer(method, args)
         fake.record(Call(method, args, answer))
+        if fault == "accept_then_500":
+            return self._text(500, "Internal Server Error")
+        if fault == "drop":
+            self.close_connection = True
+            return
         self._json(200, answer)
+
+    def _text(self, status: int, body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         fake = self.fake
@@ -224,6 +266,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return {"ok": True, "message_ts": ts}
             return {"ok": True, "channel": channel, "ts": ts,
                     "message": {"ts": ts, "text": args.get("text", "")}}
+        if method == "conversations.history":
+            metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+            messages = []
+            for m in fake.history(args.get("channel", ""), float(args.get("oldest") or 0)):
+                item = {"type": "message", "ts": m["ts"], "text": m.get("text", ""),
+                        "bot_id": "BBOT"}
+                marker = m.get("metadata")
+                if metadata and marker:
+                    item["metadata"] = json.loads(marker) if isinstance(marker, str) else marker
+                messages.append(item)
+            limit = int(args.get("limit") or 100)
+            start = int(args.get("cursor") or 0)
+            page = messages[start:start + limit]
+            more = start + limit < len(messages)
+            return {"ok": True, "messages": page, "has_more": more,
+                    "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
         if method == "files.getUploadURLExternal":
             file_id = f"F{len(fake.uploads) + len(fake.calls):06d}"
             return {"ok": True, "upload_url": f"{fake.url}/upload/{file_id}",

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cluster.client import connect
 from bot.errors import ConfigError
 from bot.schedule.daily import JOB_ID, digest_trigger, start_scheduler
-from bot.slack.client import build_web_client
-from bot.slack.posting import Services, post_daily_digest, sparkline
-from bot.store import Store
+from bot.slack.posting import sparkline
 from tests.conftest import Sim, start_sim
-from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.fakes.slack_api import FakeSlack
+from tests.integration.test_slots import DAY0, Rig
 
 
 @pytest.fixture
@@ -28,10 +26,13 @@ def slack() -> Iterator[FakeSlack]:
     assert not fake.violations
 
 
-def services_for(sim: Sim, slack: FakeSlack, tmp_path: Path) -> Services:
-    settings = replace(sim.settings(), slack_bot_token=TOKEN, slack_api_url=slack.base_url,
-                       patrol_channel="CALL")
-    return Services(settings, connect(settings), Store.open(f"sqlite:///{tmp_path}/d.db"))
+def digest_rig(sim: Sim, slack: FakeSlack, tmp_path: Path) -> Rig:
+    return Rig(sim, slack, f"sqlite:///{tmp_path}/d.db")
+
+
+def post_digest(rig: Rig, day: int) -> None:
+    rig.now = DAY0 + timedelta(days=day, seconds=1)
+    rig.job().run_slot(DAY0 + timedelta(days=day))
 
 
 def rows_of(message: dict) -> dict[str, str]:
@@ -41,16 +42,16 @@ def rows_of(message: dict) -> dict[str, str]:
 
 def test_digest_first_run_then_a_day_then_streaks(sim: Sim, slack: FakeSlack,
                                                   tmp_path: Path) -> None:
-    services = services_for(sim, slack, tmp_path)
-    client = build_web_client(services.settings)
-    first_ts = post_daily_digest(services, client, "CALL")
+    rig = digest_rig(sim, slack, tmp_path)
+    post_digest(rig, 0)
     first = slack.messages("CALL")[-1]
-    assert first["ts"] == first_ts
+    assert [s.message_ts for s in rig.store.slots.history(rig.cluster.name, "CALL")] == [
+        first["ts"]]
     assert first["blocks"][0]["text"]["text"] == "Restart patrol · sim-qld2"
     assert "baseline set" in json.dumps(first["blocks"][1])
-    for _day in (1, 2):
+    for day in (1, 2):
         sim.world.advance(timedelta(days=1))
-        post_daily_digest(services, client, "CALL")
+        post_digest(rig, day)
     last = slack.messages("CALL")[-1]
     key = json.dumps({"ns": "qld2-production", "kind": "Deployment",
                       "name": "pod1-deployment"}, separators=(",", ":"))
@@ -60,31 +61,19 @@ def test_digest_first_run_then_a_day_then_streaks(sim: Sim, slack: FakeSlack,
     assert "same crash ×3" in pod1
     assert "██" in pod1  # +3 and +3 on the two days with history
     assert "Window" in json.dumps(last["blocks"][1]) and "(1d)" in json.dumps(last["blocks"][1])
-    services.store.close()
+    rig.close()
 
 
 def test_all_quiet_when_nothing_restarted(slack: FakeSlack, tmp_path: Path) -> None:
     quiet = start_sim(tmp_path, {"cluster": "calm", "nodes": ["n1"], "namespaces": {
         "web": {"healthy": {"deployments": 3, "replicas": 2}}}})
-    services = services_for(quiet, slack, tmp_path)
-    client = build_web_client(services.settings)
-    post_daily_digest(services, client, "CALL")
+    rig = digest_rig(quiet, slack, tmp_path)
+    post_digest(rig, 0)
     quiet.world.advance(timedelta(days=1))
-    post_daily_digest(services, client, "CALL")
+    post_digest(rig, 1)
     assert "All quiet" in slack.text_of(slack.messages("CALL")[-1])
     quiet.server.stop()
-    services.store.close()
-
-
-def test_a_failing_patrol_is_reported_in_the_channel(sim: Sim, slack: FakeSlack,
-                                                     tmp_path: Path) -> None:
-    services = services_for(sim, slack, tmp_path)
-    sim.server.forbidden_namespaces.add("qld2-production")
-    broken = replace(services, settings=replace(services.settings,
-                                                patrol_namespaces=("qld2-production",)))
-    assert post_daily_digest(broken, build_web_client(broken.settings), "CALL") is None
-    assert "The daily patrol failed" in slack.text_of(slack.messages("CALL")[-1])
-    services.store.close()
+    rig.close()
 
 
 def test_scheduler_runs_one_non_overlapping_job_in_the_time_zone(sim: Sim) -> None:
@@ -97,6 +86,9 @@ def test_scheduler_runs_one_non_overlapping_job_in_the_time_zone(sim: Sim) -> No
         fire = job.next_run_time
         assert (fire.hour, fire.minute, str(fire.tzinfo)) == (8, 30, "Australia/Brisbane")
         assert fire.weekday() < 5
+        sunday = start_scheduler(replace(settings, patrol_schedule="0 6 * * 0"), lambda: None)
+        assert sunday.get_jobs()[0].next_run_time.weekday() == 6  # crontab: 0 is Sunday
+        sunday.shutdown(wait=False)
     finally:
         scheduler.shutdown(wait=False)
     with pytest.raises(ConfigError, match="PATROL_SCHEDULE"):

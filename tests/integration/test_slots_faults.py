@@ -1,0 +1,127 @@
+"""The digest under Slack faults: an outage keeps the window, an answer lost after Slack
+accepted the post does not post it twice, a missed slot is caught up once."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.store.slots import FAILED, POSTED, SUPERSEDED
+from tests.conftest import Sim
+from tests.fakes.slack_api import FakeSlack
+from tests.integration.test_slots import CHANNEL, DAY0, Rig
+
+POD1 = json.dumps({"ns": "qld2-production", "kind": "Deployment", "name": "pod1-deployment"},
+                  separators=(",", ":"))
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+    assert not fake.violations
+
+
+@pytest.fixture
+def rig(sim: Sim, slack: FakeSlack, tmp_path: Path) -> Iterator[Rig]:
+    made = Rig(sim, slack, f"sqlite:///{tmp_path}/faults.db")
+    made.schedule_began()
+    yield made
+    made.close()
+
+
+def pod1_row(message: dict) -> str:
+    return next(b["text"]["text"] for b in message["blocks"]
+                if (b.get("accessory") or {}).get("value") == POD1)
+
+
+def run_day(rig: Rig, day: int) -> None:
+    rig.now = DAY0 + timedelta(days=day, seconds=1)
+    rig.job(owner=f"day-{day}").tick()
+
+
+def test_slack_outage_keeps_the_window_for_the_next_digest(rig: Rig, slack: FakeSlack
+                                                           ) -> None:
+    run_day(rig, 0)
+    rig.sim.world.advance(timedelta(days=1))
+    slack.outage = True
+    run_day(rig, 1)
+    # within the slot: one post (its answer lost), then each retry reads the history first
+    # (it might have been accepted), so no blind second post
+    assert len(slack.calls_to("chat.postMessage (503)")) == 1
+    assert len(slack.calls_to("conversations.history (503)")) == 3
+    slack.outage = False
+    assert rig.states()[DAY0 + timedelta(days=1)] == FAILED
+    rig.sim.world.advance(timedelta(days=1))
+    run_day(rig, 2)
+    _first, last = rig.digests()
+    assert "`+6`" in pod1_row(last)  # +3 a day: the failed day's restarts are not lost
+    assert "(2d)" in slack.text_of(last)
+    assert rig.states() == {DAY0: POSTED, DAY0 + timedelta(days=1): SUPERSEDED,
+                            DAY0 + timedelta(days=2): POSTED}
+
+
+@pytest.mark.parametrize("fault", ["accept_then_500", "drop"])
+def test_accepted_then_lost_answer_posts_exactly_once(rig: Rig, slack: FakeSlack,
+                                                      fault: str) -> None:
+    slack.fail_next["chat.postMessage"] = [fault]
+    slack.fail_next["conversations.history"] = ["500"]  # and the first look fails too
+    run_day(rig, 0)
+    (digest,) = rig.digests()
+    (slot,) = rig.store.slots.history(rig.cluster.name, CHANNEL)
+    assert slot.state == POSTED and slot.message_ts == digest["ts"]
+    assert len(slack.calls_to("conversations.history")) == 1  # found it there
+
+
+def test_a_500_that_was_not_accepted_is_posted_again_once(rig: Rig, slack: FakeSlack) -> None:
+    slack.fail_next["chat.postMessage"] = ["500", "500"]
+    run_day(rig, 0)
+    assert len(rig.digests()) == 1
+    assert len(slack.calls_to("chat.postMessage (500)")) == 2
+    assert rig.states() == {DAY0: POSTED}
+
+
+def test_a_missed_slot_is_caught_up_once(rig: Rig, slack: FakeSlack) -> None:
+    run_day(rig, 0)
+    rig.sim.world.advance(timedelta(days=1))
+    rig.now = DAY0 + timedelta(days=1, hours=5)  # down from 08:00 to 14:00
+    for replica in ("restarted", "restarted-again"):
+        rig.job(owner=replica).tick()
+    assert len(rig.digests()) == 2
+    assert rig.states() == {DAY0: POSTED, DAY0 + timedelta(days=1): POSTED}
+
+
+def test_a_hung_post_never_blocks_the_next_slot(sim: Sim, slack: FakeSlack,
+                                                         tmp_path: Path) -> None:
+    rig = Rig(sim, slack, f"sqlite:///{tmp_path}/hung.db", patrol_schedule="* * * * * *")
+    try:
+        rig.schedule_began(datetime.now(UTC) - timedelta(minutes=1))
+        slack.fail_next["chat.postMessage"] = ["hang"]
+        job = rig.job(clock=lambda: datetime.now(UTC))
+        job.tick()  # returns by its deadline (before the next second) with the post hung
+        assert rig.digests() == []
+        while not rig.digests():  # a later slot posts while the first post still hangs
+            job.tick()
+            time.sleep(0.05)
+        assert not slack.stopped.is_set()  # the first post is still hanging
+    finally:
+        rig.close()
+
+
+def test_stop_returns_at_once_during_a_hung_post(rig: Rig, slack: FakeSlack) -> None:
+    slack.fail_next["chat.postMessage"] = ["hang"]
+    rig.now = DAY0 + timedelta(seconds=1)
+    job = rig.job()  # a daily slot: its deadline is 30 minutes away
+    ticking = threading.Thread(target=job.tick)
+    ticking.start()
+    slack.wait_for(lambda: slack.calls_to("chat.postMessage (hang)"))
+    job.stop()
+    ticking.join()  # returns without waiting for Slack (pytest's timeout would fail it)
+    assert rig.digests() == [] and not slack.stopped.is_set()
