@@ -12,14 +12,16 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.cluster.client import connect
+from bot.schedule.digest_job import DigestJob
 from bot.sim import objects as o
-from bot.slack.client import build_web_client
-from bot.slack.posting import Services, post_daily_digest
+from bot.slack.digests import SlackDigestPoster
+from bot.slack.posting import Services
 from bot.store import Store
 from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
@@ -294,7 +296,8 @@ def test_namespace_table_full_table_button_and_digest_leak_nothing(
     store = Store.open(f"sqlite:///{tmp_path}/digest.db")
     try:
         services = Services(settings, connect(settings), store)
-        assert post_daily_digest(services, build_web_client(settings), "CDIGEST")
+        DigestJob(services.cluster, store, settings, SlackDigestPoster(services, "CDIGEST"),
+                  owner="redaction-test").run_slot(datetime.now(UTC))
     finally:
         store.close()
     digest = bot.slack.messages("CDIGEST")[-1]
