@@ -452,7 +452,8 @@ class Recorder:
             container=c.container, container_kind=c.kind.value, workload_kind=workload.kind,
             workload_name=workload.name, restart_count=c.restart_count, restarts=c.restarts,
             exit_code=term.exitCode if term else None, signal=term.signal if term else None,
-            reason=term.reason if term else None, message=term.message if term else None,
+            reason=term.reason if term else None,
+            message=self._clean(term.message) if term else None,
             started_at=parse_api_time(term.startedAt) if term else None,
             finished_at=parse_api_time(term.finishedAt) if term else None,
             recorded_at=self.cluster.server_time or datetime.now(UTC), node=c.node,
@@ -500,10 +501,11 @@ class Recorder:
         redactions = 0
         if text is not None and self.settings.redact_logs:
             text, redactions = redact(text)
+        events = tuple(replace(e, message=self._clean(e.message) or "") for e in events)
         term = c.term
         diagnosis = diagnose(Evidence(
             exit_code=term.exitCode if term else None, signal=term.signal if term else None,
-            reason=term.reason if term else None, message=term.message if term else None,
+            reason=term.reason if term else None, message=base.message,
             log=text or "", events=events, image=c.image))
         changed_at = None
         if base.finished_at is not None:
@@ -520,6 +522,13 @@ class Recorder:
                             tuple(RecordedEvent(e.type, e.reason, e.message, e.count)
                                   for e in events), changed_at)
         self._store(record, text, c.seen)
+
+    def _clean(self, text: str | None) -> str | None:
+        """Redacted (with REDACT_LOGS): termination messages can carry the log's tail
+        (FallbackToLogsOnError) and event messages an exec probe's output."""
+        if not text or not self.settings.redact_logs:
+            return text
+        return redact(text)[0]
 
     def _store(self, record: CrashRecord, text: str | None, seen: float | None = None) -> None:
         stored = self.sink.record(record, text)

@@ -29,13 +29,14 @@ PANIC = [
 
 
 def shop(*, every: str = "1h", replicas: int = 1, backoff: bool = False,
-         **workload: object) -> dict:
+         message: str | None = None, **workload: object) -> dict:
     """One crashing Deployment `shop/orders` (Go panics exiting 2)."""
+    crash = {"every": every, "first_after": "30m", "exit_code": 2, "backoff": backoff,
+             "log": PANIC, **({"message": message} if message else {})}
     return {"cluster": "shop", "nodes": ["n1"], "namespaces": {"shop": {"workloads": [{
         "kind": "Deployment", "name": "orders", "replicas": replicas, "age": "5d",
         "containers": [{"name": "orders", "image": "orders:1.14.2", "restarts": 7,
-                        "crash": {"every": every, "first_after": "30m", "exit_code": 2,
-                                  "backoff": backoff, "log": PANIC}}], **workload}]}}}
+                        "crash": crash}], **workload}]}}}
 
 
 @dataclass
@@ -111,7 +112,8 @@ def test_restarts_are_recorded_once_across_a_reconnect_and_a_410_relist(rig: Rig
     assert rig.recorder.restarts == 7
 
 
-def test_a_capture_keeps_the_redacted_log_the_events_and_the_diagnosis(rig: Rig) -> None:
+def test_a_capture_keeps_the_redacted_log_the_events_and_the_diagnosis(make_rig) -> None:
+    rig = make_rig(shop(message="dial db: password=hunter2 refused"))
     rig.advance(minutes=40)
     (crash,) = rig.rows()
     assert crash.capture == CAPTURED and crash.log_captured
@@ -127,6 +129,7 @@ def test_a_capture_keeps_the_redacted_log_the_events_and_the_diagnosis(rig: Rig)
     assert text is not None and "panic: runtime error" in text
     assert "hunter2" not in text and "[REDACTED]" in text
     assert crash.redactions == 1
+    assert crash.message == "dial db: password=[REDACTED] refused"
 
 
 def test_a_crash_loop_is_counted_every_time_but_its_log_fetched_once(make_rig) -> None:
