@@ -19,6 +19,7 @@ its container names and restart counts are kept in memory.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import queue
 import sys
@@ -59,6 +60,7 @@ HEARTBEAT = 30.0  # seconds between recorder_state heartbeats
 PRUNE_EVERY = timedelta(days=1)
 MAX_EVENTS = 10
 OWNER_CACHE = 20_000
+SHARED_TUPLES = 10_000  # distinct name/count tuples kept once and shared by many pods
 
 RESTARTS = Counter("restart_patrol_recorder_restarts", "Container restarts recorded")
 CAPTURES = Counter("restart_patrol_recorder_captures", "Crash captures by outcome", ["result"])
@@ -130,19 +132,24 @@ class _Fetched:
 _PodState = tuple[tuple[str, ...], tuple[int, ...]]
 
 
-def _statuses(pod: WatchedPod) -> Iterator[tuple[wire.ContainerStatus, ContainerKind,
-                                                  wire.ContainerSpec | None]]:
-    init = {c.name: c for c in pod.spec.initContainers}
-    for s in pod.status.initContainerStatuses:
-        spec = init.get(s.name)
-        yield s, (ContainerKind.SIDECAR if spec and spec.restartPolicy == "Always"
-                  else ContainerKind.INIT), spec
-    app = {c.name: c for c in pod.spec.containers}
+def _statuses(pod: WatchedPod) -> Iterator[tuple[wire.ContainerStatus, ContainerKind]]:
+    """Every container status with its kind (native sidecars are init containers with
+    restartPolicy Always)."""
     for s in pod.status.containerStatuses:
-        yield s, ContainerKind.APP, app.get(s.name)
-    eph = {c.name: c for c in pod.spec.ephemeralContainers}
+        yield s, ContainerKind.APP
+    if pod.status.initContainerStatuses:
+        sidecars = {c.name for c in pod.spec.initContainers if c.restartPolicy == "Always"}
+        for s in pod.status.initContainerStatuses:
+            yield s, ContainerKind.SIDECAR if s.name in sidecars else ContainerKind.INIT
     for s in pod.status.ephemeralContainerStatuses:
-        yield s, ContainerKind.EPHEMERAL, eph.get(s.name)
+        yield s, ContainerKind.EPHEMERAL
+
+
+def _image(pod: WatchedPod, status: wire.ContainerStatus) -> str:
+    if status.image:
+        return status.image
+    specs = [*pod.spec.containers, *pod.spec.initContainers, *pod.spec.ephemeralContainers]
+    return next((c.image for c in specs if c.name == status.name), "")
 
 
 class Recorder:
@@ -165,7 +172,8 @@ class Recorder:
         self._queues: list[queue.Queue[_Capture | None]] = [
             queue.Queue(maxsize=per_worker) for _ in range(workers)]
         self._pods: dict[str | None, dict[str, _PodState]] = {}
-        self._names: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._names: dict[tuple[str, ...], tuple[str, ...]] = {}  # shared by replicas
+        self._counts: dict[tuple[int, ...], tuple[int, ...]] = {}
         self._fetched: dict[tuple[str, str], _Fetched] = {}
         self._owners: dict[tuple[str, str, str], tuple[wire.ObjectMeta | None, float]] = {}
         self._progress: dict[str | None, int] = {}
@@ -285,9 +293,10 @@ class Recorder:
         if not first:
             RELISTS.inc()
         seen: set[str] = set()
-        for pod in pods:
-            seen.add(pod.metadata.uid)
-            self._observe(pod, known, "first" if first else "relist")
+        with _paused_gc():
+            for pod in pods:
+                seen.add(pod.metadata.uid)
+                self._observe(pod, known, "first" if first else "relist")
         for uid in [u for u in known if u not in seen]:
             self._forget(known, uid)
         self._listed.add(scope)
@@ -337,7 +346,7 @@ class Recorder:
         old = dict(zip(*previous, strict=True)) if previous is not None else None
         names: list[str] = []
         counts: list[int] = []
-        for status, kind, spec in _statuses(pod):
+        for status, kind in _statuses(pod):
             names.append(status.name)
             counts.append(status.restartCount)
             if old is not None:
@@ -347,13 +356,17 @@ class Recorder:
             else:
                 before = 0  # a pod born since we last looked
             if status.restartCount > before:
-                self._restarted(pod, status, kind, spec, status.restartCount - before)
-        key = tuple(names)
-        shared = self._names.setdefault(key, key)
-        known[meta.uid] = (shared, tuple(counts))
+                self._restarted(pod, status, kind, status.restartCount - before)
+        shared = tuple(names)
+        if len(self._names) < SHARED_TUPLES:
+            shared = self._names.setdefault(shared, shared)
+        tally = tuple(counts)
+        if len(self._counts) < SHARED_TUPLES:
+            tally = self._counts.setdefault(tally, tally)
+        known[meta.uid] = (shared, tally)
 
     def _restarted(self, pod: WatchedPod, status: wire.ContainerStatus, kind: ContainerKind,
-                   spec: wire.ContainerSpec | None, restarts: int) -> None:
+                   restarts: int) -> None:
         self.restarts += restarts
         RESTARTS.inc(restarts)
         meta = pod.metadata
@@ -373,7 +386,7 @@ class Recorder:
         capture = _Capture(
             namespace=_intern(meta.namespace), pod=meta.name, uid=meta.uid,
             container=_intern(status.name), kind=kind, restart_count=status.restartCount,
-            restarts=restarts, term=term, image=status.image or (spec.image if spec else ""),
+            restarts=restarts, term=term, image=_image(pod, status),
             node=pod.spec.nodeName, owner=controller, created=meta.creationTimestamp,
             template_hash=meta.labels.pod_template_hash, fetch=fetch, seen=time.monotonic())
         q = self._queues[hash(meta.uid) % len(self._queues)]
@@ -538,6 +551,20 @@ class Recorder:
             CAPTURE_SECONDS.observe(time.monotonic() - seen)
         if stored is not None and stored.is_new and self.on_new_crash is not None:
             self.on_new_crash(stored)
+
+
+@contextlib.contextmanager
+def _paused_gc() -> Iterator[None]:
+    """No cyclic collection while a list streams in: the decoded pages are acyclic, and
+    collections triggered by their allocations cost more than decoding them (as in a
+    patrol). Reference counting frees everything as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _carry(base: CrashRecord, prior: CrashRecord) -> CrashRecord:

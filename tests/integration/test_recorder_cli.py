@@ -13,6 +13,10 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
+from bot.errors import NotFoundError
+from bot.runner import investigate
 from bot.store import Store
 from bot.store.crashes import CrashStore
 from tests.conftest import start_sim
@@ -103,6 +107,6 @@ def test_why_answers_for_a_deleted_pod_from_the_record(make_rig) -> None:
                          capture_output=True, text=True, timeout=60)
     assert log.returncode == 0, log.stderr
     assert "panic: runtime error" in log.stdout and "hunter2" not in log.stdout
-    missing = subprocess.run([*CLI, "why", "shop", "nothing-like-it"], env=env,
-                             capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    with pytest.raises(NotFoundError) as missing:
+        investigate(rig.cluster, rig.recorder.settings, "shop", "ordrs", store=rig.store)
+    assert "orders" in missing.value.suggestions  # names known only from the record too
