@@ -1,25 +1,53 @@
 """Log text → lines fit for matching, robust to transport noise.
 
-Each `Line` keeps `shown` (what we show and search for: the line as the app printed it,
-minus ANSI colours, CR and kubelet's `--timestamps` prefix; for JSON-structured logs the
-message and error fields) and `core` (the same with compose/bracket/timestamp prefixes
-removed, for anchored patterns).
+Each `Line` keeps `shown` (what we quote: the line as the app printed it, minus ANSI
+colours, CR and the prefixes that transports add — kubelet/CRI timestamps, docker-compose
+and foreman `svc_1  | `, journald/syslog, `kubectl logs --prefix`, stern, log-export
+columns; for JSON-structured logs the message, error and stack fields) and `core` (the same
+with the app's own timestamp/bracket prefixes removed too, for anchored patterns).
+
+A transport prefix is stripped only when the log uses it: its shape must start a good share
+of the sampled lines, so `a | b` in a plain log stays as printed. Exports that list the
+newest line first are put back in log order.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-_KUBELET_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) ")
-_PREFIX = re.compile(
-    r"[\w.-]+\s+\|\s?"  # docker compose: "web_1   | "
+_POD = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?-(?:[a-f0-9]{8,10}-)?[a-z0-9]{5}"
+# Prefixes added by whatever carried the log, never by the app (see the module docstring).
+_TRANSPORT: tuple[re.Pattern[str], ...] = (
+    # kubelet --timestamps / CRI log files: RFC 3339 stamp, optionally stream and tag
+    re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) "
+               r"(?:(?:stdout|stderr) [FP] )?"),
+    # log exports: epoch milliseconds, then maybe an ISO stamp, tab-separated
+    re.compile(r"\d{10,13}\t(?:[^\t]{1,40}\t)?"),
+    # journald / syslog / logplex: "Nov 05 06:09:05.838 host unit[pid]: ", "… host app/web.1 "
+    re.compile(r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? [\w.-]+ "
+               r"(?:[\w./@-]+(?:\[[\w.-]+\])?: |[\w-]+/[\w.-]+ )"),
+    # docker compose / foreman: "web_1   | ", "17:18:10 web.1  | "
+    re.compile(r"(?:\d\d:\d\d:\d\d )?[\w.-]+\s*\|(?: |$)"),
+    # a timestamp column then a pipe: "2026-03-15 21:42:07.500 | "
+    re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\s*\|(?: |$)"),
+    # kubectl logs --prefix: "[pod/api-7d…/app] "
+    re.compile(r"\[pod/[^\]\s]+\] "),
+    # stern "pod container ", k9s/kubectl-tail "pod:" / "pod container:"
+    re.compile(_POD + r"(?::| [a-z0-9][a-z0-9-]{0,62}:? )"),
+)
+_APP_PREFIX = re.compile(
+    r"[\w.-]+\s+\|\s?"  # docker compose: "web_1   | " (also when not consistent)
     r"|\[[^\]\s]{1,64}\]\s?"  # "[hostname]" without spaces inside
     r"|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|\s?[+-]\d\d:?\d\d)?\s+"
     r"|\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?\s+"  # Go log package
 )
+_STAMP = re.compile(r"(\d{13}|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?)")
 # Markers of a crash's first line, searched in the raw text of very long tails.
 CRASH_MARKERS = ("\npanic: ", "\nfatal error: ", "Traceback (most recent call last)",
                  "Exception in thread", "FATAL ERROR", "' panicked at",
@@ -27,12 +55,13 @@ CRASH_MARKERS = ("\npanic: ", "\nfatal error: ", "Traceback (most recent call la
                  "<--- Last few GCs --->", "Segmentation fault")
 LARGE = 1_000_000  # bytes; longer tails are analysed in focus windows
 WINDOW = 400_000
+SAMPLE = 200  # lines looked at from each end to decide which transport prefixes are in use
 _JSON_MESSAGE_KEYS = ("msg", "message", "@message", "log", "event", "textPayload")
 _JSON_ERROR_KEYS = ("error", "err", "exception", "error.message", "exc_info")
 _JSON_STACK_KEYS = ("stacktrace", "stack_trace", "stack", "error.stack", "exc_info")
 _JSON_LEVEL_KEYS = ("level", "severity", "lvl", "log.level", "levelname")
+_NUMERIC_LEVELS = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal"}
 MAX_LINE = 4000
-_CENTURIES = {"19", "20"}
 _PREFIX_START = set("0123456789[_-.") | set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -53,6 +82,13 @@ class LogLines(list[Line]):
 
     _blob: str | None = None
     _lower: str | None = None
+    _shown: str | None = None
+
+    @property
+    def shown_blob(self) -> str:
+        if self._shown is None:
+            self._shown = "\n".join(line.shown for line in self)
+        return self._shown
 
     @property
     def blob(self) -> str:
@@ -70,7 +106,7 @@ class LogLines(list[Line]):
 def strip_prefixes(text: str) -> str:
     """Remove compose, bracketed-host and timestamp prefixes (repeatedly)."""
     while True:
-        m = _PREFIX.match(text)
+        m = _APP_PREFIX.match(text)
         if m is None or not m.end():
             return text
         text = text[m.end():]
@@ -96,6 +132,28 @@ def focus(text: str) -> str:
     return text[start:text.rfind("\n", start, end)] + "\n" + text[text.find("\n", tail_start) + 1:]
 
 
+def _text_of(value: Any) -> tuple[str, str]:
+    """(message, stack) of a JSON error field: a string, or an object like pino's `err`."""
+    if isinstance(value, dict):
+        message = str(value.get("message") or value.get("msg") or "")
+        kind = value.get("type") or value.get("name") or value.get("kind")
+        if kind and message and not message.startswith(str(kind)):
+            message = f"{kind}: {message}"
+        stack = value.get("stack") or value.get("stacktrace") or value.get("stack_trace")
+        return message, str(stack or "")
+    return str(value), ""
+
+
+def _level_of(data: dict[str, Any]) -> str | None:
+    for key in _JSON_LEVEL_KEYS:
+        if key in data:
+            value = data[key]
+            if isinstance(value, int) and not isinstance(value, bool):
+                return _NUMERIC_LEVELS.get(value - value % 10, "fatal" if value > 60 else None)
+            return str(value).lower()
+    return None
+
+
 def _from_json(raw: str) -> list[tuple[str, str | None]] | None:
     try:
         data = json.loads(raw)
@@ -103,33 +161,79 @@ def _from_json(raw: str) -> list[tuple[str, str | None]] | None:
         return None
     if not isinstance(data, dict):
         return None
-    level = next((str(data[k]).lower() for k in _JSON_LEVEL_KEYS if k in data), None)
+    level = _level_of(data)
     message = next((str(data[k]) for k in _JSON_MESSAGE_KEYS if data.get(k)), "")
-    error = next((str(data[k]) for k in _JSON_ERROR_KEYS
-                  if data.get(k) and k not in _JSON_STACK_KEYS), "")
+    error, stack = "", ""
+    for key in _JSON_ERROR_KEYS:
+        if data.get(key) and key not in _JSON_STACK_KEYS:
+            error, stack = _text_of(data[key])
+            break
+    if message and error and (error in message or message in error):
+        message, error = "", error if len(error) >= len(message) else message
     text = f"{message}: {error}" if message and error else (message or error)
     if not text:
         return None
-    prefix = f"{level.upper()} " if level and level not in ("info", "debug") else ""
+    prefix = f"{level.upper()} " if level and level not in ("info", "debug", "trace") else ""
     lines: list[tuple[str, str | None]] = []
     for i, part in enumerate(text.rstrip("\n").split("\n")):
         lines.append((prefix + part if i == 0 else part, level))
-    stack = next((str(data[k]) for k in _JSON_STACK_KEYS if data.get(k)), "")
-    lines.extend((part, level) for part in stack.rstrip("\n").split("\n") if part)
+    stack = stack or next((str(data[k]) for k in _JSON_STACK_KEYS if data.get(k)), "")
+    stack_lines = [part for part in stack.rstrip("\n").split("\n") if part]
+    if stack_lines and error and stack_lines[0].strip() in error:
+        stack_lines = stack_lines[1:]  # the stack repeats the error line it belongs to
+    lines.extend((part, level) for part in stack_lines)
     return lines
 
 
+def _transports_in_use(raw: Sequence[str]) -> tuple[re.Pattern[str], ...]:
+    """The transport prefix shapes that start at least a third of the sampled lines."""
+    sample = [ln for ln in (*raw[:SAMPLE], *raw[-SAMPLE:]) if ln.strip()]
+    if not sample:
+        return ()
+    used = []
+    for pattern in _TRANSPORT:
+        hits = sum(1 for ln in sample if pattern.match(ln))
+        if hits and hits * 3 >= len(sample):
+            used.append(pattern)
+    return tuple(used)
+
+
+def _strip_transport(line: str, used: tuple[re.Pattern[str], ...]) -> str:
+    stripped = True
+    while stripped:
+        stripped = False
+        for pattern in used:
+            m = pattern.match(line)
+            if m is not None and m.end():
+                line = line[m.end():]
+                stripped = True
+    return line
+
+
+def _newest_first(raw: Sequence[str]) -> bool:
+    """True for an export listing the newest line first: line-leading stamps never rise
+    and fall at least once (the stamps compare as text: same format, fixed width)."""
+    stamps = [m.group(1) for ln in raw[:SAMPLE] if (m := _STAMP.match(ln))]
+    if len(stamps) < 5 or len(stamps) * 2 < len([ln for ln in raw[:SAMPLE] if ln.strip()]):
+        return False
+    pairs = list(itertools.pairwise(stamps))
+    return all(a >= b for a, b in pairs) and any(a > b for a, b in pairs)
+
+
 def split_lines(text: str) -> LogLines:
-    """Normalise a log tail into Lines (CRLF, ANSI, kubelet timestamps, JSON logs)."""
+    """Normalise a log tail into Lines (CRLF, ANSI, transport prefixes, JSON logs)."""
     out = LogLines()
     text = focus(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x1b" in text:
         text = _ANSI.sub("", text)
-    for original in text.split("\n"):
-        raw = (_KUBELET_TS.sub("", original, count=1) if original[:2] in _CENTURIES
-               else original)[:MAX_LINE]
+    raw_lines = text.split("\n")
+    if _newest_first(raw_lines):
+        raw_lines.reverse()
+    used = _transports_in_use(raw_lines)
+    for original in raw_lines:
+        raw = (_strip_transport(original, used) if used else original)[:MAX_LINE]
         stripped = raw.strip()
         parsed = _from_json(stripped) if stripped.startswith("{") and stripped.endswith(
             "}") else None

@@ -1,0 +1,74 @@
+"""Native code: failure-signal handlers (abseil, glog, fluent-bit, envoy), `Check failed:`,
+assertion failures, uncaught C++ exceptions, heap corruption, emulator signals, and the
+shell's own report of a signal — with the first named frames of the backtrace."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bot.diagnosis.categories import Category
+from bot.diagnosis.detectors.node import ABORT
+from bot.diagnosis.finding import Finding, finding, last, next_nonblank
+from bot.diagnosis.logtext import Line
+
+# From the most to the least telling; the first pattern that occurs wins. A failed check,
+# assertion or uncaught exception outranks the SIGABRT it raises.
+_CRASH: tuple[re.Pattern[str], ...] = (
+    re.compile(r"\bCheck failed: "),
+    re.compile(r"terminate called (after throwing an instance of|without an active "
+               r"exception|recursively)"),
+    re.compile(r"Assertion [`'\"].*[`'\"]? failed|\bassert(?:ion)? fail(?:ed|ure)\b|"
+               r"\bassertion `[^`]*' failed", re.I),
+    re.compile(r"Fatal Python error: "),
+    re.compile(r"\*\*\* ?SIG[A-Z]+ (?:\(@0x[0-9a-f]+\) )?received|"
+               r"\*\*\* Aborted at \d+|[Cc]aught signal \(?SIG[A-Z]+\)?|"
+               r"[Cc]aught (?:Segmentation fault|Aborted|Bus error|Illegal instruction)|"
+               r"received signal SIG[A-Z]+|qemu: uncaught target signal \d+"),
+    re.compile(r"\*\*\* (stack smashing|buffer overflow) detected \*\*\*"),
+    re.compile(r"double free or corruption|free\(\): invalid|malloc\(\): |corrupted size vs"),
+    re.compile(r"Segmentation fault|Bus error|Illegal instruction|Floating point exception|"
+               r"Aborted \(core dumped\)|\(core dumped\)"),
+    re.compile(r"\bSIGSEGV\b|\bsignal 11\b|\bSIGBUS\b|\bSIGILL\b"),
+)
+_WHAT = re.compile(r"^\s*what\(\):\s+")
+# A backtrace frame that names a function: gdb/fluent-bit "#1 0x… in f() at x.c:1",
+# glog/abseil "@ 0x… f", backward-cpp "#1 … in f(…) at …".
+_FRAME = re.compile(r"^\s*(?:#\d+\s+(?:0x[0-9a-f]+\s+)?(?:in\s+)?|(?:PC: )?@\s+0x[0-9a-f]+\s+"
+                    r"(?:\d+\s+)?)(?!\?\?\?)(?!\(unknown\))([A-Za-z_~][\w:~<>,. *&-]*\(?)")
+_HANDLER_FRAMES = re.compile(r"^(?:__restore_rt|raise|abort|gsignal|__GI_\w+|_?_?sigaction|"
+                             r"\w*[Ss]ignal\w*|\w*[Bb]acktrace\w*|\w*[Ss]tack[Tt]race\w*|"
+                             r"__libc_\w+|_start|\(unknown\)|(?:google|absl)::(?:LogMessage|log_internal)\w*)\b")
+_FRAMES_KEPT = 2
+_FRAME_WINDOW = 40
+
+
+def _named_frames(lines: Sequence[Line], i: int) -> list[Line]:
+    """The first frames after line `i` that name a function outside the signal machinery."""
+    kept: list[Line] = []
+    for line in lines[i + 1:i + _FRAME_WINDOW]:
+        m = _FRAME.match(line.core)
+        if m is None or _HANDLER_FRAMES.match(m.group(1)):
+            continue
+        kept.append(line)
+        if len(kept) == _FRAMES_KEPT:
+            break
+    return kept
+
+
+def detect(lines: Sequence[Line]) -> Finding | None:
+    """The crash line, the C++ exception's what() or Node's abort, and the culprit frames."""
+    for pattern in _CRASH:
+        i = last(lines, pattern)
+        if i is None:
+            continue
+        picked: list[Line | None] = [lines[i]]
+        follow = next_nonblank(lines, i)
+        if follow is not None and (_WHAT.match(follow.core) or ABORT.search(follow.core)):
+            picked.append(follow)
+        picked += _named_frames(lines, i)
+        runtime = "node" if any(ABORT.search(ln.core) for ln in lines[i:i + 5]) else (
+            "python" if "Fatal Python error" in lines[i].core else None)
+        return finding(Category.NATIVE_CRASH, picked, runtime=runtime,
+                       headline=lines[i].core.strip())
+    return None

@@ -1,0 +1,62 @@
+"""Node.js: V8 heap exhaustion, and uncaught errors (with their `code:` property)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bot.diagnosis.categories import Category
+from bot.diagnosis.finding import Finding, anywhere, finding, indented, last, next_nonblank
+from bot.diagnosis.logtext import Line
+
+_OOM = re.compile(r"FATAL ERROR: .*(heap out of memory|Allocation failed)")
+_GCS = re.compile(r"<--- Last few GCs --->")
+_GC_LINE = re.compile(r"\d+ ms: (Mark-sweep|Mark-Compact|Scavenge|Mark-compact)")
+ABORT = re.compile(r"node::Abort\(\)")
+
+
+def detect_heap(lines: Sequence[Line]) -> Finding | None:
+    """V8 heap exhaustion: `FATAL ERROR: … JavaScript heap out of memory`, the GC trace."""
+    fatal = last(lines, _OOM)
+    gcs = last(lines, _GCS)
+    if fatal is None and gcs is None:
+        return None
+    start = min(x for x in (fatal, gcs) if x is not None)
+    last_gc = last(lines, _GC_LINE, start=start)
+    abort = next((ln for ln in lines[start:] if ABORT.search(ln.core)), None)
+    picked = [lines[gcs] if gcs is not None else None, lines[last_gc] if last_gc else None,
+              lines[fatal] if fatal is not None else None, abort]
+    headline = (lines[fatal].core.strip() if fatal is not None
+                else "JavaScript heap out of memory (V8 could not free memory)")
+    return finding(Category.NODE_HEAP_OOM, picked, runtime="node", headline=headline)
+
+
+_ERROR = re.compile(r"^(?:Uncaught )?(?:[A-Z][\w]*(?:Error|Exception)|Error)"
+                    r"(?: \[[\w]+\])?: .+|^\[?UnhandledPromiseRejection")
+_FRAME = re.compile(r"^\s*at ")
+_CODE = re.compile(r"^\s*(code|errno|syscall): ")
+
+
+def detect(lines: Sequence[Line]) -> Finding | None:
+    """An uncaught Error (followed by `at …` frames) with its `code:` property."""
+    if not anywhere(lines, _ERROR):
+        return None
+    found: int | None = None
+    for line in reversed(lines):
+        if indented(line) or not _ERROR.match(line.core):
+            continue
+        nxt = next_nonblank(lines, line.index)
+        if (nxt is not None and _FRAME.match(nxt.core)) or line.core.startswith(
+                ("[UnhandledPromiseRejection", "UnhandledPromiseRejection")):
+            found = line.index
+            break
+    if found is None:
+        return None
+    picked: list[Line | None] = [lines[found]]
+    for line in lines[found + 1:found + 40]:
+        if _CODE.match(line.core):
+            picked.append(line)
+        if line.core.strip() == "}":
+            break
+    return finding(Category.NODE_EXCEPTION, picked, runtime="node",
+                   headline=lines[found].core.strip())

@@ -1,0 +1,93 @@
+"""Python: the final exception of the last traceback (with its first cause when chained),
+tracebacks whose header was cut off, and gunicorn's master giving up."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bot.diagnosis.categories import Category
+from bot.diagnosis.finding import MAX_LINES, Finding, anywhere, finding, indented, last
+from bot.diagnosis.logtext import Line
+
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
+_FRAME = re.compile(r'^\s+File "[^"]+", line \d+')
+_CHAINED = re.compile(r"^(During handling of the above exception, another exception occurred:|"
+                      r"The above exception was the direct cause of the following exception:)")
+_EXC = re.compile(r"^([A-Za-z_][\w.]*)(:\s.*)?$")
+_EXC_NAME = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning|Failure|"
+                       r"Timeout|Refused|Denied|NotFound|Invalid\w*)(:\s.*)?$")
+
+
+def _traceback_end(lines: Sequence[Line], start: int) -> int | None:
+    """Index of the exception line closing the traceback that starts at `start`."""
+    k = start + 1
+    while k < len(lines):
+        core = lines[k].core
+        if not core.strip():
+            k += 1
+            continue
+        if indented(lines[k]) or core.startswith("^"):
+            k += 1
+            continue
+        if _EXC.match(core.strip()) and not _CHAINED.match(core):
+            return k
+        return None
+    return None
+
+
+def _headless(lines: Sequence[Line]) -> Finding | None:
+    """A traceback whose header scrolled out of the tail: frames, then the exception."""
+    if not anywhere(lines, _FRAME):
+        return None
+    for line in reversed(lines):
+        if indented(line) or not _EXC_NAME.match(line.core.strip()):
+            continue
+        before = [ln for ln in lines[max(0, line.index - 4):line.index] if ln.core.strip()]
+        if any(_FRAME.match(ln.core) for ln in before):
+            return finding(Category.PYTHON_EXCEPTION, [line], runtime="python",
+                           headline=line.core.strip())
+    return None
+
+
+def detect(lines: Sequence[Line]) -> Finding | None:
+    """The final exception of the last traceback, plus the first cause when chained."""
+    if not anywhere(lines, _TRACEBACK):
+        return _headless(lines)
+    starts = [ln.index for ln in lines if _TRACEBACK.search(ln.core)]
+    if not starts:
+        return _headless(lines)
+    chain: list[int] = []
+    for s in reversed(starts):  # walk back from the last traceback through its chain
+        if chain:
+            prev_end = _traceback_end(lines, s)
+            between = [ln for ln in lines[(prev_end or s) + 1:chain[-1]] if ln.core.strip()]
+            if not (between and all(_CHAINED.match(b.core) for b in between)):
+                break
+        chain.append(s)
+    chain.reverse()
+    ends = [e for e in (_traceback_end(lines, s) for s in chain) if e is not None]
+    if not ends:
+        return _headless(lines)
+    final, origin = lines[ends[-1]], lines[ends[0]]
+    return finding(Category.PYTHON_EXCEPTION, [origin, final], runtime="python",
+                   headline=final.core.strip())
+
+
+_GUNICORN_REASON = re.compile(r"Reason: (Worker failed to boot|App failed to load)\.")
+_GUNICORN_WORKER = re.compile(r"Worker \(pid:\d+\) exited with code \d+")
+
+
+def detect_gunicorn(lines: Sequence[Line]) -> Finding | None:
+    """gunicorn's master giving up (exit 3/4), with the worker's traceback if logged."""
+    reason = last(lines, _GUNICORN_REASON)
+    if reason is None:
+        return None
+    worker = last(lines, _GUNICORN_WORKER)
+    picked = [lines[worker] if worker is not None else None, lines[reason]]
+    tb = detect(lines[:reason])
+    if tb is not None:
+        return replace(tb, lines=(*tb.lines, lines[reason].shown.rstrip())[:MAX_LINES])
+    return finding(Category.APP_FATAL, picked, runtime="python",
+                   headline=lines[reason].core.strip())

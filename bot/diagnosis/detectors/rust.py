@@ -1,0 +1,40 @@
+"""Rust: `thread '…' panicked at` (old and ≥1.73 formats) and stack overflows."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bot.diagnosis.categories import Category
+from bot.diagnosis.finding import Finding, finding, last, next_nonblank
+from bot.diagnosis.logtext import Line
+
+_PANIC = re.compile(r"thread '([^']*)'(?: \(\d+\))? panicked at (.*)$")
+_OVERFLOW = re.compile(r"thread '[^']*' has overflowed its stack|"
+                       r"fatal runtime error: stack overflow")
+
+
+def detect(lines: Sequence[Line]) -> Finding | None:
+    """The panic line and its message (on the next line since Rust 1.73)."""
+    i = last(lines, _PANIC)
+    if i is not None:
+        head = lines[i]
+        m = _PANIC.search(head.core)
+        assert m is not None
+        rest = m.group(2).strip()
+        message_line: Line | None = None
+        if rest.endswith(":"):  # Rust ≥1.73: location then the message on the next line
+            message_line = next_nonblank(lines, i)
+            location = rest.rstrip(":")
+            message = message_line.core.strip() if message_line else ""
+        else:  # older: panicked at 'message', src/main.rs:2:5
+            old = re.match(r"'(.*)', (\S+)$", rest)
+            message, location = (old.group(1), old.group(2)) if old else (rest, "")
+        return finding(Category.RUST_PANIC, [head, message_line], runtime="rust",
+                       headline=message, location=location or None)
+    i = last(lines, _OVERFLOW)
+    if i is not None:
+        picked = [ln for ln in lines if _OVERFLOW.search(ln.core)][-2:]
+        return finding(Category.NATIVE_CRASH, picked, runtime="rust",
+                       headline="stack overflow (the thread overflowed its stack)")
+    return None

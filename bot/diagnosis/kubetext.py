@@ -1,0 +1,109 @@
+"""Kubernetes text pasted instead of a log: `kubectl describe pod` output and event lists
+(`kubectl get events`, the Events: table of describe).
+
+`read_kube_text()` recognises such text and returns what it states — the container's last
+termination (reason, exit code, message), the pod's own failure reason (Evicted), and the
+events — so the engine can decide from them exactly as it does from `Evidence.events`, and
+the lines worth quoting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.diagnosis.logtext import Line
+
+_DESCRIBE_FIELD = re.compile(r"^(\s*)(Name|Namespace|Status|Reason|Message|Exit Code|Signal|"
+                             r"State|Last State|Started|Finished|Node|Controlled By|"
+                             r"Containers|Events):\s*(.*)$")
+# "  Warning  Unhealthy  3m (x5 over 4m)  kubelet  Liveness probe failed: …" (describe) and
+# "4m11s  Warning  Evicted  pod/egg-1  The node was low on resource: memory." (get events)
+_EVENT_ROW = re.compile(r"^\s*(?:\S+\s{2,})?(Normal|Warning)\s{2,}([A-Z]\w+)\s{2,}(.+)$")
+_DESCRIBE_ONLY = ("Last State", "State", "Exit Code", "Events", "Controlled By")
+_COUNT = re.compile(r"\(x(\d+) over ")
+_TERMINATED_BLOCK = 12  # lines after "Last State: Terminated" that belong to it
+_MIN_SHAPE = 2  # describe fields or event rows needed before text counts as Kubernetes's
+
+
+@dataclass(frozen=True, slots=True)
+class KubeEvent:
+    """One event row: type, reason, message, count."""
+
+    type: str
+    reason: str
+    message: str
+    count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class KubeText:
+    """What describe/events text states about the last termination."""
+
+    reason: str | None
+    exit_code: int | None
+    message: str | None
+    pod_reason: str | None  # the pod's own Status reason, e.g. Evicted
+    events: tuple[KubeEvent, ...]
+    quoted: tuple[Line, ...]  # the lines that state it, in log order
+
+
+def _event(line: Line) -> KubeEvent | None:
+    m = _EVENT_ROW.match(line.shown)
+    if m is None:
+        return None
+    columns = re.split(r"\s{2,}", m.group(3).strip())
+    count = _COUNT.search(m.group(3))
+    return KubeEvent(m.group(1), m.group(2), columns[-1], int(count.group(1)) if count else 1)
+
+
+def _terminated(lines: Sequence[Line], start: int) -> dict[str, Line]:
+    """The Reason/Exit Code/Message/Signal fields of the Terminated block at `start`."""
+    found: dict[str, Line] = {}
+    for line in lines[start + 1:start + _TERMINATED_BLOCK]:
+        m = _DESCRIBE_FIELD.match(line.shown)
+        if m is None:
+            continue
+        if m.group(2) in ("State", "Last State", "Containers", "Events"):
+            break
+        found.setdefault(m.group(2), line)
+    return found
+
+
+def _value(line: Line | None) -> str | None:
+    if line is None:
+        return None
+    m = _DESCRIBE_FIELD.match(line.shown)
+    return m.group(3).strip() or None if m else None
+
+
+def read_kube_text(lines: Sequence[Line]) -> KubeText | None:
+    """The facts of describe/events text, or None when the text is an ordinary log."""
+    fields = [(ln, m) for ln in lines if (m := _DESCRIBE_FIELD.match(ln.shown)) is not None]
+    events = [(ln, ev) for ln in lines if (ev := _event(ln)) is not None]
+    describe = any(m.group(2) in _DESCRIBE_ONLY for _, m in fields)
+    if not ((describe and len(fields) >= _MIN_SHAPE) or len(events) >= _MIN_SHAPE):
+        return None
+    quoted: list[Line] = []
+    block: dict[str, Line] = {}
+    for ln, m in fields:  # the last state if terminated, else the current one
+        if m.group(2) in ("Last State", "State") and m.group(3).startswith("Terminated") and (
+                not block or m.group(2) == "Last State"):
+            block = _terminated(lines, ln.index)
+    pod_reason_line = next((ln for ln, m in fields if not m.group(1) and m.group(2) == "Reason"),
+                           None)
+    pod_message_line = next((ln for ln, m in fields if not m.group(1) and m.group(2) == "Message"),
+                            None)
+    quoted += [ln for key, ln in block.items() if key in ("Reason", "Exit Code", "Message")]
+    quoted += [ln for ln in (pod_reason_line, pod_message_line) if ln is not None]
+    quoted += [ln for ln, ev in events if ev.type == "Warning"][-3:]
+    code = _value(block.get("Exit Code"))
+    return KubeText(
+        reason=_value(block.get("Reason")),
+        exit_code=int(code) if code and code.lstrip("-").isdigit() else None,
+        message=_value(block.get("Message")),
+        pod_reason=_value(pod_reason_line),
+        events=tuple(ev for _, ev in events),
+        quoted=tuple(sorted(set(quoted), key=lambda ln: ln.index)),
+    )

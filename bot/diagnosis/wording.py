@@ -1,0 +1,256 @@
+"""The words of a diagnosis: one table row per category — a summary template and hint
+groups — instead of a chain of branches.
+
+`summary` and `hints` are part of the JSON contract (`diagnose --json`); they are the
+domain's vocabulary like `meaning`, so they are built here rather than in templates.
+Templates are `str.format` strings over the fields of `Facts`; in each hint group the first
+hint whose condition holds is given (a group of one unconditional hint is always given).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+
+from bot.diagnosis.categories import Category
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the wording may say, each field ready to drop into a sentence."""
+
+    head: str  # the crash's one-line name, prefixes stripped
+    subject: str  # head + signature + termination message, for hint conditions
+    where: str = ""  # " in pkg.func (file.go:12)"
+    frame: str = " in the first frame"
+    at: str = ""  # " at src/main.rs:3:5"
+    cause: str = ""  # " (first cause: …)"
+    limit: str = ""
+    limit_now: str = ""  # " (now 512Mi)"
+    limit_paren: str = ""  # " (512Mi)"
+    limit_of: str = ""  # " of 512Mi"
+    exit_code: int | None = None
+    exit_code_or_1: int = 1
+    probe: str = "liveness"
+    disruption: str = "a disruption"
+    arch: str = ""
+    image: str = ""
+    image_paren: str = ""  # " (image app:1.0)"
+    what: str = ""  # head, else the termination message, else the exit code's meaning
+    colon_head: str = ""  # ": head" when there is one
+    meaning: str = ""  # the exit code's meaning, capitalised
+    has_events: bool = False
+    has_liveness_probe: bool = False
+    has_startup_probe: bool = False
+    log_empty: bool = True
+
+
+Condition = Callable[[Facts], bool]
+
+
+def always(_: Facts) -> bool:
+    return True
+
+
+def says(pattern: str) -> Condition:
+    """True when the crash's head, signature or message matches `pattern` (any case)."""
+    compiled = re.compile(pattern, re.I)
+    return lambda facts: compiled.search(facts.subject) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    text: str
+    when: Condition = always
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    summary: str
+    hints: tuple[tuple[Hint, ...], ...] = field(default_factory=tuple)
+    default_head: str = ""  # used for {head} when the log named nothing
+
+    def render(self, facts: Facts) -> tuple[str, list[str]]:
+        if not facts.head and self.default_head:
+            facts = replace(facts, head=self.default_head)
+        values = {f.name: getattr(facts, f.name) for f in fields(facts)}
+        hints = []
+        for group in self.hints:
+            chosen = next((h for h in group if h.when(facts)), None)
+            if chosen is not None and chosen.text:  # an empty text: this group says nothing
+                hints.append(chosen.text.format_map(values))
+        return self.summary.format_map(values), hints
+
+
+def one(text: str, when: Condition = always) -> tuple[Hint, ...]:
+    return (Hint(text, when),)
+
+
+_RESTART_CHECK = "Diff the ConfigMap/Secret/args against the last good rollout."
+
+WORDING: dict[Category, Wording] = {
+    Category.GO_PANIC: Wording(
+        "Go panic: {head}{where}", default_head="unrecovered panic", hints=(
+            one("Exit 2 is Go's unrecovered panic, not 'misuse of shell builtin'."),
+            one("A nil pointer is dereferenced{frame}: add the missing nil check.",
+                says(r"nil pointer")),
+            one("Recover panics in long-running goroutines so one bad input cannot kill "
+                "the pod."),
+        )),
+    Category.GO_FATAL_ERROR: Wording(
+        "Go fatal error: {head}{where}", default_head="runtime fatal error", hints=(
+            one("Go fatal errors cannot be recovered; the process exits 2."),
+            (Hint("A data race: guard the map with a sync.Mutex (or use sync.Map) and run "
+                  "the tests with -race.", says(r"concurrent map")),
+             Hint("The Go heap could not grow: raise the memory limit{limit_now} or set "
+                  "GOMEMLIMIT below it.", says(r"out of memory")),
+             Hint("Every goroutine is blocked: look for a channel nobody sends to.",
+                  says(r"deadlock"))),
+        )),
+    Category.PYTHON_EXCEPTION: Wording(
+        "Python exception: {head}{cause}", hints=(
+            (Hint("A module is missing from the image, or WORKDIR/PYTHONPATH is wrong.",
+                  says(r"ModuleNotFoundError|ImportError")),
+             Hint("A required key is missing — often configuration or environment: check "
+                  "recent ConfigMap/Secret changes.", says(r"^KeyError"))),
+            one("The last line of the traceback is what ended the process "
+                "(exit {exit_code_or_1})."),
+        )),
+    Category.JVM_OOM: Wording(
+        "Java heap exhausted: {head}", default_head="java.lang.OutOfMemoryError", hints=(
+            one("Raise -Xmx or -XX:MaxRAMPercentage; the heap must fit inside the container "
+                "limit{limit_paren}."),
+            one("Add -XX:+ExitOnOutOfMemoryError so the JVM exits instead of limping on, and "
+                "-XX:+HeapDumpOnOutOfMemoryError to find the leak."),
+        )),
+    Category.JVM_EXCEPTION: Wording(
+        "Java exception: {head}", hints=(
+            one("The deepest 'Caused by:' is usually the root cause; exit 1 means it escaped "
+                "main."),
+        )),
+    Category.NODE_HEAP_OOM: Wording(
+        "Node.js ran out of heap: {head}", default_head="JavaScript heap out of memory", hints=(
+            one("Set --max-old-space-size to about 75% of the memory limit{limit_paren}; if "
+                "memory grows steadily it is a leak (take a heap snapshot)."),
+            one("Node aborts on heap OOM (SIGABRT, 134); as PID 1 it may show 139 or 0."),
+        )),
+    Category.NODE_EXCEPTION: Wording(
+        "Node.js uncaught exception: {head}", hints=(
+            one("The module/entry file is not in the image: check COPY paths and WORKDIR.",
+                says(r"MODULE_NOT_FOUND|Cannot find module")),
+            one("An uncaught exception or unhandled rejection ends Node with exit 1."),
+        )),
+    Category.RUST_PANIC: Wording(
+        "Rust panic: {head}{at}", hints=(
+            one("Replace unwrap()/expect() there with error handling; 101 is Rust's panic "
+                "code."),
+        )),
+    Category.NATIVE_CRASH: Wording(
+        "Native crash: {head}", hints=(
+            (Hint("The JVM itself crashed (not your Java code): upgrade the JDK; the hs_err_pid "
+                  "log has the details.", says(r"Java Runtime Environment")),
+             Hint("Native code crashed: get a core dump or run a debug build.")),
+            (Hint("", says(r"Java Runtime Environment")),
+             Hint("A failed Check/assert names the broken invariant: the line above is the "
+                  "bug report.", says(r"Check failed|assert")),
+             Hint("qemu emulates another CPU architecture here: build the image for the "
+                  "node's architecture.", says(r"qemu:")),
+             Hint("Suspect native extensions and glibc/musl or CPU-architecture mismatches.")),
+        )),
+    Category.EXEC_ERROR: Wording(
+        "The container's command could not run: {what}", hints=(
+            (Hint("The binary is built for {arch} (image {image}) and the node runs another "
+                  "architecture: build a multi-arch image or pin nodeSelector "
+                  "kubernetes.io/arch={arch}.",
+                  lambda f: bool(f.arch) and says(r"exec format error")(f)),
+             Hint("The binary is built for another CPU architecture{image_paren} or a script "
+                  "lacks its shebang: build a multi-arch image or pin kubernetes.io/arch.",
+                  says(r"exec format error")),
+             Hint("The script has Windows line endings (CRLF): convert it with dos2unix or "
+                  "a .gitattributes eol=lf rule.", says(r"\$'\\r'|\\r: |\r")),
+             Hint("Make the entrypoint executable (chmod +x in the Dockerfile) or run it via "
+                  "sh.", says(r"permission denied")),
+             Hint("Exec-form ENTRYPOINT does not expand $VARIABLES: use sh -c or "
+                  "JAVA_TOOL_OPTIONS.", says(r"main class")),
+             Hint("The script is not in the image: check COPY and WORKDIR.",
+                  says(r"can't open file")),
+             Hint("Check command/args and PATH in the image; a CRLF shebang (#!/bin/sh\\r) "
+                  "also reads as 'not found'.")),
+        )),
+    Category.PORT_IN_USE: Wording(
+        "Port already in use: {head}", hints=(
+            one("Another process binds the same port: check duplicate containers, sidecars "
+                "and hostNetwork; or the old process has not exited yet."),
+        )),
+    Category.DEPENDENCY_UNAVAILABLE: Wording(
+        "A dependency is unreachable: {head}", hints=(
+            one("Check that Service, its endpoints and DNS; the app exits when it cannot "
+                "connect."),
+            one("Retry with backoff instead of exiting, or gate start-up with an init "
+                "container."),
+        )),
+    Category.CONFIG_ERROR: Wording(
+        "Configuration rejected at start-up: {head}", hints=(
+            (Hint("A ${{VARIABLE}} placeholder reached the app unsubstituted: set the "
+                  "variable, or render the template before start-up.",
+                  says(r"\$\{[A-Za-z_]|\$[A-Z_][A-Z0-9_]{2,}\b")),
+             Hint("The data directory belongs to another initialisation or version: mount "
+                  "an empty subdirectory (not the volume root) or migrate the data.",
+                  says(r"data director|not empty|has files in it|incompatible with server")),
+             Hint(_RESTART_CHECK)),
+        )),
+    Category.APP_FATAL: Wording(
+        "The app logged a fatal error and exited: {head}", hints=(
+            (Hint("A stale PID file survived the restart: delete it at start-up (Rails: "
+                  "rm -f tmp/pids/server.pid in the entrypoint).",
+                  says(r"already running.*pid")),
+             Hint("The app chose to exit; the line above is its reason.")),
+        )),
+    Category.OOM_KILLED: Wording(
+        "OOM-killed: the container exceeded its memory limit{limit_of}", hints=(
+            (Hint("Raise the memory limit or fix the leak: usage hit the limit of {limit}.",
+                  lambda f: bool(f.limit)),
+             Hint("There is no memory limit: set requests/limits so the scheduler can place "
+                  "the pod sensibly.")),
+            one("A child process was OOM-killed; the main process exited {exit_code} "
+                "afterwards.", lambda f: f.exit_code not in (None, 137)),
+        )),
+    Category.PROBE_KILL: Wording(
+        "Killed by the kubelet after failing its {probe} probe", hints=(
+            one("The kubelet killed a container that was alive but too slow to answer."),
+            one("Add a startupProbe for slow starts; raise timeoutSeconds/failureThreshold; "
+                "keep dependency checks out of liveness.",
+                lambda f: f.probe == "liveness" and not f.has_startup_probe),
+        )),
+    Category.EVICTED_OR_PREEMPTED: Wording(
+        "Stopped by {disruption}, not a crash", hints=(
+            (Hint("Give the workload a higher PriorityClass or add capacity.",
+                  lambda f: "Preempt" in f.disruption),
+             Hint("Set ephemeral-storage requests/limits and keep logs and scratch data off "
+                  "the node's disk (emptyDir sizeLimit).", says(r"ephemeral|DiskPressure")),
+             Hint("Check node pressure and drains; add a PodDisruptionBudget.")),
+        )),
+    Category.GRACEFUL_SHUTDOWN: Wording(
+        "Stopped on request, not a crash{colon_head}", hints=(
+            one("Something stopped the container on purpose: check events (Killing, probe "
+                "failures), rollouts and scale-downs."),
+            one("It outlived the grace period and was SIGKILLed: handle SIGTERM (a PID 1 "
+                "process has no default handler).", lambda f: f.exit_code == 137),
+            one("It has a liveness probe and its events have expired: a failing probe is "
+                "the likeliest sender of that SIGTERM.",
+                lambda f: f.has_liveness_probe and not f.has_events),
+        )),
+    Category.CLEAN_EXIT: Wording(
+        "The main process exited 0 and was restarted (restartPolicy Always)", hints=(
+            one("It finished or daemonised: run it in the foreground, or use a Job for "
+                "one-shot work."),
+        )),
+    Category.UNKNOWN: Wording(
+        "{meaning}", hints=(
+            one("No OOMKilled reason and no probe events: look for a node-level OOM (dmesg), "
+                "a manual kill, or PID 1 ignoring SIGTERM.", lambda f: f.exit_code == 137),
+            one("If this is a Go program, exit 2 is an unrecovered panic: read the previous "
+                "log (kubectl logs --previous).", lambda f: f.exit_code == 2 and f.log_empty),
+        )),
+}
