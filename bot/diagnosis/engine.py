@@ -87,6 +87,8 @@ _EVICTION_MESSAGE = re.compile(
     r"low on resource|ephemeral[- ]storage|node had condition: \[\w*Pressure\]|"
     r"(Memory|Disk|PID)Pressure|exceeds? (its|the) (local|ephemeral)|preempted by|"
     r"was preempted|evicted", re.I)
+_PRESSURE = re.compile(r"\[\w*Pressure\]|ephemeral[- ]storage|ephemeral local storage|"
+                       r"low on resource: \w[\w-]*", re.I)
 _OOM_EVENT = re.compile(r"\bOOMKill\w*|out of memory: kill|Memory cgroup out of memory", re.I)
 _STATUS_REASONS = ("OOMKilled", "ContainerStatusUnknown", "StartError", "ContainerCannotRun")
 _DISRUPTION_REASONS = ("Evicted", "Preempting", "Preempted", "Shutdown", "NodeShutdown",
@@ -111,9 +113,10 @@ def _disruption(ev: Evidence) -> str | None:
     for note in ev.events:
         if _EVICTION_EVENT.search(note.reason) or (
                 note.type == "Warning" and _EVICTION_MESSAGE.search(note.message)):
-            pressure = re.search(r"\[(\w*Pressure)\]|(ephemeral[- ]storage)", note.message)
-            detail = (pressure.group(1) or pressure.group(2)) if pressure else None
-            return f"{note.reason} ({detail})" if detail else note.reason
+            what = "preemption" if "preempt" in (note.reason + note.message).lower() else \
+                "eviction"
+            detail = _PRESSURE.search(note.message)
+            return f"{what} ({detail.group(0).strip('[]')})" if detail else what
     return None
 
 

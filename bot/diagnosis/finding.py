@@ -60,12 +60,13 @@ def anywhere(lines: Sequence[Line], pattern: re.Pattern[str], *, shown: bool = F
     return ml.search(lines.shown_blob if shown else lines.blob) is not None
 
 
-def mentions(lines: Sequence[Line], keywords: tuple[str, ...]) -> bool:
-    """False only when no lower-cased keyword occurs in the log (a cheap pre-check that
-    spares the slow case-insensitive patterns on logs they cannot match)."""
+def mentions(lines: Sequence[Line], keywords: tuple[str, ...], *, shown: bool = False) -> bool:
+    """False only when no keyword occurs in the log: lower-cased keywords in the lower-cased
+    core texts, or (`shown`) exact keywords in the shown texts. A cheap pre-check that spares
+    slow patterns on logs they cannot match."""
     if not isinstance(lines, LogLines):
         return True
-    text = lines.lower
+    text = lines.shown_blob if shown else lines.lower
     return any(k in text for k in keywords)
 
 

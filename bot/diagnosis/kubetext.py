@@ -24,6 +24,10 @@ _EVENT_ROW = re.compile(r"^\s*(?:\S+\s{2,})?(Normal|Warning)\s{2,}([A-Z]\w+)\s{2
 _DESCRIBE_ONLY = ("Last State", "State", "Exit Code", "Events", "Controlled By")
 _COUNT = re.compile(r"\(x(\d+) over ")
 _TERMINATED_BLOCK = 12  # lines after "Last State: Terminated" that belong to it
+_EVENTS_QUOTED = 4
+# Normal events worth quoting: they say who stopped the container.
+_STOP_REASONS = frozenset({"Killing", "Preempted", "Preempting", "Evicted", "OOMKilling",
+                           "TaintManagerEviction", "NodeNotReady", "Shutdown"})
 _MIN_SHAPE = 2  # describe fields or event rows needed before text counts as Kubernetes's
 
 
@@ -97,7 +101,11 @@ def read_kube_text(lines: Sequence[Line]) -> KubeText | None:
                             None)
     quoted += [ln for key, ln in block.items() if key in ("Reason", "Exit Code", "Message")]
     quoted += [ln for ln in (pod_reason_line, pod_message_line) if ln is not None]
-    quoted += [ln for ln, ev in events if ev.type == "Warning"][-3:]
+    reasons: dict[str, Line] = {}  # the first row of each telling reason
+    for ln, ev in events:
+        if ev.type == "Warning" or ev.reason in _STOP_REASONS:
+            reasons.setdefault(ev.reason, ln)
+    quoted += list(reasons.values())[:_EVENTS_QUOTED]
     code = _value(block.get("Exit Code"))
     return KubeText(
         reason=_value(block.get("Reason")),

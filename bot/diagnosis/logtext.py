@@ -25,7 +25,7 @@ _POD = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?-(?:[a-f0-9]{8,10}-)?[a-z0-9]{5}"
 # Prefixes added by whatever carried the log, never by the app (see the module docstring).
 _TRANSPORT: tuple[re.Pattern[str], ...] = (
     # kubelet --timestamps / CRI log files: RFC 3339 stamp, optionally stream and tag
-    re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) "
+    re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)[ \t]"
                r"(?:(?:stdout|stderr) [FP] )?"),
     # log exports: epoch milliseconds, then maybe an ISO stamp, tab-separated
     re.compile(r"\d{10,13}\t(?:[^\t]{1,40}\t)?"),

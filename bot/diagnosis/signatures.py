@@ -17,14 +17,14 @@ from dataclasses import replace
 from bot.diagnosis.categories import REFINABLE, Category
 from bot.diagnosis.detectors import DETECTORS
 from bot.diagnosis.detectors.logs import DEPENDENCY, PORT
-from bot.diagnosis.detectors.startup import CONFIG
+from bot.diagnosis.detectors.startup import CONFIG, PLACEHOLDER
 from bot.diagnosis.finding import MAX_LINES, Finding, finding, loud
 from bot.diagnosis.logtext import Line
 
 __all__ = ["MAX_LINES", "Finding", "extract_signature", "last_words", "refine"]
 
 # `${DB_HOST}` / `$DB_HOST` reaching a host name or port: the template was not rendered.
-_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][\w.-]*(?::-?[^}]*)?\}|\$[A-Z_][A-Z0-9_]{2,}\b")
+_PLACEHOLDER = re.compile(PLACEHOLDER)
 # A Python KeyError raised by os.environ: a required environment variable is missing.
 _ENV_KEY = re.compile(r"^KeyError: '[A-Z][A-Z0-9_]+'$")
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
 from bot.diagnosis.categories import Category
+from bot.diagnosis.detectors.startup import PLACEHOLDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +195,7 @@ WORDING: dict[Category, Wording] = {
         "Configuration rejected at start-up: {head}", hints=(
             (Hint("A ${{VARIABLE}} placeholder reached the app unsubstituted: set the "
                   "variable, or render the template before start-up.",
-                  says(r"\$\{[A-Za-z_]|\$[A-Z_][A-Z0-9_]{2,}\b")),
+                  says(PLACEHOLDER)),
              Hint("The data directory belongs to another initialisation or version: mount "
                   "an empty subdirectory (not the volume root) or migrate the data.",
                   says(r"data director|not empty|has files in it|incompatible with server")),
@@ -226,7 +227,7 @@ WORDING: dict[Category, Wording] = {
     Category.EVICTED_OR_PREEMPTED: Wording(
         "Stopped by {disruption}, not a crash", hints=(
             (Hint("Give the workload a higher PriorityClass or add capacity.",
-                  lambda f: "Preempt" in f.disruption),
+                  lambda f: "preempt" in f.disruption.lower()),
              Hint("Set ephemeral-storage requests/limits and keep logs and scratch data off "
                   "the node's disk (emptyDir sizeLimit).", says(r"ephemeral|DiskPressure")),
              Hint("Check node pressure and drains; add a PodDisruptionBudget.")),

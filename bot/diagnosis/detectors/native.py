@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from bot.diagnosis.categories import Category
 from bot.diagnosis.detectors.node import ABORT
-from bot.diagnosis.finding import Finding, finding, last, next_nonblank
+from bot.diagnosis.finding import Finding, finding, last, mentions, next_nonblank
 from bot.diagnosis.logtext import Line
 
 # From the most to the least telling; the first pattern that occurs wins. A failed check,
 # assertion or uncaught exception outranks the SIGABRT it raises.
-_CRASH: tuple[re.Pattern[str], ...] = (
+_CRASH_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\bCheck failed: "),
     re.compile(r"terminate called (after throwing an instance of|without an active "
                r"exception|recursively)"),
@@ -31,6 +31,10 @@ _CRASH: tuple[re.Pattern[str], ...] = (
                r"Aborted \(core dumped\)|\(core dumped\)"),
     re.compile(r"\bSIGSEGV\b|\bsignal 11\b|\bSIGBUS\b|\bSIGILL\b"),
 )
+# lower-cased words one of which occurs wherever a crash pattern matches
+_WORDS = ("check failed", "terminate called", "assert", "fatal python", "***", "free(",
+          "double free", "malloc", "corrupted", "segmentation", "bus error", "illegal instr",
+          "floating point", "core dumped", "sig", "signal 11", "qemu")
 _WHAT = re.compile(r"^\s*what\(\):\s+")
 # A backtrace frame that names a function: gdb/fluent-bit "#1 0x… in f() at x.c:1",
 # glog/abseil "@ 0x… f", backward-cpp "#1 … in f(…) at …".
@@ -58,7 +62,9 @@ def _named_frames(lines: Sequence[Line], i: int) -> list[Line]:
 
 def detect(lines: Sequence[Line]) -> Finding | None:
     """The crash line, the C++ exception's what() or Node's abort, and the culprit frames."""
-    for pattern in _CRASH:
+    if not mentions(lines, _WORDS):
+        return None
+    for pattern in _CRASH_PATTERNS:
         i = last(lines, pattern)
         if i is None:
             continue

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from bot.diagnosis.categories import Category
-from bot.diagnosis.finding import Finding, anywhere, finding, indented, last, next_nonblank
+from bot.diagnosis.finding import Finding, anywhere, finding, indented, last
 from bot.diagnosis.logtext import Line
 
 _OOM = re.compile(r"FATAL ERROR: .*(heap out of memory|Allocation failed)")
@@ -37,6 +37,19 @@ _FRAME = re.compile(r"^\s*at ")
 _CODE = re.compile(r"^\s*(code|errno|syscall): ")
 
 
+_MESSAGE_LINES = 8  # an error message may run over a few lines (`Require stack:` …)
+
+
+def _frames_follow(lines: Sequence[Line], i: int) -> bool:
+    """`at …` frames start within a few lines after line `i`, before any other error."""
+    for line in lines[i + 1:i + 1 + _MESSAGE_LINES]:
+        if _FRAME.match(line.core):
+            return True
+        if _ERROR.match(line.core):
+            return False
+    return False
+
+
 def detect(lines: Sequence[Line]) -> Finding | None:
     """An uncaught Error (followed by `at …` frames) with its `code:` property."""
     if not anywhere(lines, _ERROR):
@@ -45,8 +58,7 @@ def detect(lines: Sequence[Line]) -> Finding | None:
     for line in reversed(lines):
         if indented(line) or not _ERROR.match(line.core):
             continue
-        nxt = next_nonblank(lines, line.index)
-        if (nxt is not None and _FRAME.match(nxt.core)) or line.core.startswith(
+        if _frames_follow(lines, line.index) or line.core.startswith(
                 ("[UnhandledPromiseRejection", "UnhandledPromiseRejection")):
             found = line.index
             break

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.diagnosis.categories import Category
-from bot.diagnosis.finding import MAX_LINES, Finding, anywhere, finding, indented, last
+from bot.diagnosis.finding import (
+    MAX_LINES, Finding, anywhere, finding, indented, last, mentions,
+)
 from bot.diagnosis.logtext import Line
 
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
@@ -39,7 +41,7 @@ def _traceback_end(lines: Sequence[Line], start: int) -> int | None:
 
 def _headless(lines: Sequence[Line]) -> Finding | None:
     """A traceback whose header scrolled out of the tail: frames, then the exception."""
-    if not anywhere(lines, _FRAME):
+    if not mentions(lines, ('file "',)) or not anywhere(lines, _FRAME):
         return None
     for line in reversed(lines):
         if indented(line) or not _EXC_NAME.match(line.core.strip()):

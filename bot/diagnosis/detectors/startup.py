@@ -25,12 +25,16 @@ _EXEC: tuple[re.Pattern[str], ...] = (
     re.compile(r"^exec \S+: (no such file or directory|permission denied)"),
     re.compile(r"npm ERR! missing script: |ERR_PNPM_NO_SCRIPT|error Command \"[^\"]+\" not found"),
 )
+_EXEC_WORDS = ("exec", "not found", "permission denied", "no such file", "oci runtime",
+               "can't open file", "npm err", "pnpm", "error command", "\\r")
 _EXEC_FOCUS = re.compile(r'exec: "[^"]+": [^:]+|exec \S+: (no such file or directory|'
                          r'exec format error|permission denied)')
 
 
 def detect_exec(lines: Sequence[Line]) -> Finding | None:
     """The process could not be started: bad binary, missing file, not executable, CRLF."""
+    if not mentions(lines, _EXEC_WORDS):
+        return None
     for pattern in _EXEC:
         i = last(lines, pattern)
         if i is not None:
@@ -41,6 +45,10 @@ def detect_exec(lines: Sequence[Line]) -> Finding | None:
     return None
 
 
+# An unrendered `${DB_HOST}`, or a `$PORT` where a host, port or address belongs.
+PLACEHOLDER = (r"\$\{[A-Za-z_][\w.-]*(?::-?[^}]*)?\}|"
+               r"(?i:host|port|addr|lookup|dial|listen|url|dsn|endpoint)\S*[^\n]*"
+               r"(?<![\w$])\$[A-Z_][A-Z0-9_]{2,}\b")
 _SETTING = (r"(?:config|configuration|settings?|options?|env(?:ironment)?(?: variables?)?|"
             r"parameters?|properties|flags?|arguments?)")
 CONFIG: tuple[re.Pattern[str], ...] = (
@@ -61,7 +69,7 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                r"option|parameter)|(environment )?variable \S+ (is )?(not set|required|missing|"
                r"must be set)|required key \S+ missing|\S+ must be (set|specified|provided)\b",
                re.I),
-    re.compile(r"Could not resolve placeholder|\$\{[A-Za-z_][\w.-]*(?::-?[^}]*)?\}"),
+    re.compile(r"Could not resolve placeholder|" + PLACEHOLDER),
     re.compile(r"yaml: (line \d+|unmarshal errors)|mapping values are not allowed", re.I),
     re.compile(r"Syntax error on line \d+ of|invalid argument \"[^\"]*\" for \"[^\"]*\" "
                r"flag", re.I),
@@ -70,7 +78,7 @@ CONFIG_WORDS = ("config", "settings", "flag", "unrecognized", "usage:", "unknown
                 "missing required", "environment variable", "yaml", "mapping values",
                 "syntax error on line", "configure", "specified", "validation error",
                 "option", "placeholder", "${", "must be", "required key", "variable",
-                "properties", "argument", "parameter")
+                "properties", "argument", "parameter", "$")
 
 
 def detect_config(lines: Sequence[Line]) -> Finding | None:

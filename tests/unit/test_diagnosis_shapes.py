@@ -1,0 +1,333 @@
+"""Crash shapes the engine must recognise whatever the app: each case is written for this
+test (not copied from the fixture files), so it checks the shape, not a fixture's words."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.diagnosis.engine import Evidence, diagnose
+
+GO = ("panic: runtime error: index out of range [3] with length 3\n\n"
+      "goroutine 12 [running]:\nmain.pick(...)\n\t/src/pick.go:9\nmain.main()\n"
+      "\t/src/main.go:4 +0x1d\n")
+
+
+def check(log: str, category: str, *quoted: str, exit_code: int | None = None,
+          reason: str | None = None) -> None:
+    d = diagnose(Evidence(exit_code=exit_code, reason=reason, log=log))
+    text = "\n".join(d.signature)
+    for part in quoted:
+        assert part in text, f"{part!r} not in {d.signature}"
+    assert d.category == category, (d.category, d.signature)
+    assert 0 < len(d.signature) <= 8
+
+
+# ---- prefixes are stripped before matching and not quoted ---------------------------------
+@pytest.mark.parametrize("prefix", [
+    "api_1      | ",  # docker compose v1
+    "billing-api-1  | ",  # docker compose v2
+    "2026-11-27T09:00:00.123456789Z stdout F ",  # CRI log file
+    "2026-11-27T09:00:00.123456789Z ",  # kubectl logs --timestamps
+    "Nov 27 09:00:00 node-3 orders[4121]: ",  # journald / syslog
+    "[pod/orders-6d9f8b7c5d-x2x9q/app] ",  # kubectl logs --prefix
+    "orders-6d9f8b7c5d-x2x9q app ",  # stern
+    "orders-6d9f8b7c5d-x2x9q:",  # pod-name prefix
+    "1764234000123\t2026-11-27T09:00:00.123Z\t",  # log export columns
+    "2026-11-27 09:00:00.123 | ",  # viewer with a timestamp column
+])
+def test_transport_prefixes_are_stripped_and_not_quoted(prefix: str) -> None:
+    log = "\n".join(prefix + line for line in ("starting", *GO.splitlines()))
+    d = diagnose(Evidence(exit_code=2, log=log))
+    assert d.category == "go-panic"
+    assert d.signature[0] == "panic: runtime error: index out of range [3] with length 3"
+    assert "main.pick(...)" in d.signature
+
+
+def test_a_plain_log_with_pipes_keeps_its_pipes() -> None:
+    log = "a | b\nrow | value\nfatal: worker | queue stalled"
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.signature == ("fatal: worker | queue stalled",)
+
+
+def test_newest_first_exports_are_put_back_in_order() -> None:
+    chronological = [
+        'Traceback (most recent call last):', '  File "/srv/app.py", line 3, in <module>',
+        "    import yaml", "ModuleNotFoundError: No module named 'yaml'", "worker exiting"]
+    stamped = [f"2026-11-27T09:00:{i:02d}.000Z\t{line}" for i, line in enumerate(chronological)]
+    log = "\n".join(reversed(stamped))
+    check(log, "python-exception", "ModuleNotFoundError: No module named 'yaml'")
+
+
+@pytest.mark.parametrize(("record", "quoted", "category"), [
+    ({"level": 50, "time": 1, "err": {"type": "Error", "message": "connect ECONNREFUSED "
+      "10.0.0.4:6379", "stack": "Error: connect ECONNREFUSED 10.0.0.4:6379\n    at "
+      "TCPConnectWrap.afterConnect [as oncomplete] (node:net:1555:16)"}, "msg": "boot failed"},
+     "connect ECONNREFUSED 10.0.0.4:6379", "dependency-unavailable"),
+    ({"severity": "ERROR", "message": "uncaught", "stack": "TypeError: cfg.port is undefined\n"
+      "    at start (/app/server.js:12:9)"}, "TypeError: cfg.port is undefined",
+     "node-exception"),
+    ({"level": "fatal", "msg": "listen failed", "error": "listen tcp :8080: bind: address "
+      "already in use"}, "listen tcp :8080: bind: address already in use", "port-in-use"),
+])
+def test_json_lines_are_read_for_their_message_error_and_stack(
+        record: dict, quoted: str, category: str) -> None:
+    noise = [json.dumps({"level": 30, "msg": f"request {i}"}) for i in range(5)]
+    check("\n".join([*noise, json.dumps(record)]), category, quoted, exit_code=1)
+
+
+# ---- choosing the root among several errors -----------------------------------------------
+def test_go_repanic_quotes_both_panics_and_names_the_last() -> None:
+    log = ("panic: bad input [recovered]\n\tpanic: close of nil channel\n\n"
+           "goroutine 7 [running]:\npanic({0x1, 0x2})\n\t/go/src/runtime/panic.go:1 +0x1\n"
+           "main.drain()\n\t/src/drain.go:20 +0x2\n")
+    d = diagnose(Evidence(exit_code=2, log=log))
+    assert d.signature[:2] == ("panic: bad input [recovered]", "\tpanic: close of nil channel")
+    assert d.summary.startswith("Go panic: close of nil channel in main.drain")
+
+
+def test_the_final_caused_by_is_the_root() -> None:
+    log = ("org.springframework.beans.factory.BeanCreationException: Error creating bean\n"
+           "\tat org.springframework.Foo.bar(Foo.java:1)\n"
+           "Caused by: org.hibernate.HibernateException: Unable to build session\n"
+           "\tat org.hibernate.X.y(X.java:2)\n"
+           "Caused by: java.net.ConnectException: Connection refused\n"
+           "\tat java.base/sun.nio.ch.Net.connect0(Native Method)\n")
+    check(log, "dependency-unavailable", "Caused by: java.net.ConnectException: Connection refused",
+          exit_code=1)
+
+
+def test_raise_from_keeps_the_origin() -> None:
+    log = ("Traceback (most recent call last):\n  File \"/app/db.py\", line 4, in connect\n"
+           "    sock.connect(addr)\nConnectionRefusedError: [Errno 111] Connection refused\n\n"
+           "The above exception was the direct cause of the following exception:\n\n"
+           "Traceback (most recent call last):\n  File \"/app/main.py\", line 9, in <module>\n"
+           "    boot()\nRuntimeError: storage is not reachable\n")
+    check(log, "dependency-unavailable", "ConnectionRefusedError: [Errno 111] Connection refused",
+          "RuntimeError: storage is not reachable", exit_code=1)
+
+
+def test_the_first_alert_of_a_burst_not_the_follow_ons() -> None:
+    log = ("[NOTICE]   (1) : haproxy version is 2.8.3\n"
+           "[ALERT]    (1) : config : parsing [/etc/haproxy/haproxy.cfg:21] : 'bind :80' "
+           "unknown keyword 'tls'.\n"
+           "[ALERT]    (1) : config : Error(s) found in configuration file : /etc/haproxy/"
+           "haproxy.cfg\n[ALERT]    (1) : config : Fatal errors found in configuration.")
+    check(log, "config-error", "unknown keyword 'tls'", exit_code=1)
+
+
+def test_the_error_line_not_its_code_property() -> None:
+    log = ("node:events:497\n      throw er; // Unhandled 'error' event\n      ^\n\n"
+           "Error: listen EADDRINUSE: address already in use 0.0.0.0:3000\n"
+           "    at Server.setupListenHandle [as _listen2] (node:net:1872:16)\n"
+           "    at listenInCluster (node:net:1920:12) {\n  code: 'EADDRINUSE',\n"
+           "  errno: -98,\n  syscall: 'listen',\n  address: '0.0.0.0',\n  port: 3000\n}\n")
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.category == "port-in-use"
+    assert d.signature[0] == "Error: listen EADDRINUSE: address already in use 0.0.0.0:3000"
+
+
+# ---- whole shapes ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # .NET host start-up failure (Microsoft.Extensions.Logging console format)
+    ("info: Microsoft.Hosting.Lifetime[0]\n      Application is starting\n"
+     "crit: Microsoft.AspNetCore.Hosting.Diagnostics[6]\n      Application startup exception\n"
+     "      System.ArgumentNullException: Value cannot be null. (Parameter 'connectionString')\n"
+     "         at Npgsql.NpgsqlConnection..ctor(String connectionString)\n",
+     "app-fatal", "System.ArgumentNullException: Value cannot be null."),
+    ("Unhandled exception. Npgsql.NpgsqlException (0x80004005): Failed to connect to "
+     "10.0.3.7:5432\n ---> System.Net.Sockets.SocketException (111): Connection refused\n"
+     "   at Npgsql.Internal.NpgsqlConnector.Connect()\n",
+     "dependency-unavailable", "Failed to connect to 10.0.3.7:5432"),
+    # Rails boot
+    ("=> Booting Puma\nrails aborted!\nActiveRecord::DatabaseConnectionError: There is an issue "
+     "connecting to your database: connection to server at \"10.1.1.1\", port 5432 failed: "
+     "Connection refused\n/app/bin/rails:4:in `<main>'\n",
+     "dependency-unavailable", "ActiveRecord::DatabaseConnectionError"),
+    ("/usr/local/bundle/gems/bootsnap/lib/require.rb:30:in `require': cannot load such file -- "
+     "sidekiq/web (LoadError)\n\tfrom /app/config/routes.rb:1:in `<main>'\n",
+     "app-fatal", "cannot load such file -- sidekiq/web (LoadError)"),
+    # Node MODULE_NOT_FOUND
+    ("node:internal/modules/cjs/loader:1228\n  throw err;\n  ^\n\nError: Cannot find module "
+     "'express'\nRequire stack:\n- /srv/index.js\n    at Module._resolveFilename "
+     "(node:internal/modules/cjs/loader:1225:15)\n    at Module._load (node:internal/modules/"
+     "cjs/loader:1051:27) {\n  code: 'MODULE_NOT_FOUND',\n  requireStack: [ '/srv/index.js' ]\n}"
+     "\n\nNode.js v20.11.0\n", "node-exception", "Error: Cannot find module 'express'"),
+    # abseil / glog failure-signal handlers, Check failed, assertions, qemu
+    ("*** SIGSEGV received at time=1764234000 on cpu 2 ***\n"
+     "PC: @     0x55d4c3a1b2c4  (unknown)  tensorstore::Read()\n"
+     "    @     0x7f00aa0e1520  (unknown)  (unknown)\n"
+     "    @     0x55d4c3a19f00        208  server::Handle()\n",
+     "native-crash", "*** SIGSEGV received at time=1764234000 on cpu 2 ***"),
+    ("F1127 09:00:00.000000  1 cache.cc:88] Check failed: size <= capacity_ (12 vs. 8)\n"
+     "*** Check failure stack trace: ***\n    @     0x5566 google::LogMessage::Fail()\n"
+     "    @     0x5577 cache::Insert()\n*** SIGABRT received by PID 1 (TID 0x7f) from PID 1; "
+     "stack trace: ***\n", "native-crash", "Check failed: size <= capacity_ (12 vs. 8)"),
+    ("worker: src/queue.c:41: queue_pop: Assertion `q->len > 0' failed.\nAborted (core dumped)",
+     "native-crash", "Assertion `q->len > 0' failed"),
+    ("qemu: uncaught target signal 11 (Segmentation fault) - core dumped\n",
+     "native-crash", "qemu: uncaught target signal 11"),
+    # entrypoint scripts
+    ("/docker-entrypoint.sh: line 3: $'\\r': command not found\n"
+     "/docker-entrypoint.sh: line 9: syntax error: unexpected end of file\n",
+     "exec-error", "$'\\r': command not found"),
+    ("/usr/bin/env: 'bash\\r': No such file or directory\n", "exec-error", "bash\\r"),
+    ("exec /app/run.sh: permission denied\n", "exec-error", "exec /app/run.sh: permission denied"),
+    ("/bin/sh: /start: not found\n", "exec-error", "/bin/sh: /start: not found"),
+    # proxies with their own timestamps
+    ("2026/11/27 09:00:00 [emerg] 1#1: bind() to 0.0.0.0:80 failed (98: Address already in "
+     "use)\nnginx: [emerg] still could not bind()\n", "port-in-use", "[emerg]"),
+    ("[WARNING]  (7) : config : missing timeouts for frontend 'web'.\n"
+     "[ALERT]    (7) : Starting frontend web: cannot bind socket (Address already in use) "
+     "[0.0.0.0:8080]\n[ALERT]    (7) : [haproxy.main()] Some protocols failed to start their "
+     "listeners! Exiting.\n", "port-in-use", "cannot bind socket"),
+    # unsubstituted placeholders reaching a host name or port
+    ("Error: getaddrinfo ENOTFOUND ${REDIS_HOST}\n    at GetAddrInfoReqWrap.onlookup "
+     "(node:dns:107:26)\n", "config-error", "ENOTFOUND ${REDIS_HOST}"),
+    ("2026/11/27 09:00:00 listen tcp: lookup tcp/$PORT: unknown port\n",
+     "config-error", "lookup tcp/$PORT: unknown port"),
+    # database servers that fail to start
+    ("PostgreSQL Database directory appears to contain a database; Skipping initialization\n\n"
+     "2026-11-27 09:00:00.000 UTC [1] FATAL:  database files are incompatible with server\n"
+     "2026-11-27 09:00:00.000 UTC [1] DETAIL:  The data directory was initialized by PostgreSQL "
+     "version 15, which is not compatible with this version 16.1.\n",
+     "config-error", "FATAL:  database files are incompatible with server"),
+    ("2026-11-27 09:00:00.000 UTC [1] LOG:  starting PostgreSQL 16.1\n"
+     "2026-11-27 09:00:00.000 UTC [1] FATAL:  could not create lock file "
+     "\"/var/run/postgresql/.s.PGSQL.5432.lock\": Permission denied\n"
+     "2026-11-27 09:00:00.000 UTC [1] LOG:  database system is shut down\n",
+     "app-fatal", "could not create lock file"),
+    ("2026-11-27T09:00:00.000000Z 0 [System] [MY-010116] [Server] /usr/sbin/mysqld starting\n"
+     "2026-11-27T09:00:00.000000Z 0 [ERROR] [MY-010457] [Server] --initialize specified but the "
+     "data directory has files in it. Aborting.\n"
+     "2026-11-27T09:00:00.000000Z 0 [ERROR] [MY-013236] [Server] The designated data directory "
+     "/var/lib/mysql/ is unusable.\n"
+     "2026-11-27T09:00:00.000000Z 0 [ERROR] [MY-010119] [Server] Aborting\n",
+     "config-error", "data directory has files in it"),
+    ("2026-11-27 09:00:00+00:00 [Note] [Entrypoint]: Entrypoint script for MariaDB Server started.\n"
+     "2026-11-27 09:00:00+00:00 [ERROR] [Entrypoint]: Database is uninitialized and password "
+     "option is not specified\n\tYou need to specify one of MARIADB_ROOT_PASSWORD\n",
+     "config-error", "password option is not specified"),
+])
+def test_whole_shapes(log: str, category: str, quoted: str) -> None:
+    check(log, category, quoted, exit_code=1)
+
+
+# ---- category precision -------------------------------------------------------------------
+@pytest.mark.parametrize("line", [
+    "redis.exceptions.ConnectionError: Error 111 connecting to cache:6379. Connection refused.",
+    "psycopg.OperationalError: connection failed: could not translate host name \"db\" to "
+    "address: Temporary failure in name resolution",
+    "com.mysql.cj.jdbc.exceptions.CommunicationsException: Communications link failure",
+    "pymongo.errors.ServerSelectionTimeoutError: mongo:27017: [Errno -2] Name or service not "
+    "known",
+    "pika.exceptions.AMQPConnectionError",
+    "requests.exceptions.ConnectionError: HTTPSConnectionPool(host='auth', port=443): Max "
+    "retries exceeded with url: / (Caused by NewConnectionError('Failed to establish a new "
+    "connection: [Errno 111] Connection refused'))",
+    "kafka.errors.NoBrokersAvailable: NoBrokersAvailable",
+])
+def test_library_wrapped_dependency_failures(line: str) -> None:
+    log = ("Traceback (most recent call last):\n  File \"/app/main.py\", line 3, in <module>\n"
+           f"    connect()\n{line}\n")
+    check(log, "dependency-unavailable", line, exit_code=1)
+
+
+@pytest.mark.parametrize(("log", "quoted"), [
+    ("Error: required flag(s) \"listen\" not set\nUsage:\n  srv [flags]\n", "required flag"),
+    ("2026/11/27 09:00:00 config: required key DB_URL missing value\n", "required key DB_URL"),
+    ("Traceback (most recent call last):\n  File \"/app/settings.py\", line 2, in <module>\n"
+     "    URL = os.environ[\"DATABASE_URL\"]\n  File \"<frozen os>\", line 714, in __getitem__\n"
+     "KeyError: 'DATABASE_URL'\n", "KeyError: 'DATABASE_URL'"),
+    ("org.springframework.beans.factory.BeanCreationException: Error creating bean with name "
+     "'app'\n\tat org.springframework.X.y(X.java:1)\nCaused by: java.lang.IllegalArgumentException:"
+     " Could not resolve placeholder 'DB_URL' in value \"${DB_URL}\"\n\tat org.x.Y.z(Y.java:2)\n",
+     "Could not resolve placeholder"),
+    ("Error: failed to load configuration: open /etc/app/config.yaml: no such file or directory\n",
+     "failed to load configuration"),
+])
+def test_configuration_errors_are_config_errors(log: str, quoted: str) -> None:
+    check(log, "config-error", quoted, exit_code=1)
+
+
+# ---- Kubernetes text instead of a log -----------------------------------------------------
+DESCRIBE = """Name:             shop-7c9d8f6b5-q2w3e
+Namespace:        prod
+Status:           Running
+Containers:
+  shop:
+    State:          Running
+      Started:      Thu, 27 Nov 2026 09:05:00 +0000
+    Last State:     Terminated
+      Reason:       {reason}
+      Exit Code:    {code}
+      Started:      Thu, 27 Nov 2026 08:00:00 +0000
+      Finished:     Thu, 27 Nov 2026 09:04:58 +0000
+    Ready:          True
+    Restart Count:  7
+Events:
+  Type     Reason     Age                  From     Message
+  ----     ------     ----                 ----     -------
+  Normal   Pulled     5m (x8 over 2h)      kubelet  Container image "shop:1" already present
+{events}"""
+PROBE_EVENTS = ("  Warning  Unhealthy  5m (x24 over 2h)     kubelet  Liveness probe failed: HTTP "
+                "probe failed with statuscode: 503\n"
+                "  Normal   Killing    5m (x8 over 2h)      kubelet  Container shop failed "
+                "liveness probe, will be restarted\n")
+
+
+@pytest.mark.parametrize(("reason", "code", "events", "category", "quoted"), [
+    ("Error", 137, PROBE_EVENTS, "probe-kill", "Liveness probe failed"),
+    ("OOMKilled", 1, "", "oom-killed", "OOMKilled"),
+    ("OOMKilled", 0, "", "oom-killed", "OOMKilled"),
+    ("ContainerStatusUnknown", 137, "", "unknown", "ContainerStatusUnknown"),
+])
+def test_kubectl_describe_output_is_read_like_a_termination(
+        reason: str, code: int, events: str, category: str, quoted: str) -> None:
+    d = diagnose(Evidence(log=DESCRIBE.format(reason=reason, code=code, events=events)))
+    assert d.category == category
+    assert d.exit_code == code and d.reason == reason
+    assert quoted in "\n".join(d.signature)
+
+
+@pytest.mark.parametrize(("events", "quoted"), [
+    ("LAST SEEN   TYPE      REASON    OBJECT              MESSAGE\n"
+     "2m          Warning   Evicted   pod/etl-5f6d7-abcde  Pod ephemeral local storage usage "
+     "exceeds the total limit of containers 2Gi.\n"
+     "2m          Normal    Killing   pod/etl-5f6d7-abcde  Stopping container etl\n",
+     "ephemeral local storage"),
+    ("LAST SEEN   TYPE      REASON                OBJECT          MESSAGE\n"
+     "30s         Warning   Evicted               pod/web-1       The node had condition: "
+     "[DiskPressure].\n"
+     "30s         Normal    Killing               pod/web-1       Stopping container web\n",
+     "[DiskPressure]"),
+    ("LAST SEEN   TYPE      REASON      OBJECT        MESSAGE\n"
+     "10s         Normal    Preempted   pod/batch-1   Preempted by pod 1f2e on node n-2\n"
+     "10s         Normal    Killing     pod/batch-1   Stopping container batch\n",
+     "Preempted by pod"),
+])
+def test_event_lists_say_evicted_or_preempted(events: str, quoted: str) -> None:
+    d = diagnose(Evidence(log=events))
+    assert d.category == "evicted-or-preempted"
+    assert quoted in "\n".join(d.signature) or quoted in d.summary
+
+
+def test_events_passed_as_evidence_decide_like_pasted_events() -> None:
+    from bot.diagnosis.engine import EventNote
+
+    pasted = diagnose(Evidence(exit_code=137, log=DESCRIBE.format(
+        reason="Error", code=137, events=PROBE_EVENTS)))
+    given = diagnose(Evidence(exit_code=137, reason="Error", events=(
+        EventNote("Warning", "Unhealthy", "Liveness probe failed: HTTP probe failed with "
+                  "statuscode: 503", 24),)))
+    evicted = diagnose(Evidence(exit_code=137, reason="Error", events=(
+        EventNote("Warning", "Evicted", "The node was low on resource: ephemeral-storage."),)))
+    assert pasted.category == given.category == "probe-kill"
+    assert evicted.category == "evicted-or-preempted"
+    assert "ephemeral" in evicted.summary
+
+
+def test_a_log_that_mentions_warnings_is_not_taken_for_events() -> None:
+    log = "Warning Deprecated flag used\nWarning Slow query took 3s\n" + GO
+    assert diagnose(Evidence(exit_code=2, log=log)).category == "go-panic"
