@@ -397,11 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print the log tail recorded with crash #ID (see its history)")
     why.set_defaults(handler=cmd_why)
 
-    diag = sub.add_parser("diagnose", help="offline diagnosis of an exit code and a log")
+    diag = sub.add_parser("diagnose", help="offline diagnosis of an exit code and a log (or "
+                                           "kubectl describe pod / event list text)")
     diag.add_argument("--exit-code", type=int)
     diag.add_argument("--signal", type=int)
     diag.add_argument("--reason")
-    diag.add_argument("--log-file", metavar="F|-", help="log text file, or - for stdin")
+    diag.add_argument("--log-file", metavar="F|-",
+                      help="log text file, or - for stdin; `kubectl describe pod` output or "
+                           "an event list is recognised and read for the termination and events")
     diag.add_argument("--image", help="container image (helps infer the runtime)")
     diag.add_argument("--memory-limit", help="the container's memory limit, e.g. 512Mi")
     diag.add_argument("--json", action="store_true")

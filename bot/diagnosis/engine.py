@@ -22,7 +22,7 @@ from bot.diagnosis.fingerprint import fingerprint
 from bot.diagnosis.kubetext import KubeText, read_kube_text
 from bot.diagnosis.logtext import LogLines, split_lines, strip_prefixes
 from bot.diagnosis.runtimes import infer_runtime
-from bot.diagnosis.signatures import Finding, extract_signature, last_words
+from bot.diagnosis.signatures import MAX_LINES, Finding, extract_signature, last_words
 from bot.diagnosis.wording import WORDING, Facts
 
 __all__ = ["REAL_CRASHES", "Diagnosis", "EventNote", "Evidence", "diagnose"]
@@ -183,11 +183,24 @@ def _with_kube_text(ev: Evidence, kube: KubeText) -> Evidence:
                        kube.pod_reason if kube.pod_reason in _DISRUPTION_REASONS else None))
 
 
+# Events whose message may name the crash's cause (a missing ConfigMap, an exec failure);
+# probe and back-off events only describe the symptom.
+_CAUSE_EVENTS = frozenset({"Failed", "FailedMount", "FailedAttachVolume", "FailedCreatePodSandBox",
+                           "FailedPostStartHook", "FailedPreStopHook"})
+
+
 def _kube_finding(kube: KubeText) -> Finding | None:
+    """The lines the text states; a crash category when the termination message or a failure
+    event names one (read by the same detectors as a log)."""
     if not kube.quoted:
         return None
     lines = tuple(ln.shown.strip() for ln in kube.quoted)
-    return Finding(Category.UNKNOWN, lines, None, kube.message or kube.reason or "")
+    stated = [kube.message or "", *(e.message for e in kube.events if e.reason in _CAUSE_EVENTS)]
+    inner = extract_signature(split_lines("\n".join(m for m in stated if m)))
+    if inner is None or inner.category not in REAL_CRASHES:
+        return Finding(Category.UNKNOWN, lines, None, kube.message or kube.reason or "")
+    extra = tuple(ln for ln in inner.lines if not any(ln.strip() in q for q in lines))
+    return replace(inner, lines=(lines + extra)[:MAX_LINES])
 
 
 # ---- diagnose ------------------------------------------------------------------------------
@@ -217,7 +230,7 @@ def diagnose(ev: Evidence) -> Diagnosis:
 
 def _read_log(ev: Evidence, lines: LogLines) -> Finding | None:
     finding = extract_signature(lines)
-    if finding is None and ev.exit_code not in (None, 0, 137, 143) and ev.reason not in (
+    if finding is None and ev.exit_code not in (0, 137, 143) and ev.reason not in (
             "OOMKilled", "ContainerStatusUnknown", "Unknown"):
         finding = last_words(lines)
     return finding

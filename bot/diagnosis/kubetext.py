@@ -19,7 +19,7 @@ _DESCRIBE_FIELD = re.compile(r"^(\s*)(Name|Namespace|Status|Reason|Message|Exit 
                              r"State|Last State|Started|Finished|Node|Controlled By|"
                              r"Containers|Events):\s*(.*)$")
 # "  Warning  Unhealthy  3m (x5 over 4m)  kubelet  Liveness probe failed: …" (describe) and
-# "4m11s  Warning  Evicted  pod/egg-1  The node was low on resource: memory." (get events)
+# "2m  Warning  Evicted  pod/web-1  The node had condition: [DiskPressure]." (get events)
 _EVENT_ROW = re.compile(r"^\s*(?:\S+\s{2,})?(Normal|Warning)\s{2,}([A-Z]\w+)\s{2,}(.+)$")
 _DESCRIBE_ONLY = ("Last State", "State", "Exit Code", "Events", "Controlled By")
 _COUNT = re.compile(r"\(x(\d+) over ")

@@ -59,6 +59,7 @@ SAMPLE = 200  # lines looked at from each end to decide which transport prefixes
 _JSON_MESSAGE_KEYS = ("msg", "message", "@message", "log", "event", "textPayload")
 _JSON_ERROR_KEYS = ("error", "err", "exception", "error.message", "exc_info")
 _JSON_STACK_KEYS = ("stacktrace", "stack_trace", "stack", "error.stack", "exc_info")
+_JSON_NESTED_KEYS = ("jsonPayload", "fields")
 _JSON_LEVEL_KEYS = ("level", "severity", "lvl", "log.level", "levelname")
 _NUMERIC_LEVELS = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal"}
 MAX_LINE = 4000
@@ -161,6 +162,9 @@ def _from_json(raw: str) -> list[tuple[str, str | None]] | None:
         return None
     if not isinstance(data, dict):
         return None
+    for key in _JSON_NESTED_KEYS:  # GCP jsonPayload, logrus-style "fields"
+        if isinstance(data.get(key), dict):
+            data = {**data, **data[key]}
     level = _level_of(data)
     message = next((str(data[k]) for k in _JSON_MESSAGE_KEYS if data.get(k)), "")
     error, stack = "", ""

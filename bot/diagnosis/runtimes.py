@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.diagnosis.logtext import Line
+from bot.diagnosis.logtext import Line, LogLines
 
 _LOG_EVIDENCE: dict[str, tuple[re.Pattern[str], ...]] = {
     "go": (
@@ -46,14 +46,31 @@ _IMAGE_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-def infer_runtime(lines: Sequence[Line], image: str | None = None,
-                  exit_code: int | None = None) -> str | None:
-    """go | python | jvm | node | rust, or None when nothing says."""
+# the same patterns over the joined log (one scan per pattern, not one per line)
+_JOINED: dict[str, tuple[re.Pattern[str], ...]] = {
+    runtime: tuple(re.compile(p.pattern, p.flags | re.MULTILINE) for p in patterns)
+    for runtime, patterns in _LOG_EVIDENCE.items()
+}
+
+
+def _score(lines: Sequence[Line]) -> dict[str, int]:
+    """How many pieces of evidence each runtime has in the log."""
+    if isinstance(lines, LogLines):
+        counts = {rt: sum(1 for p in ps for _ in p.finditer(lines.blob))
+                  for rt, ps in _JOINED.items()}
+        return {rt: n for rt, n in counts.items() if n}
     scores: dict[str, int] = {}
     for line in lines:
         for runtime, patterns in _LOG_EVIDENCE.items():
             if any(p.search(line.core) for p in patterns):
                 scores[runtime] = scores.get(runtime, 0) + 1
+    return scores
+
+
+def infer_runtime(lines: Sequence[Line], image: str | None = None,
+                  exit_code: int | None = None) -> str | None:
+    """go | python | jvm | node | rust, or None when nothing says."""
+    scores = _score(lines)
     if scores:
         return max(scores.items(), key=lambda kv: kv[1])[0]
     if image:

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from bot.diagnosis.categories import REFINABLE, Category
 from bot.diagnosis.detectors import DETECTORS
+from bot.diagnosis.detectors.bursts import last_burst
 from bot.diagnosis.detectors.logs import DEPENDENCY, PORT
 from bot.diagnosis.detectors.startup import CONFIG, PLACEHOLDER
 from bot.diagnosis.finding import MAX_LINES, Finding, finding, loud
@@ -63,12 +64,35 @@ def extract_signature(lines: Sequence[Line]) -> Finding | None:
 
 _LAST_WORDS = re.compile(r"\b(error|fail(ed|ure)?|fatal|cannot|can't|unable|invalid|denied|"
                          r"refused|not found|no such|panic|abort(ed|ing)?|exception)\b", re.I)
+# An error-level line: klog E, level=error, ERROR/ERR columns, `[error]`, `Error: …`.
+_ERROR_LEVEL = re.compile(r"^E\d{4} |level=error\b|\b(?:ERROR|ERR)\b|\[(?:error|err)\]|"
+                          r"^(?:Error|error): ")
+_ERROR_LEVELS = ("error", "err", "fatal", "critical")
+TAIL = 6  # non-blank lines that count as "the end of the log"
+_ERROR_WINDOW = 60
+
+
+def _closing_errors(lines: Sequence[Line]) -> Line | None:
+    """The first line of the final burst of error-level lines, when that burst reaches the
+    last TAIL lines: the real error comes first, its follow-ons after it."""
+    window = lines[-_ERROR_WINDOW:]
+    tail = [ln.index for ln in window if ln.core.strip()][-TAIL:]
+    hits = [ln.index for ln in window if (ln.level in _ERROR_LEVELS) or (
+        ln.level is None and _ERROR_LEVEL.search(ln.core))]
+    burst = last_burst(hits)
+    if burst is None or not tail or burst[1] < tail[0]:
+        return None
+    return lines[burst[0]]
 
 
 def last_words(lines: Sequence[Line]) -> Finding | None:
-    """For a process that exited non-zero with no recognisable crash: its last line, when
-    that line states a failure (`log.Fatal`, `sys.exit("…")`, Rust's `Error: …` from
-    main). Only the very end of the log counts, never a grep of the whole tail."""
+    """For a process that ended with no recognisable crash: the first error of the error
+    burst that closes the log, else its last line when that line states a failure
+    (`log.Fatal`, `sys.exit("…")`, Rust's `Error: …` from main). Only the end of the log
+    counts, never a grep of the whole tail."""
+    closing = _closing_errors(lines)
+    if closing is not None:
+        return refine(finding(Category.APP_FATAL, [closing], headline=closing.core.strip()))
     tail = [ln for ln in lines[-3:] if ln.core.strip()]
     if not tail:
         return None

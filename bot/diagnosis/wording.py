@@ -169,7 +169,7 @@ WORDING: dict[Category, Wording] = {
                   "lacks its shebang: build a multi-arch image or pin kubernetes.io/arch.",
                   says(r"exec format error")),
              Hint("The script has Windows line endings (CRLF): convert it with dos2unix or "
-                  "a .gitattributes eol=lf rule.", says(r"\$'\\r'|\\r: |\r")),
+                  "a .gitattributes eol=lf rule.", says(r"\$'\\r'|\\r: |\r|\^M")),
              Hint("Make the entrypoint executable (chmod +x in the Dockerfile) or run it via "
                   "sh.", says(r"permission denied")),
              Hint("Exec-form ENTRYPOINT does not expand $VARIABLES: use sh -c or "

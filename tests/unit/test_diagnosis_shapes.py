@@ -205,7 +205,8 @@ def test_the_error_line_not_its_code_property() -> None:
      "/var/lib/mysql/ is unusable.\n"
      "2026-11-27T09:00:00.000000Z 0 [ERROR] [MY-010119] [Server] Aborting\n",
      "config-error", "data directory has files in it"),
-    ("2026-11-27 09:00:00+00:00 [Note] [Entrypoint]: Entrypoint script for MariaDB Server started.\n"
+    ("2026-11-27 09:00:00+00:00 [Note] [Entrypoint]: Entrypoint script for MariaDB Server "
+     "started.\n"
      "2026-11-27 09:00:00+00:00 [ERROR] [Entrypoint]: Database is uninitialized and password "
      "option is not specified\n\tYou need to specify one of MARIADB_ROOT_PASSWORD\n",
      "config-error", "password option is not specified"),
@@ -331,3 +332,48 @@ def test_events_passed_as_evidence_decide_like_pasted_events() -> None:
 def test_a_log_that_mentions_warnings_is_not_taken_for_events() -> None:
     log = "Warning Deprecated flag used\nWarning Slow query took 3s\n" + GO
     assert diagnose(Evidence(exit_code=2, log=log)).category == "go-panic"
+
+
+def test_the_diagnose_command_reads_describe_text(tmp_path, capsys) -> None:
+    from bot.cli import main
+
+    text = tmp_path / "describe.txt"
+    text.write_text(DESCRIBE.format(reason="Error", code=137, events=PROBE_EVENTS))
+    assert main(["diagnose", "--log-file", str(text), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["category"] == "probe-kill" and out["exit_code"] == 137
+    assert any("Liveness probe failed" in line for line in out["signature"])
+
+
+def test_a_failure_event_can_name_the_cause() -> None:
+    events = ("  Warning  Failed     1m (x3 over 2m)  kubelet  Error: configmap \"shop-env\" not "
+              "found\n  Warning  BackOff    1m (x9 over 2m)  kubelet  Back-off restarting failed "
+              "container\n")
+    d = diagnose(Evidence(log=DESCRIBE.format(reason="Error", code=1, events=events)))
+    assert d.category == "config-error"
+    assert any('configmap "shop-env" not found' in line for line in d.signature)
+
+
+def test_a_probe_that_cannot_connect_is_still_a_probe_kill() -> None:
+    events = ("  Warning  Unhealthy  1m (x3 over 2m)  kubelet  Liveness probe failed: Get "
+              "\"http://10.0.0.5:8080/healthz\": dial tcp 10.0.0.5:8080: connect: connection "
+              "refused\n  Normal   Killing    1m               kubelet  Container shop failed "
+              "liveness probe, will be restarted\n")
+    d = diagnose(Evidence(log=DESCRIBE.format(reason="Error", code=137, events=events)))
+    assert d.category == "probe-kill"
+
+
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    ("Error: failed to start the server\n\nCaused by:\n    0: could not open the store\n"
+     "    1: Connection refused (os error 111)\n", "dependency-unavailable",
+     "1: Connection refused (os error 111)"),
+    ("/entrypoint.sh: line 4: DATABASE_URL: unbound variable\n", "config-error",
+     "DATABASE_URL: unbound variable"),
+    ("bash: ./run.sh: /bin/bash^M: bad interpreter: No such file or directory\n", "exec-error",
+     "bad interpreter"),
+    ("2026-11-27T09:00:00Z INFO starting\n2026-11-27T09:00:01Z ERROR could not load model "
+     "weights: checksum mismatch\n2026-11-27T09:00:01Z ERROR worker stopped\n"
+     "2026-11-27T09:00:01Z ERROR giving up\n", "app-fatal", "could not load model weights"),
+])
+def test_more_shapes_without_an_exit_code(log: str, category: str, quoted: str) -> None:
+    check(log, category, quoted)

@@ -1,4 +1,5 @@
-"""Every real crash in tests/fixtures/crash_logs.jsonl: signature and category."""
+"""Every real crash in tests/fixtures/crash_logs.jsonl and crash_logs_2.jsonl: the signature
+holds every expected substring and the category is one the case accepts."""
 
 from __future__ import annotations
 
@@ -9,20 +10,23 @@ import pytest
 from bot.diagnosis.engine import Evidence, diagnose
 from tests.conftest import FIXTURES
 
-CASES = [json.loads(line) for line in (FIXTURES / "crash_logs.jsonl").read_text(
-    ).splitlines() if line.strip()]
+FILES = {"crash_logs.jsonl": 27, "crash_logs_2.jsonl": 52}
+CASES = [(name, json.loads(line)) for name in FILES
+         for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
 
 
-def test_the_fixtures_are_present() -> None:
-    assert len(CASES) >= 27
+@pytest.mark.parametrize(("name", "count"), FILES.items())
+def test_the_fixtures_are_present(name: str, count: int) -> None:
+    assert sum(1 for file, _ in CASES if file == name) >= count
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+@pytest.mark.parametrize("case", [c for _, c in CASES],
+                         ids=[f"{name.split('.')[0]}:{c['id']}" for name, c in CASES])
 def test_fixture_signature_and_category(case: dict) -> None:
     d = diagnose(Evidence(exit_code=case["exit_code"], reason=case["reason"], log=case["log"]))
     text = "\n".join(d.signature)
     for expected in case["expected_signature"]:
         assert expected in text, f"{expected!r} not in signature {d.signature}"
-    assert d.category in case["accept_categories"]
+    assert d.category in case["accept_categories"], (d.category, d.signature)
     assert 0 < len(d.signature) <= 8
     assert d.summary and d.meaning

@@ -9,8 +9,8 @@ from bot.diagnosis.categories import Category
 from bot.diagnosis.finding import Finding, finding, indented, last
 from bot.diagnosis.logtext import Line
 
-_START = re.compile(r"^(panic: |fatal error: |SIGQUIT: quit|SIGABRT: abort|"
-                    r"SIGSEGV: segmentation violation|unexpected fault address)")
+_START = re.compile(r"^(panic: |fatal error: |SIG[A-Z]{2,6}: [a-z][a-z -]+$|"
+                    r"unexpected fault address)")
 _NESTED = re.compile(r"^\s+panic: ")  # a panic raised while handling the one above
 _SIGNAL = re.compile(r"^\[signal \w+")
 _GOROUTINE = re.compile(r"^goroutine \d+ (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\[running\]:")

@@ -13,14 +13,14 @@ from bot.diagnosis.logtext import Line
 
 _FATAL = re.compile(r"^F\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] |level=(fatal|panic)\b|"
                     r"^(FATAL|CRITICAL|CRIT|PANIC|EMERG)\b|\[(fatal|critical|crit|emerg)\]|"
-                    r"\b(FATAL|CRITICAL)\b", re.I)
+                    r"\b(FATAL|CRITICAL)\b|(?-i:\b(FTL|CRT)\])", re.I)
 _KLOG_FATAL = re.compile(r"^F\d{4} ")
 _FATAL_LEVELS = ("fatal", "panic", "critical", "emergency", "alert")
 
 
 def detect_fatal(lines: Sequence[Line]) -> Finding | None:
     """The app's own last fatal log line (klog `F`, level=fatal, FATAL/CRITICAL)."""
-    if not (mentions(lines, ("fatal", "critical", "crit", "panic", "emerg"))
+    if not (mentions(lines, ("fatal", "critical", "crit", "panic", "emerg", "ftl]", "crt]"))
             or last(lines, _KLOG_FATAL) is not None) and not any(ln.level for ln in lines):
         return None
     for line in reversed(lines):
@@ -40,7 +40,9 @@ DEPENDENCY = re.compile(
     r"(?-i:UnknownHostException|\bENOTFOUND\b|\bEHOSTUNREACH\b|\bEAI_AGAIN\b|\bETIMEDOUT\b|"
     r"\bECONNRESET\b|ServerSelection\w*|MongoNetworkError|NoBrokersAvailable|"
     r"AMQPConnectionError|CannotConnectError|ConnectionBad|ConnectException|"
-    r"ConnectTimeout\w*|\w+\.ConnectionError\b|ConnectError\b)|"
+    r"ConnectTimeout\w*|\w*ConnectionError\b|ConnectError\b|\w*ConnectionRefused\w*)|"
+    r"error occurred while establishing a connection|actively refused|"
+    r"can't reach database server|could not connect to any servers|"
     r"No route to host|Communications link failure|failed to establish a new connection|"
     r"cannot connect to host|can't connect to (local )?(MySQL|MariaDB|server)|"
     r"connect(ion)? timed out|i/o timeout|(could not|failed to|unable to|cannot) connect to|"
@@ -56,7 +58,8 @@ _DEPENDENCY_WORDS = (
     "link failure", "serverselection", "mongonetwork", "nobrokers", "amqpconnection",
     "cannotconnect", "connectionbad", "connectexception", "connecttimeout", "connectionerror",
     "connecterror", "new connection", "connect to", "timed out", "timeout", "reset by peer",
-    "closed the connection", "server running on")
+    "closed the connection", "server running on", "establishing a connection",
+    "actively refused", "reach database", "any servers")
 _PORT_WORDS = ("eaddrinuse", "already in use", "bindexception", "already allocated",
                "addrinuse", "cannot bind", "could not bind")
 # `code: 'EADDRINUSE'`, `"errno": -111`: a property of the error object, not the error line

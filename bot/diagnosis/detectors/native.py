@@ -26,7 +26,8 @@ _CRASH_PATTERNS: tuple[re.Pattern[str], ...] = (
                r"[Cc]aught (?:Segmentation fault|Aborted|Bus error|Illegal instruction)|"
                r"received signal SIG[A-Z]+|qemu: uncaught target signal \d+"),
     re.compile(r"\*\*\* (stack smashing|buffer overflow) detected \*\*\*"),
-    re.compile(r"double free or corruption|free\(\): invalid|malloc\(\): |corrupted size vs"),
+    re.compile(r"double free or corruption|free\(\): invalid|malloc\(\): |corrupted size vs|"
+               r"memory allocation of \d+ bytes failed"),
     re.compile(r"Segmentation fault|Bus error|Illegal instruction|Floating point exception|"
                r"Aborted \(core dumped\)|\(core dumped\)"),
     re.compile(r"\bSIGSEGV\b|\bsignal 11\b|\bSIGBUS\b|\bSIGILL\b"),
@@ -34,7 +35,7 @@ _CRASH_PATTERNS: tuple[re.Pattern[str], ...] = (
 # lower-cased words one of which occurs wherever a crash pattern matches
 _WORDS = ("check failed", "terminate called", "assert", "fatal python", "***", "free(",
           "double free", "malloc", "corrupted", "segmentation", "bus error", "illegal instr",
-          "floating point", "core dumped", "sig", "signal 11", "qemu")
+          "floating point", "core dumped", "sig", "signal 11", "qemu", "memory allocation")
 _WHAT = re.compile(r"^\s*what\(\):\s+")
 # A backtrace frame that names a function: gdb/fluent-bit "#1 0x… in f() at x.c:1",
 # glog/abseil "@ 0x… f", backward-cpp "#1 … in f(…) at …".

@@ -12,7 +12,7 @@ from bot.diagnosis.detectors.bursts import last_burst
 from bot.diagnosis.finding import Finding, finding, last, mentions
 from bot.diagnosis.logtext import Line
 
-_ALERT = re.compile(r"\[(?:emerg|ALERT|EMERG)\]")
+_ALERT = re.compile(r"\[(?:emerg|alert|ALERT|EMERG)\]")
 _FOLLOW_ON = re.compile(r"Error\(s\) found in configuration file|Fatal errors found in "
                         r"configuration|Some protocols failed to start|exited with code", re.I)
 _APACHE = re.compile(r"^AH\d{5}: (?:Syntax error|Configuration error)|Syntax error on line \d+ "
@@ -21,7 +21,7 @@ _APACHE = re.compile(r"^AH\d{5}: (?:Syntax error|Configuration error)|Syntax err
 
 def detect(lines: Sequence[Line]) -> Finding | None:
     """The alert that stopped the proxy, or Apache's syntax error."""
-    if mentions(lines, ("[emerg]", "[ALERT]", "[EMERG]"), shown=True):
+    if mentions(lines, ("[emerg]", "[alert]", "[ALERT]", "[EMERG]"), shown=True):
         burst = last_burst([ln.index for ln in lines if _ALERT.search(ln.shown)
                             and not _FOLLOW_ON.search(ln.core)])
         if burst is not None:

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.diagnosis.categories import Category
-from bot.diagnosis.finding import (
-    MAX_LINES, Finding, anywhere, finding, indented, last, mentions,
-)
+from bot.diagnosis.finding import MAX_LINES, Finding, anywhere, finding, indented, last, mentions
 from bot.diagnosis.logtext import Line
 
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):")

@@ -1,4 +1,5 @@
-"""Rust: `thread '…' panicked at` (old and ≥1.73 formats) and stack overflows."""
+"""Rust: `thread '…' panicked at` (old and ≥1.73 formats), stack overflows, and an error
+returned from main through anyhow/eyre (`Error: …` then its `Caused by:` chain)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,35 @@ def detect(lines: Sequence[Line]) -> Finding | None:
         return finding(Category.NATIVE_CRASH, picked, runtime="rust",
                        headline="stack overflow (the thread overflowed its stack)")
     return None
+
+
+_MAIN_ERROR = re.compile(r"^Error: ?(.*)$")
+_CAUSED_BY = re.compile(r"^(Caused by:|Location:)\s*$")
+_CAUSE = re.compile(r"^\s+(?:\d+: )?(\S.*)$")
+_CHAIN_LOOKAHEAD = 4
+
+
+def detect_main_error(lines: Sequence[Line]) -> Finding | None:
+    """`Error: msg` returned from main with its cause chain: the last cause is the root."""
+    i = last(lines, _MAIN_ERROR)
+    if i is None:
+        return None
+    chain = next((k for k in range(i + 1, min(len(lines), i + _CHAIN_LOOKAHEAD))
+                  if _CAUSED_BY.match(lines[k].core)), None)
+    numbered = lines[i].core.rstrip() == "Error:"  # eyre: the messages follow, numbered
+    if chain is None and not numbered:
+        return None
+    causes: list[Line] = []
+    for line in lines[(chain if chain is not None else i) + 1:]:
+        if _CAUSED_BY.match(line.core) or not line.core.strip():
+            if causes:
+                break
+            continue
+        if _CAUSE.match(line.core) is None:
+            break
+        causes.append(line)
+    if not causes:
+        return None
+    root = causes[-1]
+    return finding(Category.APP_FATAL, [lines[i], causes[0] if numbered else None, root],
+                   runtime="rust", headline=root.core.strip().split(": ", 1)[-1])

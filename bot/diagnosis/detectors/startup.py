@@ -15,7 +15,12 @@ _EXEC: tuple[re.Pattern[str], ...] = (
     re.compile(r"exec user process caused"),
     re.compile(r"executable file not found in \$PATH"),
     re.compile(r"OCI runtime (create|exec|start) failed"),
-    re.compile(r"\$'\\r': command not found|(?:bash|sh)\\r: (?:No such file|not found)"),
+    re.compile(r"\$'\\r': command not found|(?:bash|sh)\\r: (?:No such file|not found)|"
+               r"\^M: bad interpreter"),
+    re.compile(r": bad interpreter: |set: Illegal option -o pipefail|"
+               r"The framework '[^']+', version '[^']+' .*was not found|"
+               r"You must install or update \.NET to run this application|"
+               r"Could not read package\.json"),
     re.compile(r"^(?:/\S*/)?(?:ba|da|z|a)?sh: (?:\d+: |line \d+: )?.*: "
                r"(?:not found|command not found|Permission denied|No such file or directory)"),
     re.compile(r": line \d+: .*: (?:not found|command not found|Permission denied|"
@@ -26,7 +31,8 @@ _EXEC: tuple[re.Pattern[str], ...] = (
     re.compile(r"npm ERR! missing script: |ERR_PNPM_NO_SCRIPT|error Command \"[^\"]+\" not found"),
 )
 _EXEC_WORDS = ("exec", "not found", "permission denied", "no such file", "oci runtime",
-               "can't open file", "npm err", "pnpm", "error command", "\\r")
+               "can't open file", "npm err", "pnpm", "error command", "\\r", "^m",
+               "bad interpreter", "illegal option", "install or update .net", "package.json")
 _EXEC_FOCUS = re.compile(r'exec: "[^"]+": [^:]+|exec \S+: (no such file or directory|'
                          r'exec format error|permission denied)')
 
@@ -71,6 +77,10 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                re.I),
     re.compile(r"Could not resolve placeholder|" + PLACEHOLDER),
     re.compile(r"yaml: (line \d+|unmarshal errors)|mapping values are not allowed", re.I),
+    re.compile(r": unbound variable$|: parameter (null or )?not set$|"
+               r"(?-i:Unrecognized VM option|Invalid (maximum|initial) heap size)|"
+               r"bootstrap checks? fail|(secret|configmap|config map)s? \"[^\"]+\" not found|"
+               r"couldn't find key \S+ in (Secret|ConfigMap)", re.I),
     re.compile(r"Syntax error on line \d+ of|invalid argument \"[^\"]*\" for \"[^\"]*\" "
                r"flag", re.I),
 )
@@ -78,7 +88,8 @@ CONFIG_WORDS = ("config", "settings", "flag", "unrecognized", "usage:", "unknown
                 "missing required", "environment variable", "yaml", "mapping values",
                 "syntax error on line", "configure", "specified", "validation error",
                 "option", "placeholder", "${", "must be", "required key", "variable",
-                "properties", "argument", "parameter", "$")
+                "properties", "argument", "parameter", "$", "unbound", "not set", "vm option",
+                "heap size", "bootstrap check", "secret", "configmap", "config map")
 
 
 def detect_config(lines: Sequence[Line]) -> Finding | None:
