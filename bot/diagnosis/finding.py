@@ -116,3 +116,13 @@ def loud(line: Line) -> bool:
     if line.level is not None:
         return line.level not in ("info", "debug", "trace")
     return not _QUIET_LEVEL.search(line.core)
+
+
+# A line that only counts or announces the errors that the next line lists.
+_SUMMARY = re.compile(r"(\[?\d+\]? \w+( \w+)? failed|\d+ validation errors? for \w+|"
+                      r"errors? (found|occurred)\b.*|:)\s*$", re.I)
+
+
+def detail_of(lines: Sequence[Line], line: Line) -> Line | None:
+    """The next line when `line` only announces it ("2 checks failed", "…:")."""
+    return next_nonblank(lines, line.index) if _SUMMARY.search(line.core) else None

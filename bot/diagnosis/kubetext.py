@@ -22,6 +22,10 @@ _DESCRIBE_FIELD = re.compile(r"^(\s*)(Name|Namespace|Status|Reason|Message|Exit 
 # "2m  Warning  Evicted  pod/web-1  The node had condition: [DiskPressure]." (get events)
 _EVENT_ROW = re.compile(r"^\s*(?:\S+\s{2,})?(Normal|Warning)\s{2,}([A-Z]\w+)\s{2,}(.+)$")
 _DESCRIBE_ONLY = ("Last State", "State", "Exit Code", "Events", "Controlled By")
+# the column headers of describe's Events table and of `kubectl get events`
+_EVENTS_HEADER = re.compile(r"^\s*(Type\s+Reason\s+Age\s+From\s+Message|"
+                            r"LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE)\s*$")
+_HEADER_WINDOW = 400
 _COUNT = re.compile(r"\(x(\d+) over ")
 _TERMINATED_BLOCK = 12  # lines after "Last State: Terminated" that belong to it
 _EVENTS_QUOTED = 4
@@ -87,7 +91,9 @@ def read_kube_text(lines: Sequence[Line]) -> KubeText | None:
     fields = [(ln, m) for ln in lines if (m := _DESCRIBE_FIELD.match(ln.shown)) is not None]
     events = [(ln, ev) for ln in lines if (ev := _event(ln)) is not None]
     describe = any(m.group(2) in _DESCRIBE_ONLY for _, m in fields)
-    if not ((describe and len(fields) >= _MIN_SHAPE) or len(events) >= _MIN_SHAPE):
+    table = any(_EVENTS_HEADER.match(ln.shown) for ln in lines[:_HEADER_WINDOW])
+    if not ((describe and len(fields) >= _MIN_SHAPE) or len(events) >= _MIN_SHAPE
+            or (table and events)):
         return None
     quoted: list[Line] = []
     block: dict[str, Line] = {}

@@ -18,8 +18,8 @@ from bot.diagnosis.categories import REFINABLE, Category
 from bot.diagnosis.detectors import DETECTORS
 from bot.diagnosis.detectors.bursts import last_burst
 from bot.diagnosis.detectors.logs import DEPENDENCY, PORT
-from bot.diagnosis.detectors.startup import CONFIG, PLACEHOLDER
-from bot.diagnosis.finding import MAX_LINES, Finding, finding, loud
+from bot.diagnosis.detectors.startup import BAD_ADDRESS, BAD_CREDENTIALS, CONFIG, PLACEHOLDER
+from bot.diagnosis.finding import MAX_LINES, Finding, detail_of, finding, loud
 from bot.diagnosis.logtext import Line
 
 __all__ = ["MAX_LINES", "Finding", "extract_signature", "last_words", "refine"]
@@ -32,6 +32,8 @@ _ENV_KEY = re.compile(r"^KeyError: '[A-Z][A-Z0-9_]+'$")
 # (pattern searched in the signature, category it proves), most specific first
 _ROOT_CAUSES: tuple[tuple[re.Pattern[str], Category], ...] = (
     (_PLACEHOLDER, Category.CONFIG_ERROR),
+    (BAD_ADDRESS, Category.CONFIG_ERROR),
+    (BAD_CREDENTIALS, Category.CONFIG_ERROR),
     (PORT, Category.PORT_IN_USE),
     (DEPENDENCY, Category.DEPENDENCY_UNAVAILABLE),
     *((pattern, Category.CONFIG_ERROR) for pattern in CONFIG),
@@ -92,7 +94,9 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
     counts, never a grep of the whole tail."""
     closing = _closing_errors(lines)
     if closing is not None:
-        return refine(finding(Category.APP_FATAL, [closing], headline=closing.core.strip()))
+        detail = detail_of(lines, closing)
+        return refine(finding(Category.APP_FATAL, [closing, detail],
+                              headline=(detail or closing).core.strip()))
     tail = [ln for ln in lines[-3:] if ln.core.strip()]
     if not tail:
         return None

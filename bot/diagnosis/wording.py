@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
 from bot.diagnosis.categories import Category
-from bot.diagnosis.detectors.startup import PLACEHOLDER
+from bot.diagnosis.detectors.startup import BAD_CREDENTIALS, PLACEHOLDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +170,9 @@ WORDING: dict[Category, Wording] = {
                   says(r"exec format error")),
              Hint("The script has Windows line endings (CRLF): convert it with dos2unix or "
                   "a .gitattributes eol=lf rule.", says(r"\$'\\r'|\\r: |\r|\^M")),
+             Hint("sh is running a script written in another language: its shebang is missing "
+                  "or points to an interpreter that is not there (a moved virtualenv, a CRLF "
+                  "line end).", says(r"^\S+: \d+: (import|from|def|const|require|use)\b")),
              Hint("Make the entrypoint executable (chmod +x in the Dockerfile) or run it via "
                   "sh.", says(r"permission denied")),
              Hint("Exec-form ENTRYPOINT does not expand $VARIABLES: use sh -c or "
@@ -196,6 +199,12 @@ WORDING: dict[Category, Wording] = {
             (Hint("A ${{VARIABLE}} placeholder reached the app unsubstituted: set the "
                   "variable, or render the template before start-up.",
                   says(PLACEHOLDER)),
+             Hint("A URL reached a host or port setting: Kubernetes injects <SERVICE>_PORT="
+                  "tcp://… variables for every Service, which shadow settings of the same name; "
+                  "rename the setting or set enableServiceLinks: false.",
+                  says(r"tcp://\d")),
+             Hint("The credentials the app was given are rejected: check the Secret against "
+                  "the dependency's users.", says(BAD_CREDENTIALS.pattern)),
              Hint("The data directory belongs to another initialisation or version: mount "
                   "an empty subdirectory (not the volume root) or migrate the data.",
                   says(r"data director|not empty|has files in it|incompatible with server")),

@@ -377,3 +377,38 @@ def test_a_probe_that_cannot_connect_is_still_a_probe_kill() -> None:
 ])
 def test_more_shapes_without_an_exit_code(log: str, category: str, quoted: str) -> None:
     check(log, category, quoted)
+
+
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # the older .NET format ("Unhandled Exception:"), credentials rejected → configuration
+    ("Unhandled Exception: Npgsql.PostgresException: 28P01: password authentication failed for "
+     "user \"orders\"\n   at Npgsql.NpgsqlConnector.Open()\n", "config-error",
+     "password authentication failed for user"),
+    # a summary line and the item it counts
+    ("ERROR: 2 startup checks failed\n  - environment variable REGION is not set\n"
+     "  - cache directory /var/cache/app is not writable\n", "config-error",
+     "environment variable REGION is not set"),
+    # an address that cannot be right is configuration, not an unreachable dependency
+    ("Traceback (most recent call last):\n  File \"/app/main.py\", line 2, in <module>\n"
+     "    connect()\nredis.exceptions.ConnectionError: invalid port number: "
+     "\"tcp://10.96.0.12:6379\"\n", "config-error", "invalid port number"),
+    # a script run by the wrong interpreter fails line after line: the first failure is quoted
+    ("/usr/local/bin/migrate: 2: use: not found\n/usr/local/bin/migrate: 3: use: not found\n"
+     "/usr/local/bin/migrate: 5: Syntax error: \"(\" unexpected\n", "exec-error",
+     "/usr/local/bin/migrate: 2: use: not found"),
+    # an abort under an emulator: the root and how the process died
+    ("terminate called after throwing an instance of 'std::bad_alloc'\n  what():  std::bad_alloc\n"
+     "qemu: uncaught target signal 6 (Aborted) - core dumped\n", "native-crash",
+     "qemu: uncaught target signal 6"),
+])
+def test_roots_and_their_details(log: str, category: str, quoted: str) -> None:
+    check(log, category, quoted)
+
+
+def test_a_lone_events_table_is_kubernetes_text() -> None:
+    log = ("Events:\n  Type     Reason     Age   From     Message\n"
+           "  ----     ------     ----  ----     -------\n"
+           "  Warning  Unhealthy  2m (x9 over 5m)  kubelet  Startup probe failed: Get "
+           "\"http://10.0.0.8:9000/ready\": dial tcp 10.0.0.8:9000: connect: connection refused\n")
+    d = diagnose(Evidence(log=log))
+    assert d.category == "probe-kill" and "startup probe" in d.summary

@@ -10,7 +10,7 @@ from bot.diagnosis.categories import Category
 from bot.diagnosis.finding import Finding, finding, last, next_nonblank
 from bot.diagnosis.logtext import Line
 
-_UNHANDLED = re.compile(r"^Unhandled [eE]xception\.? +[\w.`]+(Exception|Error)\b|"
+_UNHANDLED = re.compile(r"^Unhandled [eE]xception[.:]? +[\w.`]+(Exception|Error)\b|"
                         r"^Process terminated\. ")
 _HOST_FAILED = re.compile(r"^\s*(Hosting failed to start|Application startup exception|"
                           r"Unable to start Kestrel|An error occurred while starting the "

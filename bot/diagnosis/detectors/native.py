@@ -44,6 +44,12 @@ _FRAME = re.compile(r"^\s*(?:#\d+\s+(?:0x[0-9a-f]+\s+)?(?:in\s+)?|(?:PC: )?@\s+0
 _HANDLER_FRAMES = re.compile(r"^(?:__restore_rt|raise|abort|gsignal|__GI_\w+|_?_?sigaction|"
                              r"\w*[Ss]ignal\w*|\w*[Bb]acktrace\w*|\w*[Ss]tack[Tt]race\w*|"
                              r"__libc_\w+|_start|\(unknown\)|(?:google|absl)::(?:LogMessage|log_internal)\w*)\b")
+# The fatal signal a root cause ends in (an abort after a failed check or an uncaught C++
+# exception), quoted with it: it says how the process died, e.g. under an emulator.
+_CONSEQUENCE = re.compile(r"qemu: uncaught target signal|\*\*\* ?SIG[A-Z]+ .*received|"
+                          r"Aborted \(core dumped\)|Segmentation fault|[Cc]aught signal|"
+                          r"Fatal signal \d+")
+_CONSEQUENCE_WINDOW = 8
 _FRAMES_KEPT = 2
 _FRAME_WINDOW = 40
 
@@ -73,6 +79,8 @@ def detect(lines: Sequence[Line]) -> Finding | None:
         follow = next_nonblank(lines, i)
         if follow is not None and (_WHAT.match(follow.core) or ABORT.search(follow.core)):
             picked.append(follow)
+        picked.append(next((ln for ln in lines[i + 1:i + _CONSEQUENCE_WINDOW]
+                            if _CONSEQUENCE.search(ln.core)), None))
         picked += _named_frames(lines, i)
         runtime = "node" if any(ABORT.search(ln.core) for ln in lines[i:i + 5]) else (
             "python" if "Fatal Python error" in lines[i].core else None)

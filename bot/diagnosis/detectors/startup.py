@@ -7,7 +7,8 @@ import re
 from collections.abc import Sequence
 
 from bot.diagnosis.categories import Category
-from bot.diagnosis.finding import Finding, anywhere, finding, last, loud, mentions
+from bot.diagnosis.detectors.bursts import last_burst
+from bot.diagnosis.finding import Finding, anywhere, detail_of, finding, loud, mentions
 from bot.diagnosis.logtext import Line
 
 _EXEC: tuple[re.Pattern[str], ...] = (
@@ -24,7 +25,7 @@ _EXEC: tuple[re.Pattern[str], ...] = (
     re.compile(r"^(?:/\S*/)?(?:ba|da|z|a)?sh: (?:\d+: |line \d+: )?.*: "
                r"(?:not found|command not found|Permission denied|No such file or directory)"),
     re.compile(r": line \d+: .*: (?:not found|command not found|Permission denied|"
-               r"No such file or directory)$"),
+               r"No such file or directory)$|^\S+: \d+: \S+: (?:not found|Permission denied)$"),
     re.compile(r"can't open file .*\[Errno \d+\]"),
     re.compile(r"^(?:/usr)?(?:/bin/)?env: .*: No such file or directory"),
     re.compile(r"^exec \S+: (no such file or directory|permission denied)"),
@@ -42,11 +43,14 @@ def detect_exec(lines: Sequence[Line]) -> Finding | None:
     if not mentions(lines, _EXEC_WORDS):
         return None
     for pattern in _EXEC:
-        i = last(lines, pattern)
-        if i is not None:
-            core = lines[i].core.strip()
+        if not anywhere(lines, pattern):
+            continue
+        # a script failing line after line: the first failure of the last burst is the root
+        burst = last_burst([ln.index for ln in lines if pattern.search(ln.core)])
+        if burst is not None:
+            core = lines[burst[0]].core.strip()
             focus = _EXEC_FOCUS.search(core)
-            return finding(Category.EXEC_ERROR, [lines[i]],
+            return finding(Category.EXEC_ERROR, [lines[burst[0]]],
                            headline=focus.group(0) if focus else core)
     return None
 
@@ -55,6 +59,16 @@ def detect_exec(lines: Sequence[Line]) -> Finding | None:
 PLACEHOLDER = (r"\$\{[A-Za-z_][\w.-]*(?::-?[^}]*)?\}|"
                r"(?i:host|port|addr|lookup|dial|listen|url|dsn|endpoint)\S*[^\n]*"
                r"(?<![\w$])\$[A-Z_][A-Z0-9_]{2,}\b")
+# A dependency's address that cannot be right (`invalid port number: "tcp://10.0.0.3:5432"`,
+# often a Kubernetes service-link variable shadowing the app's own), or credentials the
+# dependency rejects: the dependency may be fine, the configuration is not.
+BAD_ADDRESS = re.compile(r"invalid (port|port number|host|hostname|host name|address|url|uri|dsn|"
+                         r"connection string)\b|unknown port|too many colons in address|"
+                         r"malformed (url|uri|dsn|connection string)|missing port in address",
+                         re.I)
+BAD_CREDENTIALS = re.compile(r"(login|password authentication|authentication) failed for user|"
+                             r"access denied for user|invalid (username|password|credentials)|"
+                             r"SASL authentication failed", re.I)
 _SETTING = (r"(?:config|configuration|settings?|options?|env(?:ironment)?(?: variables?)?|"
             r"parameters?|properties|flags?|arguments?)")
 CONFIG: tuple[re.Pattern[str], ...] = (
@@ -101,5 +115,7 @@ def detect_config(lines: Sequence[Line]) -> Finding | None:
             continue
         for line in reversed(lines):
             if pattern.search(line.core) and loud(line) and not line.core[:1].isspace():
-                return finding(Category.CONFIG_ERROR, [line], headline=line.core.strip())
+                detail = detail_of(lines, line)
+                return finding(Category.CONFIG_ERROR, [line, detail],
+                               headline=(detail or line).core.strip())
     return None
