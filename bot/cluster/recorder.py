@@ -201,8 +201,9 @@ class Recorder:
             worker.start()
         supervisor.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop watching, let each worker finish its current capture, join the threads."""
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop watching and join the threads (a capture in flight may finish after: its
+        row is idempotent). Returns within `timeout`, so losing a lease stops it at once."""
         self._stop.set()
         for w in self.watches:
             w.stop()

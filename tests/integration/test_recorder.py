@@ -189,3 +189,17 @@ def test_two_recorders_at_once_store_each_restart_once(rig: Rig) -> None:
         assert twin.restarts == rig.recorder.restarts == 3
     finally:
         twin.stop()
+
+
+def test_the_recorder_prunes_by_count_and_age_once_a_day(make_rig) -> None:
+    rig = make_rig(crash_retention_per_workload=2, crash_retention_days=1)
+    rig.advance(hours=4)
+    assert len(rig.rows()) == 4
+    rig.recorder.housekeep()  # never pruned before: prunes now
+    assert [c.restart_count for c in rig.rows()] == [10, 11]
+    rig.advance(hours=1)
+    rig.recorder.housekeep()  # pruned within the day: nothing goes
+    assert [c.restart_count for c in rig.rows()] == [10, 11, 12]
+    rig.advance(hours=25)
+    rig.recorder.housekeep()
+    assert [c.restart_count for c in rig.rows()] == [36, 37]
