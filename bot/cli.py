@@ -92,10 +92,11 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
         cluster.close()
     if args.json:
-        _dump_json(digest_to_json(run.digest, run.diagnoses))
+        _dump_json(digest_to_json(run.digest, run.diagnoses,
+                                  [u.to_json() for u in run.unreadable]))
     else:
         _write(digest_text(run.digest, run.diagnoses, top=args.top, notes=run.notes,
-                           templates_dir=settings.templates_dir))
+                           unreadable=run.unreadable, templates_dir=settings.templates_dir))
     return 0
 
 
@@ -133,6 +134,7 @@ def _reports_json(reports: Sequence[ContainerReport]) -> list[dict[str, object]]
         "note": r.note,
         "history": [history_json(c) for c in r.history],
         "recorded_only": r.recorded,
+        "unreadable": [u.to_json() for u in r.unreadable],
     } for r in reports]
 
 

@@ -21,15 +21,32 @@ class ConfigError(UsageError):
 
 
 class ClusterError(PatrolError):
-    """The Kubernetes API could not be reached or refused the request."""
+    """The Kubernetes API could not be reached or refused the request.
+
+    `status` is the HTTP status the API server answered with (None when it never answered),
+    so callers decide by status, never by matching message text.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NotFoundError(ClusterError):
     """A namespace, pod or workload the user named does not exist."""
 
     def __init__(self, message: str, *, suggestions: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
+        super().__init__(message, status=404)
         self.suggestions = suggestions
+
+
+class ForbiddenError(ClusterError):
+    """RBAC refused the request (403): this service account may not read `resource`
+    (e.g. "pods/log"). Callers that can do without it say so and carry on."""
+
+    def __init__(self, message: str, *, resource: str) -> None:
+        super().__init__(message, status=403)
+        self.resource = resource
 
 
 class StoreError(PatrolError):

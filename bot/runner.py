@@ -11,14 +11,15 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from difflib import get_close_matches
+from functools import partial
 
 from bot.cluster.client import ClusterClient, Progress
 from bot.cluster.observe import Resolved, observe_pod, observe_pods
 from bot.diagnosis.engine import Diagnosis, EventNote, Evidence, diagnose
 from bot.diagnosis.redaction import redact
-from bot.errors import ClusterError, NotFoundError, UsageError
+from bot.errors import ClusterError, ForbiddenError, NotFoundError, UsageError
 from bot.patrol.deltas import VanishedPod, find_vanished
 from bot.patrol.digest import Digest, DigestBuilder, PatrolOptions, WorkloadSummary
 from bot.patrol.history import CrashRecord
@@ -40,13 +41,39 @@ WorkloadKey = tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Something a report or a patrol could not read, said instead of pretending "none".
+
+    `what` is what was not read ("pods/log", "events", "namespace payments"), `why` is
+    "forbidden" (RBAC, 403) or "failed" (anything else; `detail` is its one line), and
+    `count` how many reads it affected. Templates word it.
+    """
+
+    what: str
+    why: str
+    detail: str
+    count: int = 1
+
+    @classmethod
+    def of(cls, what: str, error: ClusterError) -> Unreadable:
+        return cls(what, "forbidden" if isinstance(error, ForbiddenError) else "failed",
+                   str(error))
+
+    def to_json(self) -> dict[str, object]:
+        return {"what": self.what, "why": self.why, "detail": self.detail,
+                "count": self.count}
+
+
+@dataclass(frozen=True, slots=True)
 class PatrolRun:
-    """A finished patrol: the digest, the snapshot recorded, diagnoses of top workloads."""
+    """A finished patrol: the digest, the snapshot recorded, diagnoses of top workloads,
+    and what it could not read (a namespace, logs or events behind its diagnoses)."""
 
     digest: Digest
     snapshot: SnapshotInfo | None  # None for a read-only look (record=False)
     diagnoses: dict[WorkloadKey, Diagnosis] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    unreadable: tuple[Unreadable, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +93,12 @@ class ContainerReport:
     note: str | None = None
     history: tuple[CrashRecord, ...] = ()  # recorded crashes, newest first
     recorded: bool = False  # the pod is gone: everything here comes from the recorder
+    unreadable: tuple[Unreadable, ...] = ()  # the log and/or events, when not read
+    observed_at: datetime | None = None  # the API server's clock when the pod was listed
+
+    def not_read(self, what: str) -> Unreadable | None:
+        """Why `what` ("pods/log" or "events") could not be read, if it could not."""
+        return next((u for u in self.unreadable if u.what == what), None)
 
 
 @contextmanager
@@ -90,17 +123,27 @@ def _options(settings: Settings, namespaces: Sequence[str]) -> PatrolOptions:
                          ignore=settings.ignore)
 
 
+def bounded(cluster: ClusterClient, seconds: float, setting: str) -> ClusterClient:
+    """`cluster` with a deadline, unless the caller already gave it one."""
+    return cluster if cluster.deadline is not None else cluster.bounded(seconds, setting)
+
+
 def observe(cluster: ClusterClient, namespaces: Sequence[str],
             progress: Progress | None = None) -> list[PodObservation]:
     """Observations of every pod (in `namespaces`, or all), rolled up to workloads."""
     if not namespaces:
-        owners = cluster.owners(None)
-        return observe_pods(cluster.pods(None, progress), owners)
+        return cluster.relisted(lambda: observe_pods(cluster.pods(None, progress),
+                                                     cluster.owners(None)))
     pods: list[PodObservation] = []
     for ns in namespaces:
         cluster.check_namespace(ns)
-        pods.extend(observe_pods(cluster.pods(ns, progress), cluster.owners(ns)))
+        pods.extend(cluster.relisted(partial(_observe_namespace, cluster, ns, progress)))
     return pods
+
+
+def _observe_namespace(cluster: ClusterClient, namespace: str,
+                       progress: Progress | None) -> list[PodObservation]:
+    return observe_pods(cluster.pods(namespace, progress), cluster.owners(namespace))
 
 
 def run_patrol(
@@ -117,6 +160,7 @@ def run_patrol(
     digest; `confirm_later=True` records its snapshot as pending, to become the next
     digest's baseline only when Slack confirms the post (a failed post keeps its window)."""
     options = _options(settings, namespaces)
+    cluster = bounded(cluster, settings.patrol_deadline, "PATROL_DEADLINE")
     chosen = sorted(options.namespaces)
     for ns in chosen:
         cluster.check_namespace(ns)
@@ -138,38 +182,53 @@ def run_patrol(
         purpose = PURPOSE_DIGEST_PENDING if confirm_later else PURPOSE_DIGEST
     writing = (store.snapshot_writer(cluster.name, start, purpose, chosen) if record
                else nullcontext(None))
+    skipped: dict[str, Unreadable] = {}  # namespaces this service account may not list
     with paused_gc(), writing as writer:
-        pending: list[str | None] = list(chosen) or [None]
-        done: list[str | None] = []
-        while pending:
-            scope = pending.pop(0)
-            owners = cluster.owners(scope)
-            resolved: Resolved = {}
-            for raw in cluster.pods(scope, progress):
-                if raw is None:
-                    # This scope's list restarted after a 410 Expired. Everything gathered
-                    # so far is dropped, so scopes already finished are listed again too.
-                    if writer is not None:
-                        writer.reset()
-                    builder.reset()
-                    present.clear()
-                    pending[:0] = done
-                    done = []
+
+        def read() -> datetime | None:
+            """List every scope from scratch into the digest and the snapshot; run again
+            by `relisted` when a list expires (410) mid-way. Returns the server's clock."""
+            if writer is not None:
+                writer.reset()
+            builder.reset()
+            present.clear()
+            latest: datetime | None = None
+            scopes: list[str | None] = [*chosen] or [None]
+            for scope in scopes:
+                if scope in skipped:
                     continue
-                pod = observe_pod(raw, owners, resolved)
-                builder.add(pod, baselines.get(pod.namespace))
-                present.add((pod.namespace, pod.uid))
-                if writer is not None:
-                    writer.add_pod(pod)
-            done.append(scope)
-        now = cluster.server_time or start
+                added = 0
+                try:
+                    owners = cluster.owners(scope)
+                    resolved: Resolved = {}
+                    listing = cluster.pods(scope, progress)
+                    for raw in listing:
+                        pod = observe_pod(raw, owners, resolved)
+                        builder.add(pod, baselines.get(pod.namespace))
+                        present.add((pod.namespace, pod.uid))
+                        if writer is not None:
+                            writer.add_pod(pod)
+                        added += 1
+                except ForbiddenError as exc:
+                    if scope is None or added:
+                        raise
+                    skipped[scope] = Unreadable(f"namespace {scope}", "forbidden", str(exc))
+                    continue
+                latest = listing.server_time or latest
+            if chosen and len(skipped) == len(chosen):
+                raise ClusterError(skipped[chosen[0]].detail)
+            return latest
+
+        now = cluster.relisted(read) or start
         if writer is not None:
             writer.close(taken_at=now)
-        vanished = baselines.vanished(options.namespaces or None)
+        readable = options.namespaces - skipped.keys() if options.namespaces else None
+        vanished = baselines.vanished(readable)
     history = (CrashStore(store.engine).window(cluster.name, info.taken_at, now, present,
                                                chosen) if info is not None else None)
     digest = builder.finish(info.taken_at if info else None, now, vanished, history)
-    diagnoses = diagnose_workloads(cluster, settings, builder, digest.workloads[:diagnose_top])
+    diagnoses, unreadable = diagnose_workloads(cluster, settings, builder,
+                                               digest.workloads[:diagnose_top])
     snapshot = writer.info if writer is not None else None
     if snapshot is not None and digest_run:
         store.prune(cluster.name, keep_after=now - timedelta(days=settings.retention_days))
@@ -177,7 +236,8 @@ def run_patrol(
         store.record_diagnoses(snapshot.id, ((ns, kind, name, d.fingerprint, d.category,
                                               d.summary)
                                              for (ns, kind, name), d in diagnoses.items()))
-    return PatrolRun(digest, snapshot, diagnoses, tuple(notes))
+    return PatrolRun(digest, snapshot, diagnoses, tuple(notes),
+                     (*skipped.values(), *unreadable))
 
 
 class _NamespaceBaselines:
@@ -246,9 +306,14 @@ class _NamespaceBaselines:
 
 
 def diagnose_workloads(cluster: ClusterClient, settings: Settings, builder: DigestBuilder,
-                       workloads: Sequence[WorkloadSummary]) -> dict[WorkloadKey, Diagnosis]:
-    """Diagnose the latest crash of each given workload from its previous log and events."""
+                       workloads: Sequence[WorkloadSummary]
+                       ) -> tuple[dict[WorkloadKey, Diagnosis], list[Unreadable]]:
+    """Diagnose the latest crash of each given workload from its previous log and events.
+
+    Also returns what could not be read for those diagnoses (e.g. pods/log forbidden),
+    counted per kind of problem, so the digest can say its summaries lack it."""
     result: dict[WorkloadKey, Diagnosis] = {}
+    missing: dict[tuple[str, str], Unreadable] = {}
     for w in workloads:
         key = (w.namespace, w.kind, w.name)
         found = latest_termination(((p, c) for p in builder.restarting_pods(key)
@@ -258,19 +323,31 @@ def diagnose_workloads(cluster: ClusterClient, settings: Settings, builder: Dige
         report = investigate_container(cluster, settings, found[0], found[1])
         if report.diagnosis is not None:
             result[key] = report.diagnosis
-    return result
+        for u in report.unreadable:
+            seen = missing.get((u.what, u.why))
+            missing[(u.what, u.why)] = u if seen is None else replace(seen,
+                                                                      count=seen.count + 1)
+    return result, list(missing.values())
 
 
 def investigate_container(cluster: ClusterClient, settings: Settings, pod: PodObservation,
-                          container: ContainerObservation) -> ContainerReport:
-    """Fetch the previous log and events of one container and diagnose its last exit."""
+                          container: ContainerObservation,
+                          observed_at: datetime | None = None) -> ContainerReport:
+    """Fetch the previous log and the events of one container and diagnose its last exit.
+
+    The two reads are independent: when one is forbidden or fails, the other is still made,
+    the report names what was not read and why, and the diagnosis uses what was read."""
     note = None
+    unreadable: list[Unreadable] = []
     log: str | None = None
     events: tuple[EventNote, ...] = ()
     try:
         log = cluster.previous_log(pod.namespace, pod.name, container.name,
                                    tail_lines=settings.log_tail_lines,
                                    limit_bytes=settings.log_limit_bytes)
+    except ClusterError as exc:
+        unreadable.append(Unreadable.of("pods/log", exc))
+    try:
         events = tuple(
             EventNote(e.type, e.reason, e.message, e.count or 1)
             for e in cluster.events_for(pod.namespace, pod.name, pod.uid)
@@ -278,7 +355,7 @@ def investigate_container(cluster: ClusterClient, settings: Settings, pod: PodOb
             or e.involvedObject.fieldPath.endswith("{" + container.name + "}")
         )
     except ClusterError as exc:
-        note = str(exc)
+        unreadable.append(Unreadable.of("events", exc))
     redactions = 0
     if log is not None and settings.redact_logs:
         log, redactions = redact(log)
@@ -298,10 +375,10 @@ def investigate_container(cluster: ClusterClient, settings: Settings, pod: PodOb
             memory_limit=container.memory_limit, has_liveness_probe=container.has_liveness_probe,
             disruption_reason=pod.disruption_reason))
     elif log is None and container.restarts == 0:
-        note = note or "this container has not restarted"
+        note = "this container has not restarted"
     return ContainerReport(pod.namespace, pod.name, pod.uid, pod.workload.kind,
                            pod.workload.name, container, diagnosis, log, redactions, events,
-                           note)
+                           note, unreadable=tuple(unreadable), observed_at=observed_at)
 
 
 def resolve_target(pods: Sequence[PodObservation], target: str) -> list[PodObservation]:
@@ -331,8 +408,9 @@ def investigate(cluster: ClusterClient, settings: Settings, namespace: str, targ
                 store: Store | None = None) -> list[ContainerReport]:
     """Diagnosis of a pod/workload: one report per restarted container (worst pods), each
     with its recorded history when `store` is given. A pod or workload that no longer
-    exists is answered from the recorder's records."""
-    cluster.check_namespace(namespace)
+    exists is answered from the recorder's records. Bounded by QUERY_DEADLINE."""
+    cluster = bounded(cluster, settings.query_deadline, "QUERY_DEADLINE")
+    observed_at = cluster.server_now()
     crashes = CrashStore(store.engine) if store is not None else None
     pods = observe(cluster, [namespace])
     try:
@@ -360,7 +438,7 @@ def investigate(cluster: ClusterClient, settings: Settings, namespace: str, targ
                                  f"(it has: {names})")
         restarted = [c for c in containers if c.restarts > 0 or c.last_termination]
         for c in restarted or containers[:1]:
-            report = investigate_container(cluster, settings, pod, c)
+            report = investigate_container(cluster, settings, pod, c, observed_at)
             if crashes is not None:
                 history = crashes.history(
                     cluster.name, namespace, container=c.name, limit=HISTORY,

@@ -7,6 +7,7 @@ makes every knob visible in one place (and in `.env.example`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +17,6 @@ from bot.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///restart-patrol.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,12 @@ class Settings:
     crash_retention_per_workload: int = 200
     alert_new_crashes: bool = False
     digest_catchup: timedelta = timedelta(hours=6)
+    kube_connect_timeout: float = 5.0
+    kube_read_timeout: float = 30.0
+    kube_retries: int = 4
+    kube_retry_backoff: float = 0.5
+    patrol_deadline: float = 300.0
+    query_deadline: float = 60.0
 
 
 def _split_list(raw: str) -> tuple[str, ...]:
@@ -70,6 +76,10 @@ def parse_channel_namespaces(raw: str) -> dict[str, tuple[str, ...]]:
             raise ConfigError(
                 f"CHANNEL_NAMESPACES entry {entry!r} is not CHANNEL=ns1,ns2 (or CHANNEL=*)"
             )
+        if not _split_list(namespaces):
+            raise ConfigError(
+                f"CHANNEL_NAMESPACES entry {entry!r} gives channel {channel.strip()} no "
+                "namespace: list at least one (or * for all)")
         result[channel.strip()] = _split_list(namespaces)
     return result
 
@@ -87,6 +97,36 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 1.0}
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    """A duration such as `30`, `30s`, `500ms`, `5m`, `1h` or `1d`, in seconds."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|)", raw)
+    if match is None:
+        raise ConfigError(f"{name}={raw!r} is not a duration (e.g. 500ms, 30s, 5m, 6h, 1d)")
+    value = float(match.group(1)) * _SECONDS[match.group(2)]
+    if value < minimum:
+        raise ConfigError(f"{name}={raw} must be at least {minimum:g} s")
+    return value
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    """DATABASE_URL, checked for the `dialect[+driver]://…` shape SQLAlchemy needs."""
+    raw = env.get("DATABASE_URL", "").strip()
+    if not raw:
+        return DEFAULT_DATABASE_URL
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(\+[A-Za-z0-9_]+)?://\S*", raw):
+        shown = "DATABASE_URL" if "@" in raw else f"DATABASE_URL={raw!r}"  # may hold a password
+        raise ConfigError(
+            f"{shown} is not a database URL (e.g. sqlite:///restart-patrol.db "
+            "or postgresql+psycopg://user@host:5432/db)")
+    return raw
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -100,13 +140,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
     """`90s`, `30m`, `6h`, `1d`, or plain seconds; `0` turns the feature off."""
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    number, unit = (raw[:-1], raw[-1]) if raw[-1] in _UNITS else (raw, "s")
-    if not number.isdigit():
-        raise ConfigError(f"{name}={raw!r} is not a duration (e.g. 30m, 6h, 1d)")
-    return timedelta(seconds=int(number) * _UNITS[unit])
+    return timedelta(seconds=_seconds(env, name, default.total_seconds(), minimum=0))
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -128,7 +162,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         patrol_timezone=timezone,
         patrol_namespaces=_split_list(env.get("PATROL_NAMESPACES", "")),
         channel_namespaces=parse_channel_namespaces(channel_raw) if channel_raw else None,
-        database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url=_database_url(env),
         kubeconfig=env.get("KUBECONFIG") or None,
         kube_context=env.get("KUBE_CONTEXT") or None,
         in_cluster=bool(env.get("KUBERNETES_SERVICE_HOST")),
@@ -149,4 +183,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                           minimum=1),
         alert_new_crashes=_bool(env, "ALERT_NEW_CRASHES", False),
         digest_catchup=_duration(env, "DIGEST_CATCHUP", timedelta(hours=6)),
+        kube_connect_timeout=_seconds(env, "KUBE_CONNECT_TIMEOUT", 5.0, minimum=0.01),
+        kube_read_timeout=_seconds(env, "KUBE_READ_TIMEOUT", 30.0, minimum=0.01),
+        kube_retries=_int(env, "KUBE_RETRIES", 4, minimum=0),
+        kube_retry_backoff=_seconds(env, "KUBE_RETRY_BACKOFF", 0.5, minimum=0),
+        patrol_deadline=_seconds(env, "PATROL_DEADLINE", 300.0, minimum=0.1),
+        query_deadline=_seconds(env, "QUERY_DEADLINE", 60.0, minimum=0.1),
     )

@@ -1,11 +1,14 @@
 """Translate kubernetes/urllib3/msgspec failures into `bot.errors` with a human message.
 
 Each message says which API call failed, on which object, and what to check (RBAC,
-context, network), in one line.
+context, network), in one line. The client's request path decides what is retried
+(`retriable`); this module only words the outcome.
 """
 
 from __future__ import annotations
 
+import http.client
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,7 +18,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 
 from bot.cluster.wire import StatusBody
-from bot.errors import ClusterError, ConfigError, NotFoundError
+from bot.errors import ClusterError, ConfigError, ForbiddenError, NotFoundError, PatrolError
+
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def status_message(exc: ApiException) -> str:
@@ -31,38 +36,95 @@ def status_message(exc: ApiException) -> str:
     return f"HTTP {exc.status} {exc.reason or ''}".strip()
 
 
-@contextmanager
-def translated(what: str, server: str) -> Iterator[None]:
-    """Run an API call; re-raise its failure as a ClusterError that names `what`."""
-    try:
-        yield
-    except ApiException as exc:
+def retriable(exc: BaseException) -> bool:
+    """Worth another attempt: a throttled or failing server (429, 5xx), a connection reset
+    or closed mid-body, or no answer within the read timeout. Not: refused connections,
+    unknown hosts, TLS or auth failures, other 4xx (retrying cannot change them)."""
+    if isinstance(exc, ApiException):
+        return exc.status in RETRIED_STATUSES
+    return isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.ReadTimeoutError)
+
+
+def resource_of(path: str) -> str:
+    """The resource a request path reads, as RBAC names it ("pods", "pods/log")."""
+    seg = [s for s in path.split("/") if s]
+    rest = seg[2:] if seg[:1] == ["api"] else seg[3:]
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        rest = rest[2:]
+    if not rest:
+        return "/".join(seg) or "/"
+    return f"{rest[0]}/{rest[2]}" if len(rest) >= 3 else rest[0]
+
+
+def describe(exc: BaseException, server: str, read_timeout: float) -> str:
+    """What went wrong with one attempt, as a clause ("the API server answered 503")."""
+    if isinstance(exc, ApiException):
+        message = status_message(exc)
+        detail = "" if message.startswith("HTTP ") else f" ({_clip(message)})"
+        return f"the API server answered {exc.status}{detail}"
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return (f"the API server at {server} sent nothing for {read_timeout:g} s "
+                "(KUBE_READ_TIMEOUT)")
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        cause = exc.args[1] if len(exc.args) > 1 else exc
+        if isinstance(cause, http.client.IncompleteRead) or "IncompleteRead" in str(exc):
+            return "the response was cut off mid-body"
+        if isinstance(cause, ConnectionResetError) or "reset" in str(exc).lower():
+            return "the connection was reset"
+        return f"the connection broke ({_clip(str(cause), 80)})"
+    return _clip(str(exc))
+
+
+def translate(exc: BaseException, what: str, path: str, server: str) -> PatrolError:
+    """The one-line error for a failed (non-retried) request to `path`."""
+    if isinstance(exc, ApiException):
         message = status_message(exc)
         if exc.status == 404:
-            raise NotFoundError(f"{what}: {message}") from None
+            return NotFoundError(f"{what}: {message}")
         if exc.status == 401:
-            raise ClusterError(
+            return ClusterError(
                 f"{what}: the API server at {server} rejected our credentials (401): check "
-                "the user of your KUBECONFIG/KUBE_CONTEXT, or the service-account token"
-            ) from None
+                "the user of your KUBECONFIG/KUBE_CONTEXT, or the service-account token",
+                status=401)
         if exc.status == 403:
-            raise ClusterError(
+            named = re.search(r'cannot \w+ resource "([^"]+)"', message)
+            return ForbiddenError(
                 f"{what}: forbidden (403): {message} — grant restart-patrol get/list/watch on "
-                "pods, pods/log, events, replicasets and jobs (see deploy/rbac.yaml)"
-            ) from None
-        raise ClusterError(f"{what}: the API server answered {exc.status}: {message}") from None
-    except urllib3.exceptions.HTTPError as exc:
+                "pods, pods/log, events, replicasets and jobs (see deploy/rbac.yaml)",
+                resource=named.group(1) if named else resource_of(path))
+        return ClusterError(f"{what}: the API server answered {exc.status}: {message}",
+                            status=exc.status)
+    if isinstance(exc, urllib3.exceptions.HTTPError):
+        if retriable(exc):
+            return ClusterError(f"{what}: {describe(exc, server, 0)}")
         reason = getattr(exc, "reason", None) or exc
-        raise ClusterError(
+        return ClusterError(
             f"{what}: cannot reach the Kubernetes API at {server} ({_short(reason)}); "
-            "check KUBECONFIG/KUBE_CONTEXT, the VPN and that the cluster is up"
-        ) from None
-    except msgspec.ValidationError as exc:
-        raise ClusterError(f"{what}: unexpected response from {server}: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ClusterError(f"{what}: {server} did not answer with JSON: {exc}") from None
-    except ConfigException as exc:
-        raise ConfigError(f"kubeconfig: {exc}") from None
+            "check KUBECONFIG/KUBE_CONTEXT, the VPN and that the cluster is up")
+    if isinstance(exc, msgspec.ValidationError):
+        return ClusterError(f"{what}: unexpected response from {server}: {exc}")
+    if isinstance(exc, msgspec.DecodeError):
+        return ClusterError(f"{what}: {server} did not answer with JSON: {exc}")
+    if isinstance(exc, ConfigException):
+        return ConfigError(f"kubeconfig: {_clip(str(exc))}")
+    if isinstance(exc, PatrolError):
+        return exc
+    raise exc
+
+
+@contextmanager
+def translated(what: str, server: str, path: str = "") -> Iterator[None]:
+    """Run an API call or decode its answer; re-raise a failure as a one-line error."""
+    try:
+        yield
+    except (ApiException, urllib3.exceptions.HTTPError, msgspec.ValidationError,
+            msgspec.DecodeError, ConfigException) as exc:
+        raise translate(exc, what, path, server) from None
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _short(reason: object) -> str:

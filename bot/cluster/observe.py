@@ -113,13 +113,7 @@ def observe_pod(pod: wire.Pod, owners: Owners, resolved: Resolved | None = None
     )
 
 
-def observe_pods(pods: Iterable[wire.Pod | None], owners: Owners) -> list[PodObservation]:
-    """Observations of a pod stream; a None (list restarted after 410) discards the partial."""
-    result: list[PodObservation] = []
+def observe_pods(pods: Iterable[wire.Pod], owners: Owners) -> list[PodObservation]:
+    """Observations of a pod stream."""
     resolved: Resolved = {}
-    for pod in pods:
-        if pod is None:
-            result.clear()
-        else:
-            result.append(observe_pod(pod, owners, resolved))
-    return result
+    return [observe_pod(pod, owners, resolved) for pod in pods]

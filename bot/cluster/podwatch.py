@@ -153,15 +153,15 @@ class PodWatch:
 
         def pods() -> Iterator[WatchedPod]:
             nonlocal version
-            for page in self.cluster.list_all(f"list {self.what}", self.path, WatchedPodList):
+            for page in self.cluster.list_pages(f"list {self.what}", self.path,
+                                                WatchedPodList):
                 if self.stopping.is_set():
                     return
-                if page is None:
-                    continue  # restarted after a 410 mid-list: the handler is idempotent
                 version = page.metadata.resourceVersion
                 yield from page.items
 
-        self.handler.listed(self.namespace, pods())
+        # A list that expires mid-way (410) is listed again: the handler is idempotent.
+        self.cluster.relisted(lambda: self.handler.listed(self.namespace, pods()))
         if self.stopping.is_set():
             raise ClusterError("stopped")
         self.lists += 1

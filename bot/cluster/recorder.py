@@ -188,6 +188,17 @@ class Recorder:
         self.captures: dict[str, int] = {}
         self.api_requests: dict[str, int] = {}
         self.failure: str | None = None
+        self._skew = timedelta(0)  # the API server's clock minus ours, as last measured
+
+    def server_clock(self) -> datetime:
+        """The API server's clock, estimated from the last measured skew (start-up and each
+        heartbeat read the server's Date), without a request."""
+        return datetime.now(UTC) + self._skew
+
+    def _measure_clock(self) -> datetime:
+        now = self.cluster.server_now()
+        self._skew = now - datetime.now(UTC)
+        return now
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
@@ -224,7 +235,7 @@ class Recorder:
         """Bookkeeping, then one watch thread per scope, then the heartbeat/prune loop."""
         while not self._stop.is_set():
             try:
-                now = self.cluster.server_now()
+                now = self._measure_clock()
                 self._watermarks = self.sink.watermarks(self.cluster.name,
                                                         self.settings.patrol_namespaces)
                 self._last_seen = self.sink.mark_started(self.cluster.name, now)
@@ -246,8 +257,8 @@ class Recorder:
 
     def housekeep(self) -> None:
         """Heartbeat; prune once a day (age and per-workload count)."""
-        now = self.cluster.server_time or datetime.now(UTC)
         try:
+            now = self._measure_clock()
             pruned = self.sink.mark_seen(self.cluster.name, now)
             if pruned is None or now - pruned >= PRUNE_EVERY:
                 self.prune(now)
@@ -258,7 +269,7 @@ class Recorder:
 
     def prune(self, now: datetime | None = None) -> int:
         """Apply CRASH_RETENTION_DAYS and CRASH_RETENTION_PER_WORKLOAD now."""
-        now = now or self.cluster.server_time or datetime.now(UTC)
+        now = now or self.server_clock()
         removed = self.sink.prune(
             self.cluster.name, now,
             older_than=now - timedelta(days=self.settings.crash_retention_days),
@@ -373,7 +384,7 @@ class Recorder:
         meta = pod.metadata
         term = status.lastState.terminated if status.lastState else None
         finished = (parse_api_time(term.finishedAt) if term else None) or (
-            self.cluster.server_time or datetime.now(UTC))
+            self.server_clock())
         key = (meta.uid, status.name)
         before = self._fetched.get(key)
         exit_code = term.exitCode if term else None
@@ -470,7 +481,7 @@ class Recorder:
             message=self._clean(term.message) if term else None,
             started_at=parse_api_time(term.startedAt) if term else None,
             finished_at=parse_api_time(term.finishedAt) if term else None,
-            recorded_at=self.cluster.server_time or datetime.now(UTC), node=c.node,
+            recorded_at=self.server_clock(), node=c.node,
             image=c.image or None, category=decoded.category, summary=decoded.meaning,
             capture=capture, template_hash=c.template_hash,
             replica_set=c.owner.name if c.owner and c.owner.kind == "ReplicaSet" else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +16,10 @@ def _time(moment: datetime | None) -> str | None:
 
 def digest_to_json(
     digest: Digest, diagnoses: dict[tuple[str, str, str], Diagnosis] | None = None,
+    unreadable: Sequence[Mapping[str, object]] = (),
 ) -> dict[str, Any]:
-    """The digest as plain JSON-ready data."""
+    """The digest as plain JSON-ready data. `unreadable`: what the patrol could not read
+    (`{"what", "why", "detail", "count"}`), an added key."""
     diagnoses = diagnoses or {}
     workloads = []
     for w in digest.workloads:
@@ -69,4 +72,5 @@ def digest_to_json(
                            "workload": {"kind": v.workload.kind, "name": v.workload.name},
                            "restarts_at_baseline": v.restarts_at_baseline}
                           for v in digest.vanished],
+        "unreadable": [dict(u) for u in unreadable],
     }

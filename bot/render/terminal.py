@@ -12,8 +12,10 @@ from bot.render.rows import Diagnoses, digest_rows
 
 
 def digest_text(digest: Digest, diagnoses: Diagnoses | None = None, *, top: int = 20,
-                notes: Sequence[str] = (), templates_dir: str | None = None) -> str:
-    """The digest as an aligned table, readable at any size (top N + "and M more")."""
+                notes: Sequence[str] = (), unreadable: Sequence[object] = (),
+                templates_dir: str | None = None) -> str:
+    """The digest as an aligned table, readable at any size (top N + "and M more").
+    `unreadable`: what the patrol could not read (runner.Unreadable), said up front."""
     rows = digest_rows(digest, diagnoses, top)
     span = (format_duration(digest.window_to - digest.window_from)
             if digest.window_from else "")
@@ -25,7 +27,8 @@ def digest_text(digest: Digest, diagnoses: Diagnoses | None = None, *, top: int 
         span=span, restarts_in_window=digest.restarts_in_window,
         shown_total=len(digest.workloads), rows=rows,
         more=len(digest.workloads) - len(rows), vanished=list(digest.vanished),
-        notes=list(notes), recorded=digest.recorded, dropped=digest.dropped_captures,
+        notes=list(notes), unreadable=list(unreadable), recorded=digest.recorded,
+        dropped=digest.dropped_captures,
         vanished_restarts=digest.vanished_restarts,
     )
 

@@ -16,6 +16,7 @@ import binascii
 import email.utils
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -122,7 +123,10 @@ class SimServer:
         # Serve all-namespace lists round-robin across namespaces (as a server merging
         # several sources may), to test clients that assume namespace order.
         self.interleave_namespaces = False
+        # RBAC-style refusals by resource, e.g. {"pods/log"}: every namespace gets a 403
+        self.forbidden_resources: set[str] = set()
         self.requests: list[str] = []  # request lines, for fidelity tests
+        self.statuses: Counter[int] = Counter()  # status codes served, e.g. to prove a 410
         handler = type("BoundHandler", (_Handler,), {"sim": self})
         server = type("SimHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
         self.httpd = server((host, port), handler)
@@ -184,6 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- plumbing -------------------------------------------------------------------
     def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
+        self.sim.statuses[code] += 1
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -275,6 +280,15 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
+        resource = f"{rtype.plural}/{sub}" if sub else rtype.plural
+        if resource in self.sim.forbidden_resources:
+            verb = "list" if name is None else "get"
+            raise ApiError(403, "Forbidden", (
+                f'{rtype.plural} "{name}" is forbidden: ' if name else
+                f"{rtype.plural} is forbidden: ") + (
+                f'User "system:serviceaccount:restart-patrol:restart-patrol" cannot {verb} '
+                f'resource "{resource}" in API group "{rtype.group}" in the namespace '
+                f'"{namespace}"'), details={"name": name or "", "kind": rtype.plural})
         if namespace is not None and self.sim.forbidden_namespaces & {namespace}:
             raise ApiError(403, "Forbidden", (
                 f'{rtype.plural} is forbidden: User "system:serviceaccount:restart-patrol:'

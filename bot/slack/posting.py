@@ -78,6 +78,7 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
     ) for row in digest_rows(digest, run.diagnoses, top)]
     return render_message(
         "digest.blocks.j2", settings.templates_dir, cluster=digest.cluster, scope=scope,
+        unreadable=list(run.unreadable),
         first_run=digest.first_run, rows=rows, more=max(len(digest.workloads) - top, 0),
         total_rows=len(digest.workloads), restarts_in_window=digest.restarts_in_window,
         window_from=digest.window_from, window_to=digest.window_to,
@@ -106,7 +107,8 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
     """One thread reply per container: diagnosis, signature, events, history, log tail
     (inline up to INLINE_LOG characters, else uploaded as a file into the thread)."""
     settings, store = services.settings, services.store
-    week_ago = (services.cluster.server_time or datetime.now(UTC)) - timedelta(days=7)
+    observed = next((r.observed_at for r in reports if r.observed_at), None)
+    week_ago = (observed or datetime.now(UTC)) - timedelta(days=7)
     sparks: dict[tuple[str, str, str], str] = {}  # one history query per workload
     for r in reports:
         log = (r.log_tail or "").rstrip("\n")

@@ -31,7 +31,7 @@ def test_workloads_roll_up_through_real_owner_objects(sim: Sim) -> None:
 def test_rollup_does_not_guess_from_names(sim: Sim) -> None:
     """A pod whose ReplicaSet is unknown stays attributed to the ReplicaSet itself."""
     cluster = connect(sim.settings())
-    pods = list(p for p in cluster.pods("qld2-production") if p is not None)
+    pods = list(cluster.pods("qld2-production"))
     observed = observe_pods(pods, owners={})
     pod1 = next(p for p in observed if p.name.startswith("pod1-"))
     assert (pod1.workload.kind, pod1.workload.name) == ("ReplicaSet",
@@ -66,10 +66,14 @@ def test_a_410_mid_list_restarts_the_list_once(sim: Sim) -> None:
         if pages["n"] == 1:
             sim.world.compact()
 
-    pods = observe_pods(cluster.pods(None, progress=compact_once), {})
+    pods = cluster.relisted(lambda: observe_pods(cluster.pods(None, progress=compact_once),
+                                                 {}))
+    assert sim.server.statuses[410] == 1  # the restart really followed a 410
     assert len(pods) == sim.world.count("pods")
     assert len({p.uid for p in pods}) == len(pods)
-    assert any(r.endswith("limit=10") for r in sim.server.requests[-30:])
+    first_pages = [r for r in sim.server.requests if r.startswith("GET /api/v1/pods?")
+                   and "continue=" not in r]
+    assert len(first_pages) == 2  # listed from the start twice
     cluster.close()
 
 
@@ -81,7 +85,9 @@ def test_a_second_410_fails_clearly(sim: Sim) -> None:
         sim.world.compact()
 
     with pytest.raises(ClusterError, match="expired twice"):
-        observe_pods(cluster.pods(None, progress=compact_always), {})
+        cluster.relisted(lambda: observe_pods(cluster.pods(None, progress=compact_always),
+                                              {}))
+    assert sim.server.statuses[410] == 2
     cluster.close()
 
 
@@ -139,10 +145,13 @@ def test_missing_kubeconfig_is_a_config_error(tmp_path: Path, sim: Sim) -> None:
         connect(replace(sim.settings(), kubeconfig=str(tmp_path / "absent")))
 
 
-def test_server_time_comes_from_the_api_server(sim: Sim) -> None:
+def test_server_time_comes_with_the_answer_that_carried_it(sim: Sim) -> None:
     cluster = connect(sim.settings())
-    list(cluster.pods("qld2-production"))
-    assert cluster.server_time == sim.world.now
+    listing = cluster.pods("qld2-production")
+    assert listing.server_time is None
+    list(listing)
+    assert listing.server_time == sim.world.now
+    assert cluster.server_now() == sim.world.now
     cluster.close()
 
 

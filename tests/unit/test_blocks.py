@@ -40,7 +40,7 @@ def digest(rows: list[DigestRow], **kw: object) -> dict:
         "cluster": "c1", "scope": "prod", "first_run": False, "rows": rows, "more": 0,
         "total_rows": len(rows), "restarts_in_window": 7, "window_from": NOW - timedelta(days=1),
         "window_to": NOW, "span": "1d", "pods_scanned": 98, "vanished": 2, "recorded": True,
-        "dropped": 1, "vanished_restarts": 4}
+        "dropped": 1, "vanished_restarts": 4, "unreadable": []}
     return render_message("digest.blocks.j2", None, **(context | kw))
 
 

@@ -1,0 +1,138 @@
+"""The cluster client under injected faults: retries, the 410 restart, giving up clearly.
+
+Real HTTP all the way: client → FaultProxy → bot/sim. Timeouts and backoff are short so
+each case costs at most a couple of seconds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.cluster.client import connect
+from bot.errors import ClusterError
+from bot.render.digest_json import digest_to_json
+from bot.runner import run_patrol
+from bot.settings import Settings
+from bot.sim.generator import generate_world
+from bot.sim.server import SimServer
+from bot.store import Store
+from tests.conftest import Sim
+from tests.reliability.conftest import Held
+from tests.reliability.proxy import Fault, FaultProxy
+
+PODS_PAGE = r"^GET /api/v1/pods\?"
+
+
+def through(proxy: FaultProxy, sim: Sim, tmp_path: Path, **changes: object) -> Settings:
+    """Settings whose kubeconfig points at `proxy`, with short timeouts and backoff."""
+    kubeconfig = tmp_path / f"kubeconfig-proxy-{uuid.uuid4().hex[:6]}"
+    kubeconfig.write_text(sim.kubeconfig.read_text().replace(sim.server.url, proxy.url))
+    fast: dict[str, object] = {"kube_read_timeout": 1.0, "kube_retry_backoff": 0.05,
+                               "kube_retries": 3}
+    return replace(sim.settings(), kubeconfig=str(kubeconfig),
+                   **(fast | changes))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def big_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    """20k generated pods (1,000 of them restarting) served by bot/sim."""
+    world = generate_world(20_000)
+    server = SimServer(world).start()
+    kubeconfig = tmp_path_factory.mktemp("big") / "kubeconfig"
+    kubeconfig.write_text(server.kubeconfig())
+    yield Sim(world, None, server, kubeconfig)  # type: ignore[arg-type]
+    server.stop()
+
+
+def patrol_json(settings: Settings, tmp_path: Path, page_size: int = 500) -> dict[str, object]:
+    cluster = connect(settings)
+    cluster.page_size = page_size
+    store = Store.open(f"sqlite:///{tmp_path}/{uuid.uuid4().hex[:6]}.db")
+    try:
+        run = run_patrol(cluster, store, settings, diagnose_top=0)
+        return digest_to_json(run.digest)
+    finally:
+        store.close()
+        cluster.close()
+
+
+def test_a_500_a_cut_body_and_a_reset_on_pages_of_a_20k_pod_list(big_sim: Sim, tmp_path: Path,
+                                                                 held: Held) -> None:
+    expected = patrol_json(big_sim.settings(), tmp_path)
+    assert expected["pods_scanned"] == 20_000
+    faults = (Fault("status", PODS_PAGE, nth=7, status=500),
+              Fault("cut", PODS_PAGE, nth=20),
+              Fault("reset", PODS_PAGE, nth=31))
+    with FaultProxy(big_sim.server.url, *faults) as proxy:
+        got = patrol_json(through(proxy, big_sim, tmp_path), tmp_path)
+    assert [f.hits for f in faults] == [1, 1, 1]
+    assert got["pods_scanned"] == 20_000
+    assert got["workloads"] == expected["workloads"]
+    assert got["restarts_in_window"] == expected["restarts_in_window"]
+    held("one 500 on a page of a 20k-pod list", "page retried; patrol exact (20,000 pods)")
+    held("a body cut mid-way on one page", "page retried; patrol exact")
+    held("a connection reset on one page", "page retried; patrol exact")
+
+
+def test_a_503_that_persists_fails_with_one_line_naming_the_call(sim: Sim, tmp_path: Path,
+                                                                 held: Held) -> None:
+    fault = Fault("status", PODS_PAGE, status=503, times=None,
+                  message="etcdserver: leader changed")
+    with FaultProxy(sim.server.url, fault) as proxy:
+        settings = through(proxy, sim, tmp_path, kube_retries=3)
+        with pytest.raises(ClusterError) as err:
+            patrol_json(settings, tmp_path)
+    message = str(err.value)
+    assert message.startswith("list pods in all namespaces: the API server answered 503 "
+                              "(etcdserver: leader changed) 4 times over ")
+    assert "\n" not in message
+    assert fault.hits == 4  # one attempt + KUBE_RETRIES
+    held("503 on every try", "4 attempts with backoff, then one line naming the call")
+
+
+def test_429_with_retry_after_is_retried_after_the_time_asked(sim: Sim, tmp_path: Path,
+                                                              held: Held) -> None:
+    fault = Fault("status", PODS_PAGE, status=429, retry_after="1")
+    with FaultProxy(sim.server.url, fault) as proxy:
+        got = patrol_json(through(proxy, sim, tmp_path), tmp_path)
+        arrivals = [at for at, line in proxy.requests if line.startswith("GET /api/v1/pods?")]
+    assert fault.hits == 1 and got["pods_scanned"] == sim.world.count("pods")
+    assert arrivals[1] - arrivals[0] >= 1.0  # the retry waited the Retry-After
+    held("429 with Retry-After: 1", "retried after 1 s; patrol exact")
+
+
+def test_a_410_on_a_continue_token_restarts_the_patrol_list_once(sim: Sim, tmp_path: Path,
+                                                                 held: Held) -> None:
+    expected = patrol_json(sim.settings(), tmp_path, page_size=10)
+    fault = Fault("status", r"^GET /api/v1/pods\?.*continue=", nth=3, status=410,
+                  message="The provided continue parameter is too old")
+    with FaultProxy(sim.server.url, fault) as proxy:
+        got = patrol_json(through(proxy, sim, tmp_path), tmp_path, page_size=10)
+        firsts = [line for line in proxy.lines()
+                  if line.startswith("GET /api/v1/pods?") and "continue=" not in line]
+    assert fault.hits == 1
+    assert len(firsts) == 2  # the list started over once
+    assert got["workloads"] == expected["workloads"]
+    assert got["pods_scanned"] == expected["pods_scanned"]
+    held("410 Expired on a continue token mid-list", "list restarted once; no duplicate rows")
+
+
+def test_a_hung_page_fails_within_the_patrol_deadline(sim: Sim, tmp_path: Path,
+                                                      held: Held) -> None:
+    fault = Fault("hang", PODS_PAGE, times=None)
+    with FaultProxy(sim.server.url, fault) as proxy:
+        settings = through(proxy, sim, tmp_path, kube_read_timeout=0.5, kube_retries=10,
+                           patrol_deadline=1.5)
+        with pytest.raises(ClusterError) as err:
+            patrol_json(settings, tmp_path)
+    message = str(err.value)
+    assert message.startswith("list pods in all namespaces: gave up at the 1.5 s deadline "
+                              "(PATROL_DEADLINE); last attempt: the API server at ")
+    assert "sent nothing for 0.5 s (KUBE_READ_TIMEOUT)" in message
+    assert 2 <= fault.hits < 11
+    held("a list page that never answers", "PATROL_DEADLINE ends the patrol; one line")
