@@ -145,7 +145,8 @@ def test_digest_rows_render_the_same_numbers_in_the_terminal_and_in_slack() -> N
     table = render("digest.txt.j2", None, cluster="c1", pods_scanned=9, workloads_scanned=2,
                    first_run=False, window_from=NOW - timedelta(days=1), window_to=NOW,
                    span="1d", restarts_in_window=3, shown_total=2, rows=rows, more=0,
-                   vanished=[], notes=[], recorded=False, dropped=0, vanished_restarts=0)
+                   vanished=[], notes=[], recorded=False, dropped=0, vanished_restarts=0,
+                   unreadable=[])
     header, first, _, second = table.split("\n\n")[1].splitlines()[:4]
     assert header.split() == ["NAMESPACE", "WORKLOAD", "KIND", "RESTARTS", "TOTAL", "EXIT",
                               "AGE", "FLAGS"]
