@@ -12,7 +12,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ import orjson
 
 from bot.errors import NotFoundError, PatrolError, StoreError, UsageError
 from bot.patrol.durations import parse_duration
+from bot.patrol.timestamps import json_time
 from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -100,14 +101,10 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _time(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
 def history_json(crash: CrashRecord) -> dict[str, object]:
-    """One recorded crash in `why --json` (ARCHITECTURE.md keys, then additions)."""
+    """One recorded crash in `why --json` (the contract's keys first, then additions)."""
     return {
-        "finished_at": _time(crash.finished_at), "exit_code": crash.exit_code,
+        "finished_at": json_time(crash.finished_at), "exit_code": crash.exit_code,
         "reason": crash.reason, "category": crash.category,
         "fingerprint": crash.fingerprint, "signature": list(crash.signature),
         "log_captured": crash.log_captured,
@@ -117,7 +114,7 @@ def history_json(crash: CrashRecord) -> dict[str, object]:
         "container": crash.container, "restart_count": crash.restart_count,
         "restarts": crash.restarts, "signal": crash.signal, "summary": crash.summary,
         "capture": crash.capture, "new": crash.is_new, "image": crash.image,
-        "node": crash.node, "started_at": _time(crash.started_at),
+        "node": crash.node, "started_at": json_time(crash.started_at),
     }
 
 

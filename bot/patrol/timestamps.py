@@ -1,5 +1,7 @@
-"""Kubernetes API timestamps (RFC 3339) → aware UTC datetimes: one parser for the cluster
-layer and the simulator."""
+"""Timestamps in machine-readable form: Kubernetes API times (RFC 3339) → aware UTC
+datetimes (one parser for the cluster layer and the simulator), and datetimes → the
+RFC 3339 strings of our JSON outputs (one formatter for `patrol --json` and `why --json`).
+Human-readable times are the templates' `stamp` filter."""
 
 from __future__ import annotations
 
@@ -15,3 +17,8 @@ def parse_api_time(text: str | None) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def json_time(moment: datetime | None) -> str | None:
+    """RFC 3339 with a `Z` for UTC (None stays None), as the JSON contracts print times."""
+    return moment.isoformat().replace("+00:00", "Z") if moment else None

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from bot.diagnosis.engine import Diagnosis
 from bot.patrol.digest import Digest
-
-
-def _time(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+from bot.patrol.timestamps import json_time
 
 
 def digest_to_json(
@@ -38,8 +34,8 @@ def digest_to_json(
             "unknown_pods": w.unknown_pods,
             "crashes": [{"label": t.label, "fingerprint": t.fingerprint, "count": t.count,
                          "new": t.new, "summary": t.summary,
-                         "first_seen": _time(t.first_seen),
-                         "changed_at": _time(t.changed_at), "image": t.image}
+                         "first_seen": json_time(t.first_seen),
+                         "changed_at": json_time(t.changed_at), "image": t.image}
                         for t in w.crashes],
             "vanished_restarts": w.vanished_restarts,
             "pods": [{
@@ -51,7 +47,7 @@ def digest_to_json(
                     else None,
                     "last_reason": c.last_termination.reason if c.last_termination else None,
                     "category": c.category,
-                    "finished_at": _time(c.last_termination.finished_at
+                    "finished_at": json_time(c.last_termination.finished_at
                                          if c.last_termination else None),
                     "waiting_reason": c.waiting_reason,
                 } for c in p.containers],
@@ -59,7 +55,7 @@ def digest_to_json(
         })
     return {
         "cluster": digest.cluster,
-        "window": {"from": _time(digest.window_from), "to": _time(digest.window_to)},
+        "window": {"from": json_time(digest.window_from), "to": json_time(digest.window_to)},
         "first_run": digest.first_run,
         "restarts_in_window": digest.restarts_in_window,
         "pods_scanned": digest.pods_scanned,

@@ -34,8 +34,8 @@ CLUSTER_RULES = {
     for verb in READ
 }
 LEASE_RULES = {("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")}
-# In the settings contract (ARCHITECTURE.md) and being added to bot/settings.py by the
-# high-availability work; the manifests set them already.
+# In the settings contract (docs/design.md, "Being built") and being added to
+# bot/settings.py by the high-availability work; the manifests set them already.
 CONTRACT_SETTINGS = {"LEADER_ELECTION", "LEASE_NAME", "LEASE_NAMESPACE"}
 
 Doc = dict[str, Any]
