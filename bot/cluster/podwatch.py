@@ -25,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from bot.cluster import wire
 from bot.cluster.client import ClusterClient
 from bot.cluster.errors import translated
-from bot.errors import ClusterError
+from bot.errors import ClusterError, PatrolError
 
 log = logging.getLogger("restart_patrol.watch")
 
@@ -144,6 +144,14 @@ class PodWatch:
                     return
                 self.reconnects += 1
                 log.warning("watch of %s failed: %s; retrying in %.1fs", self.what, exc, delay)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+            except PatrolError as exc:
+                # The handler could not keep what it saw (its database, say): list again
+                # after a pause, so the comparison of counts finds those restarts again.
+                log.error("recording %s failed: %s; listing again in %.1fs", self.what, exc,
+                          delay)
+                version = None
                 self.stopping.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
 

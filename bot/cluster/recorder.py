@@ -432,8 +432,13 @@ class Recorder:
             try:
                 self._capture(capture)
             except PatrolError as exc:
+                CAPTURES.labels("error").inc()
                 log.error("capture of %s/%s [%s] failed: %s", capture.namespace, capture.pod,
                           capture.container, exc)
+            except Exception:  # a worker must outlive one bad capture, or the queue fills
+                CAPTURES.labels("error").inc()
+                log.exception("capture of %s/%s [%s] failed", capture.namespace, capture.pod,
+                              capture.container)
             finally:
                 q.task_done()
                 with self._changed:
