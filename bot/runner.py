@@ -16,7 +16,7 @@ from difflib import get_close_matches
 from functools import partial
 
 from bot.cluster.client import ClusterClient, Progress
-from bot.cluster.observe import Resolved, observe_pod, observe_pods
+from bot.cluster.observe import Resolved, observe_patrolled, observe_pods
 from bot.diagnosis.engine import Diagnosis, EventNote, Evidence, diagnose
 from bot.diagnosis.redaction import redact
 from bot.errors import ClusterError, ForbiddenError, NotFoundError, UsageError
@@ -203,7 +203,7 @@ def run_patrol(
                     resolved: Resolved = {}
                     listing = cluster.pods(scope, progress)
                     for raw in listing:
-                        pod = observe_pod(raw, owners, resolved)
+                        pod = observe_patrolled(raw, owners, resolved)
                         builder.add(pod, baselines.get(pod.namespace))
                         present.add((pod.namespace, pod.uid))
                         if writer is not None:
@@ -226,7 +226,8 @@ def run_patrol(
         vanished = baselines.vanished(readable)
     history = (CrashStore(store.engine).window(cluster.name, info.taken_at, now, present,
                                                chosen) if info is not None else None)
-    digest = builder.finish(info.taken_at if info else None, now, vanished, history)
+    with paused_gc():  # the digest is built while the patrol's objects are still alive
+        digest = builder.finish(info.taken_at if info else None, now, vanished, history)
     diagnoses, unreadable = diagnose_workloads(cluster, settings, builder,
                                                digest.workloads[:diagnose_top])
     snapshot = writer.info if writer is not None else None

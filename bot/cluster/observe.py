@@ -15,6 +15,7 @@ from bot.patrol.model import (
     ContainerKind,
     ContainerObservation,
     PodObservation,
+    QuietPod,
     Termination,
     WorkloadRef,
 )
@@ -26,7 +27,10 @@ Resolved = dict[tuple[str, str, str], WorkloadRef]
 
 def _controller(meta: wire.ObjectMeta) -> wire.OwnerReference | None:
     refs = meta.ownerReferences
-    return next((r for r in refs if r.controller), refs[0] if refs else None)
+    for ref in refs:  # a loop, not next(genexpr): this runs once per pod
+        if ref.controller:
+            return ref
+    return refs[0] if refs else None
 
 
 _intern = sys.intern  # namespaces, workloads, images, reasons repeat across 100k pods
@@ -111,6 +115,24 @@ def observe_pod(pod: wire.Pod, owners: Owners, resolved: Resolved | None = None
         containers=tuple(containers),
         disruption_reason=disruption,
     )
+
+
+def observe_patrolled(pod: wire.Pod, owners: Owners, resolved: Resolved
+                      ) -> PodObservation | QuietPod:
+    """A QuietPod when no container has restarted or has a last termination (most pods:
+    only their names are needed), else the full observation."""
+    status = pod.status
+    names: list[str] = []
+    for statuses in (status.initContainerStatuses, status.containerStatuses,
+                     status.ephemeralContainerStatuses):
+        for s in statuses:
+            last = s.lastState
+            if s.restartCount or (last is not None and last.terminated is not None):
+                return observe_pod(pod, owners, resolved)
+            names.append(_intern(s.name))
+    meta = pod.metadata
+    return QuietPod(_intern(meta.namespace), meta.name, meta.uid,
+                    resolve_workload(meta, owners, resolved), tuple(names))
 
 
 def observe_pods(pods: Iterable[wire.Pod], owners: Owners) -> list[PodObservation]:

@@ -23,6 +23,7 @@ from bot.patrol.model import (
     Baseline,
     ContainerKind,
     PodObservation,
+    QuietPod,
     Termination,
     latest_termination,
 )
@@ -227,7 +228,7 @@ class DigestBuilder:
         self._tallies: dict[tuple[str, str, str], _Tally] = {}
         self.pods_scanned = 0
 
-    def add(self, pod: PodObservation, baseline: Baseline | None) -> None:
+    def add(self, pod: PodObservation | QuietPod, baseline: Baseline | None) -> None:
         """Count one pod against its namespace's baseline (None on a first run)."""
         if not self.options.covers(pod.namespace):
             return
@@ -236,6 +237,8 @@ class DigestBuilder:
         tally = self._tallies.get(key)
         if tally is None:
             tally = self._tallies[key] = _Tally()
+        if isinstance(pod, QuietPod):
+            return  # counted; it adds nothing to any total or delta
         restarting = False
         for c in pod.containers:
             tally.total += c.restarts

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -91,6 +91,19 @@ class PodObservation:
     disruption_reason: str | None = None  # DisruptionTarget condition reason, when present
 
 
+class QuietPod(NamedTuple):
+    """A pod none of whose containers has restarted or has a last termination: all a
+    patrol needs of it (its containers' names, for the snapshot). Most pods of a cluster
+    are quiet, and observing them in full was most of a 100k-pod patrol's cost (hence
+    also a NamedTuple rather than a frozen dataclass, whose __init__ costs 4× more)."""
+
+    namespace: str
+    name: str
+    uid: str
+    workload: WorkloadRef
+    containers: tuple[str, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerRecord:
     """One container as stored in a snapshot: the baseline for the next patrol's deltas."""
@@ -113,11 +126,11 @@ class ContainerRecord:
         return (self.namespace, self.pod_uid, self.container)
 
 
-@dataclass(frozen=True, slots=True)
-class BaselinePod:
+class BaselinePod(NamedTuple):
     """One pod of a snapshot, restarting or not: its name, workload and every container's
     name. Snapshots keep rows only for containers that restarted; a container listed here
-    without a row had restartCount 0."""
+    without a row had restartCount 0. (A NamedTuple: immutable like the dataclasses here,
+    and built 4× faster, which counts at 100k per baseline.)"""
 
     name: str
     workload: WorkloadRef

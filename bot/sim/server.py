@@ -125,6 +125,11 @@ class SimServer:
         self.interleave_namespaces = False
         # RBAC-style refusals by resource, e.g. {"pods/log"}: every namespace gets a 403
         self.forbidden_resources: set[str] = set()
+        # Serve each list page from bytes rendered once (as an API server's watch cache
+        # does), so a benchmark's floor is the client's cost, not the simulator's.
+        self.cache_pages = False
+        self._pages: dict[str, bytes] = {}
+        self._pages_rv = -1
         self.requests: list[str] = []  # request lines, for fidelity tests
         self.statuses: Counter[int] = Counter()  # status codes served, e.g. to prove a 410
         handler = type("BoundHandler", (_Handler,), {"sim": self})
@@ -344,6 +349,23 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, {"kind": rtype.kind, "apiVersion": rtype.api_version, **obj})
 
     def _list(self, rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> None:
+        sim = self.sim
+        if not sim.cache_pages or self._wants_table():
+            self._render_list(rtype, namespace, query)
+            return
+        key = f"{rtype.plural} {namespace} {sorted(query.items())}"
+        with sim.world.lock:
+            if sim._pages_rv != sim.world.resource_version:
+                sim._pages, sim._pages_rv = {}, sim.world.resource_version
+            body = sim._pages.get(key)
+        if body is None:
+            body = self._render_list(rtype, namespace, query, send=False)
+            with sim.world.lock:
+                sim._pages[key] = body
+        self._send(200, body)
+
+    def _render_list(self, rtype: ResourceType, namespace: str | None, query: dict[str, str],
+                     send: bool = True) -> bytes:
         world = self.sim.world
         labels = label_selector(query.get("labelSelector"))
         fields = field_selector(rtype.plural, query.get("fieldSelector"))
@@ -390,12 +412,16 @@ class _Handler(BaseHTTPRequestHandler):
                     self._position(rtype.plural, scope, next_key))
                 meta["remainingItemCount"] = remaining
         if self._wants_table():
-            table = to_table(rtype.plural, [o for _, o, _ in chosen], world.now, meta)
-            return self._send_json(200, table)
+            table = orjson.dumps(to_table(rtype.plural, [o for _, o, _ in chosen], world.now,
+                                          meta))
+            self._send(200, table)
+            return table
         head = orjson.dumps({"kind": rtype.kind + "List", "apiVersion": rtype.api_version,
                              "metadata": meta})
         body = head[:-1] + b',"items":[' + b",".join(d for _, _, d in chosen) + b"]}"
-        self._send(200, body)
+        if send:
+            self._send(200, body)
+        return body
 
     def _position(self, resource: str, namespace: str | None, key: Key) -> int:
         import bisect

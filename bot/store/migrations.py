@@ -116,13 +116,13 @@ def _v3_lean_snapshots(conn: Connection) -> None:
         for uid, group in groupby(pods, key=lambda row: row[0]):
             containers = list(group)
             _, name, kind, workload, _ = containers[0]
-            builder.add(uid, name, kind, workload, tuple(row[4] for row in containers))
-            if len(builder) >= _V3_PART_PODS:
+            builder.add(uid, name, (kind, workload), tuple(row[4] for row in containers))
+            if len(builder.uids) >= _V3_PART_PODS:
                 conn.execute(sets.insert().values(snapshot_id=snapshot_id, namespace=namespace,
                                                   part=part, pods=len(builder),
                                                   data=builder.pack()))
                 builder, part = PodSetBuilder(), part + 1
-        if len(builder):
+        if builder.uids:
             conn.execute(sets.insert().values(snapshot_id=snapshot_id, namespace=namespace,
                                               part=part, pods=len(builder), data=builder.pack()))
     # Keep only containers that restarted or have a last termination, in a table without

@@ -29,6 +29,7 @@ from bot.patrol.model import (
     BaselinePod,
     ContainerRecord,
     PodObservation,
+    QuietPod,
     WorkloadRef,
 )
 from bot.store.migrations import migrate
@@ -112,13 +113,18 @@ class SnapshotWriter:
         self._chunk: list[tuple[Any, ...]] = []
         self._sets: dict[str, PodSetBuilder] = {}
         self._parts: dict[str, int] = {}
-        self._last_namespace: str | None = None
+        self._namespace: str | None = None
+        self._builder = PodSetBuilder()
         self._interleaved = False
         self.pods = 0
         self.containers = 0
 
-    def add_pod(self, pod: PodObservation) -> None:
+    def add_pod(self, pod: PodObservation | QuietPod) -> None:
         """Record one pod (every container in its pod set; rows for the restarted ones)."""
+        workload = (pod.workload.kind, pod.workload.name)
+        if isinstance(pod, QuietPod):
+            self._add(pod.namespace, pod.uid, pod.name, workload, pod.containers, ())
+            return
         rows: list[ContainerRow] = []
         for c in pod.containers:
             term = c.last_termination
@@ -126,7 +132,7 @@ class SnapshotWriter:
                 rows.append((c.name, c.kind.value, c.restarts,
                              term.exit_code if term else None, term.reason if term else None,
                              term.finished_at if term else None))
-        self._add(pod.namespace, pod.uid, pod.name, pod.workload.kind, pod.workload.name,
+        self._add(pod.namespace, pod.uid, pod.name, workload,
                   tuple(c.name for c in pod.containers), rows)
 
     def add(self, records: Iterable[ContainerRecord]) -> None:
@@ -143,39 +149,47 @@ class SnapshotWriter:
 
     def _add_records(self, records: list[ContainerRecord]) -> None:
         first = records[0]
-        self._add(first.namespace, first.pod_uid, first.pod_name, first.workload_kind,
-                  first.workload_name, tuple(r.container for r in records),
+        self._add(first.namespace, first.pod_uid, first.pod_name,
+                  (first.workload_kind, first.workload_name),
+                  tuple(r.container for r in records),
                   [(r.container, r.container_kind, r.restarts, r.last_exit_code,
                     r.last_reason, r.finished_at) for r in records
                    if keeps_row(r.restarts, r.last_exit_code)])
 
-    def _add(self, namespace: str, uid: str, name: str, workload_kind: str,
-             workload_name: str, containers: tuple[str, ...], rows: list[ContainerRow]) -> None:
+    def _add(self, namespace: str, uid: str, name: str, workload: tuple[str, str],
+             containers: tuple[str, ...], rows: Sequence[ContainerRow]) -> None:
         if not containers:
             return  # no container statuses yet: nothing a delta could refer to
-        if namespace != self._last_namespace:
-            # Lists come in namespace order, so the previous namespace is complete: pack it
-            # now to keep memory flat. A namespace seen again means the server interleaves
-            # them; then sets stay open until full or closed (no part per pod).
-            if self._last_namespace is not None and not self._interleaved:
-                self._flush_set(self._last_namespace)
-            self._interleaved = self._interleaved or namespace in self._parts
-            self._last_namespace = namespace
+        if namespace != self._namespace:
+            self._switch(namespace)
+        builder = self._builder
+        builder.add(uid, name, workload, containers)
+        self.pods += 1
+        self.containers += len(containers)
+        if rows:
+            for container, kind, restarts, exit_code, reason, finished in rows:
+                self._chunk.append((
+                    self.id, namespace, uid, container, name, kind, workload[0], workload[1],
+                    restarts, exit_code, reason,
+                    finished.astimezone(UTC).replace(tzinfo=None) if finished else None))
+            if len(self._chunk) >= _CHUNK:
+                self._flush_rows()
+        if len(builder.uids) >= _PART_PODS:
+            self._flush_set(namespace)
+            self._builder = self._sets[namespace] = PodSetBuilder()
+
+    def _switch(self, namespace: str) -> None:
+        """Lists come in namespace order, so the previous namespace is complete: pack it
+        now to keep memory flat. A namespace seen again means the server interleaves
+        them; then sets stay open until full or closed (no part per pod)."""
+        if self._namespace is not None and not self._interleaved:
+            self._flush_set(self._namespace)
+        self._interleaved = self._interleaved or namespace in self._parts
+        self._namespace = namespace
         builder = self._sets.get(namespace)
         if builder is None:
             builder = self._sets[namespace] = PodSetBuilder()
-        builder.add(uid, name, workload_kind, workload_name, containers)
-        self.pods += 1
-        self.containers += len(containers)
-        for container, kind, restarts, exit_code, reason, finished in rows:
-            self._chunk.append((
-                self.id, namespace, uid, container, name, kind, workload_kind, workload_name,
-                restarts, exit_code, reason,
-                finished.astimezone(UTC).replace(tzinfo=None) if finished else None))
-        if len(self._chunk) >= _CHUNK:
-            self._flush_rows()
-        if len(builder) >= _PART_PODS:
-            self._flush_set(namespace)
+        self._builder = builder
 
     def _flush_rows(self) -> None:
         """executemany through the driver: SQLAlchemy's per-row parameter processing cost
@@ -186,7 +200,7 @@ class SnapshotWriter:
 
     def _flush_set(self, namespace: str) -> None:
         builder = self._sets.pop(namespace, None)
-        if builder is None or not len(builder):
+        if builder is None or not builder.uids:
             return
         part = self._parts.get(namespace, 0)
         self._parts[namespace] = part + 1
@@ -342,21 +356,26 @@ class Store:
                 restarts=restarts, workload_kind=intern(wkind), workload_name=intern(wname),
                 container_kind=intern(ckind))
 
-    def _pods(self, conn: Connection, info: SnapshotInfo, namespaces: Sequence[str] | None
-              ) -> Iterator[tuple[tuple[str, str], BaselinePod]]:
-        """Every pod of a snapshot from its packed pod sets."""
+    def _pods(self, conn: Connection, info: SnapshotInfo,
+              namespaces: Sequence[str] | None) -> dict[tuple[str, str], BaselinePod]:
+        """Every pod of a snapshot, from its packed pod sets."""
         query = select(pod_sets.c.namespace, pod_sets.c.data).where(
             pod_sets.c.snapshot_id == info.id)
         if namespaces:
             query = query.where(pod_sets.c.namespace.in_(list(namespaces)))
         refs: dict[tuple[str, str], WorkloadRef] = {}
+        pods: dict[tuple[str, str], BaselinePod] = {}
         for raw_ns, data in conn.execution_options(yield_per=16).execute(query):
             ns = intern(raw_ns)
-            for uid, name, kind, workload, containers in unpack(data):
-                ref = refs.get((kind, workload))
-                if ref is None:
-                    ref = refs[(kind, workload)] = WorkloadRef(kind, workload)
-                yield (ns, uid), BaselinePod(name, ref, containers)
+            unpacked = unpack(data)
+            workloads = [refs.get(w) or refs.setdefault(w, WorkloadRef(*w))
+                         for w in unpacked.workloads]
+            sets = unpacked.container_sets
+            pods.update({(ns, uid): BaselinePod(name, workloads[w], sets[c])
+                         for uid, name, w, c in zip(unpacked.uids, unpacked.names,
+                                                    unpacked.pod_workload,
+                                                    unpacked.pod_containers, strict=True)})
+        return pods
 
     def snapshot_namespaces(self, info: SnapshotInfo) -> list[str]:
         """The namespaces that had pods in a snapshot."""
@@ -376,7 +395,7 @@ class Store:
                     taken_at=info.taken_at,
                     containers={r.key: r for r in self._container_records(conn, info,
                                                                           namespaces)},
-                    pods=dict(self._pods(conn, info, namespaces)))
+                    pods=self._pods(conn, info, namespaces))
         except (SQLAlchemyError, ValueError) as exc:
             raise StoreError(f"could not read the baseline snapshot: {_reason(exc)}") from None
 
