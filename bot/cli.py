@@ -73,7 +73,10 @@ def _duration(text: str) -> timedelta:
 
 # ---- commands -----------------------------------------------------------------------
 def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cluster.client import connect
+    """One patrol per served cluster (KUBE_CONTEXTS; `--cluster` picks one). With one
+    cluster `--json` prints the digest object; with several, a list of them. A cluster
+    that fails is named on stderr, the others still patrol, and the exit code is 1."""
+    from bot.cluster.fleet import connect_fleet
     from bot.render.digest_json import digest_to_json
     from bot.render.terminal import digest_text
     from bot.runner import run_patrol
@@ -82,23 +85,41 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     if not (args.print or args.json):
         raise UsageError("posting the digest needs the Slack app (restart-patrol serve); "
                          "use --print or --json to see it here")
-    cluster = connect(settings)
+    fleet = connect_fleet(settings)
+    clusters = [fleet.get(args.cluster)] if args.cluster else list(fleet)
     store = Store.open(settings.database_url)
+    digests: list[dict[str, object]] = []
+    failed: list[PatrolError] = []
     try:
-        run = run_patrol(cluster, store, settings, namespaces=args.namespace or (),
-                         since=args.since, digest_run=args.digest,
-                         progress=_progress(settings.templates_dir))
+        for cluster in clusters:
+            try:
+                run = run_patrol(cluster, store, settings, namespaces=args.namespace or (),
+                                 since=args.since, digest_run=args.digest,
+                                 progress=_progress(settings.templates_dir))
+            except (NotFoundError, UsageError, StoreError):
+                raise
+            except PatrolError as exc:
+                if len(clusters) == 1:
+                    raise
+                _clear_progress()
+                print(f"restart-patrol: cluster {cluster.name}: {exc}", file=sys.stderr)
+                failed.append(exc)
+                continue
+            finally:
+                _clear_progress()
+            if args.json:
+                digests.append(digest_to_json(run.digest, run.diagnoses,
+                                              [u.to_json() for u in run.unreadable]))
+            else:
+                _write(digest_text(run.digest, run.diagnoses, top=args.top, notes=run.notes,
+                                   unreadable=run.unreadable,
+                                   templates_dir=settings.templates_dir))
     finally:
-        _clear_progress()
         store.close()
-        cluster.close()
+        fleet.close()
     if args.json:
-        _dump_json(digest_to_json(run.digest, run.diagnoses,
-                                  [u.to_json() for u in run.unreadable]))
-    else:
-        _write(digest_text(run.digest, run.diagnoses, top=args.top, notes=run.notes,
-                           unreadable=run.unreadable, templates_dir=settings.templates_dir))
-    return 0
+        _dump_json(digests[0] if len(clusters) == 1 else digests)
+    return 1 if failed else 0
 
 
 def history_json(crash: CrashRecord) -> dict[str, object]:
@@ -147,24 +168,27 @@ def _open_history(settings: Settings) -> Store | None:
 
 
 def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cluster.client import connect
+    from bot.cluster.fleet import connect_fleet
     from bot.render.terminal import reports_text
     from bot.runner import investigate
     from bot.store import Store
 
-    cluster = connect(settings)
-    store = Store.open(settings.database_url) if args.log is not None else _open_history(
-        settings)
+    fleet = connect_fleet(settings)
+    store = None
     try:
+        scope = fleet.locate(args.namespace)
+        args.namespace = scope.namespace
+        store = Store.open(settings.database_url) if args.log is not None else (
+            _open_history(settings))
         if args.log is not None:
             assert store is not None
-            return _print_recorded_log(cluster, store, args)
-        reports = investigate(cluster, settings, args.namespace, args.target, args.container,
-                              store=store)
+            return _print_recorded_log(scope.cluster, store, args)
+        reports = investigate(scope.cluster, settings, scope.namespace, args.target,
+                              args.container, store=store)
     finally:
         if store is not None:
             store.close()
-        cluster.close()
+        fleet.close()
     if args.json:
         _dump_json(_reports_json(reports))
     else:
@@ -265,7 +289,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     from types import FrameType
 
-    from bot.cluster.client import connect
+    from bot.cluster.fleet import connect_fleet
     from bot.cluster.recorder import Recorder
     from bot.store import Store
     from bot.store.crashes import CrashStore
@@ -277,7 +301,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
         from bot.slack.alerts import new_crash_alerter
 
         alert = new_crash_alerter(settings)
-    cluster = connect(settings)
+    fleet = connect_fleet(settings)
     store = Store.open(settings.database_url)
     stop = threading.Event()
 
@@ -286,17 +310,20 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    recorder = Recorder(cluster, CrashStore(store.engine), settings, on_new_crash=alert)
-    recorder.start()
+    crashes = CrashStore(store.engine)
+    recorders = [Recorder(cluster, crashes, settings, on_new_crash=alert) for cluster in fleet]
+    for recorder in recorders:
+        recorder.start()
     logging.getLogger("restart_patrol").info(
-        "recording restarts in %s of cluster %s", ", ".join(settings.patrol_namespaces)
-        or "all namespaces", cluster.name)
+        "recording restarts in %s of %s", ", ".join(settings.patrol_namespaces)
+        or "all namespaces", ", ".join(f"cluster {c.name}" for c in fleet))
     try:
         stop.wait()
     finally:
-        recorder.stop()
+        for recorder in recorders:
+            recorder.stop()
         store.close()
-        cluster.close()
+        fleet.close()
     return 0
 
 
@@ -314,6 +341,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             kubeconfig.write_text(server.kubeconfig())
             demo = replace(settings, kubeconfig=str(kubeconfig), kube_context=None,
                            in_cluster=False, cluster_name=None, patrol_namespaces=(),
+                           kube_contexts=(),
                            database_url=f"sqlite:///{tmp}/demo.db")
             cluster = connect(demo)
             store = Store.open(demo.database_url)
@@ -385,10 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="window from the previous digest, and record this as a digest")
     patrol.add_argument("--top", type=int, default=20,
                         help="workloads to list (0 = all; default 20)")
+    patrol.add_argument("--cluster", metavar="NAME",
+                        help="only this cluster (one of KUBE_CONTEXTS; default: all)")
     patrol.set_defaults(handler=cmd_patrol)
 
     why = sub.add_parser("why", help="live diagnosis of a pod or workload")
-    why.add_argument("namespace")
+    why.add_argument("namespace", metavar="[CLUSTER/]NAMESPACE")
     why.add_argument("target", metavar="POD_OR_WORKLOAD")
     why.add_argument("-c", "--container")
     why.add_argument("--json", action="store_true")

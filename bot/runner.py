@@ -32,7 +32,7 @@ from bot.patrol.model import (
     latest_termination,
 )
 from bot.render.environment import phrase
-from bot.settings import Settings
+from bot.settings import Settings, namespaces_for
 from bot.store import SnapshotInfo, Store
 from bot.store.crashes import CrashStore
 from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST, PURPOSE_DIGEST_PENDING
@@ -117,8 +117,8 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _options(settings: Settings, namespaces: Sequence[str]) -> PatrolOptions:
-    chosen = tuple(namespaces) or settings.patrol_namespaces
+def _options(settings: Settings, namespaces: Sequence[str], cluster: str) -> PatrolOptions:
+    chosen = tuple(namespaces) or namespaces_for(settings, cluster)
     return PatrolOptions(namespaces=frozenset(chosen), min_delta=settings.min_delta,
                          ignore=settings.ignore)
 
@@ -159,7 +159,7 @@ def run_patrol(
     questions never move the baseline. A digest run's window starts at the last *posted*
     digest; `confirm_later=True` records its snapshot as pending, to become the next
     digest's baseline only when Slack confirms the post (a failed post keeps its window)."""
-    options = _options(settings, namespaces)
+    options = _options(settings, namespaces, cluster.name)
     cluster = bounded(cluster, settings.patrol_deadline, "PATROL_DEADLINE")
     chosen = sorted(options.namespaces)
     for ns in chosen:

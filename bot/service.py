@@ -27,7 +27,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import Counter, make_wsgi_app
 
-from bot.cluster.client import connect
+from bot.cluster.fleet import connect_fleet
 from bot.cluster.recorder import Recorder
 from bot.errors import ConfigError, PatrolError
 from bot.schedule.daily import DigestSchedule, digest_trigger
@@ -60,16 +60,20 @@ def leader_jobs(services: Services, frontend: SlackFrontend, identity: str
                 ) -> list[LeaderJob]:
     """The leader-only jobs, built fresh each time this replica becomes leader:
     - the flight recorder (always; it alerts on new crashes with ALERT_NEW_CRASHES);
-    - the digest scheduler (when PATROL_CHANNEL is set): exactly one post per slot."""
+    - the digest scheduler (when PATROL_CHANNEL is set): exactly one post per slot.
+    Each served cluster (KUBE_CONTEXTS) gets its own recorder and digest job, so a cluster
+    that is down delays only its own digest (which then says why)."""
     settings = services.settings
     alert = new_crash_alerter(settings, frontend.client) if settings.alert_new_crashes else None
-    jobs: list[LeaderJob] = [Recorder(services.cluster, CrashStore(services.store.engine),
-                                      settings, on_new_crash=alert)]
+    crashes = CrashStore(services.store.engine)
+    jobs: list[LeaderJob] = [Recorder(cluster, crashes, settings, on_new_crash=alert)
+                             for cluster in services.clusters]
     if settings.patrol_channel:
         poster = SlackDigestPoster(services, settings.patrol_channel)
-        digest = DigestJob(services.cluster, services.store, settings, poster,
-                           owner=f"{identity}/{uuid.uuid4().hex[:6]}")
-        jobs.append(DigestSchedule(settings, digest.tick, on_stop=digest.stop))
+        for cluster in services.clusters:
+            digest = DigestJob(cluster, services.store, settings, poster,
+                               owner=f"{identity}/{uuid.uuid4().hex[:6]}")
+            jobs.append(DigestSchedule(settings, digest.tick, on_stop=digest.stop))
     return jobs
 
 
@@ -193,16 +197,25 @@ def serve(settings: Settings) -> int:
         log.warning("CHANNEL_NAMESPACES is unset: every channel may see every namespace")
     if not settings.patrol_channel:
         log.warning("PATROL_CHANNEL is unset: no daily digest will be posted")
-    cluster = connect(settings)
+    fleet = connect_fleet(settings)
     store = Store.open(settings.database_url)
-    services = Services(settings, cluster, store)
+    services = Services(settings, fleet.primary, store, fleet)
     frontend = SlackFrontend(services, access)
     identity = replica_identity()
     jobs = LeaderJobs(lambda: leader_jobs(services, frontend, identity))
 
     def ready() -> None:
-        store.latest_snapshot(cluster.name)
-        cluster.server_now()
+        """The database answers and at least one cluster does (one cluster down must not
+        take the bot out of service for the others)."""
+        store.latest_snapshot(fleet.primary.name)
+        problems: list[str] = []
+        for cluster in fleet:
+            try:
+                cluster.server_now()
+                return
+            except PatrolError as exc:
+                problems.append(f"{cluster.name}: {exc}")
+        raise PatrolError("; ".join(problems))
 
     stop = threading.Event()
 
@@ -228,5 +241,5 @@ def serve(settings: Settings) -> int:
         frontend.close()
         http.stop()
         store.close()
-        cluster.close()
+        fleet.close()
     return 0

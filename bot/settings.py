@@ -35,6 +35,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     kubeconfig: str | None = None
     kube_context: str | None = None
+    kube_contexts: tuple[str, ...] = ()
     in_cluster: bool = False
     cluster_name: str | None = None
     port: int = 3000
@@ -60,12 +61,23 @@ class Settings:
     query_deadline: float = 60.0
 
 
+def namespaces_for(settings: Settings, cluster: str) -> tuple[str, ...]:
+    """The namespaces to patrol in `cluster` (empty = all): PATROL_NAMESPACES, whose
+    entries are `cluster/namespace` (or `cluster/*`) when several clusters are served."""
+    if not settings.kube_contexts or len(settings.kube_contexts) < 2:
+        return settings.patrol_namespaces
+    mine = [entry.partition("/")[2] for entry in settings.patrol_namespaces
+            if entry.partition("/")[0] == cluster]
+    return () if "*" in mine else tuple(mine)
+
+
 def _split_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 def parse_channel_namespaces(raw: str) -> dict[str, tuple[str, ...]]:
-    """Parse `C01=ns1,ns2;C02=*` into {channel: namespaces}; `*` means every namespace."""
+    """Parse `C01=ns1,ns2;C02=*` into {channel: namespaces}; `*` means every namespace.
+    An entry may name a cluster (`prod/payments`, `prod/*`) when several are served."""
     result: dict[str, tuple[str, ...]] = {}
     for part in raw.split(";"):
         entry = part.strip()
@@ -80,6 +92,10 @@ def parse_channel_namespaces(raw: str) -> dict[str, tuple[str, ...]]:
             raise ConfigError(
                 f"CHANNEL_NAMESPACES entry {entry!r} gives channel {channel.strip()} no "
                 "namespace: list at least one (or * for all)")
+        for item in _split_list(namespaces):
+            if item.count("/") > 1 or item.startswith("/") or item.endswith("/"):
+                raise ConfigError(f"CHANNEL_NAMESPACES entry {entry!r}: {item!r} is not "
+                                  "NAMESPACE, CLUSTER/NAMESPACE or CLUSTER/*")
         result[channel.strip()] = _split_list(namespaces)
     return result
 
@@ -127,6 +143,39 @@ def _database_url(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _patrol_namespaces(env: Mapping[str, str], contexts: tuple[str, ...]) -> tuple[str, ...]:
+    """PATROL_NAMESPACES; with several KUBE_CONTEXTS every entry names its cluster
+    (`prod/payments`, `prod/*`), since a namespace of one cluster may not exist in another."""
+    entries = _split_list(env.get("PATROL_NAMESPACES", ""))
+    for entry in entries:
+        cluster, sep, namespace = entry.partition("/")
+        several = len(contexts) > 1
+        if (several and (not sep or cluster not in contexts or not namespace)) or (
+                not several and sep):
+            raise ConfigError(
+                f"PATROL_NAMESPACES entry {entry!r}: " + (
+                    f"with several KUBE_CONTEXTS name it CLUSTER/NAMESPACE or CLUSTER/*, "
+                    f"CLUSTER one of {', '.join(contexts)}" if several
+                    else "a namespace name has no '/'"))
+    return entries
+
+
+def _kube_contexts(env: Mapping[str, str]) -> tuple[str, ...]:
+    """KUBE_CONTEXTS: several kubeconfig contexts served by one bot (empty: just the one
+    KUBE_CONTEXT or the current context). Their names are the cluster names users type."""
+    contexts = _split_list(env.get("KUBE_CONTEXTS", ""))
+    if len(set(contexts)) != len(contexts):
+        raise ConfigError(f"KUBE_CONTEXTS={env.get('KUBE_CONTEXTS')!r} names a context twice")
+    bad = [c for c in contexts if "/" in c]
+    if bad:
+        raise ConfigError(f"KUBE_CONTEXTS: context {bad[0]!r} contains '/', which separates "
+                          "cluster from namespace in /restarts; rename the context")
+    if len(contexts) > 1 and env.get("CLUSTER_NAME", "").strip():
+        raise ConfigError("CLUSTER_NAME names one cluster; with several KUBE_CONTEXTS each "
+                          "cluster is named after its context (unset CLUSTER_NAME)")
+    return contexts
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -160,11 +209,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         patrol_channel=env.get("PATROL_CHANNEL") or None,
         patrol_schedule=env.get("PATROL_SCHEDULE", "").strip() or "0 9 * * *",
         patrol_timezone=timezone,
-        patrol_namespaces=_split_list(env.get("PATROL_NAMESPACES", "")),
+        patrol_namespaces=_patrol_namespaces(env, _kube_contexts(env)),
         channel_namespaces=parse_channel_namespaces(channel_raw) if channel_raw else None,
         database_url=_database_url(env),
         kubeconfig=env.get("KUBECONFIG") or None,
         kube_context=env.get("KUBE_CONTEXT") or None,
+        kube_contexts=_kube_contexts(env),
         in_cluster=bool(env.get("KUBERNETES_SERVICE_HOST")),
         cluster_name=env.get("CLUSTER_NAME") or None,
         port=_int(env, "PORT", 3000, minimum=0),

@@ -63,8 +63,9 @@ def _kubeconfig_problem(exc: BaseException) -> str:
     return "not a kubeconfig (expected a mapping with clusters, contexts and users)"
 
 
-def connect(settings: Settings) -> ClusterClient:
+def connect(settings: Settings, context: str | None = None) -> ClusterClient:
     """An ApiClient from the settings' kubeconfig/context, or in-cluster config.
+    `context` (one of KUBE_CONTEXTS) overrides KUBE_CONTEXT and names the cluster.
 
     Any unreadable kubeconfig (missing, broken YAML, binary, a YAML scalar, wrong shapes)
     is a ConfigError of one line; the loader's own exceptions never escape."""
@@ -76,11 +77,11 @@ def connect(settings: Settings) -> ClusterClient:
             name = settings.cluster_name or "in-cluster"
         else:
             k8s_config.load_kube_config(
-                config_file=settings.kubeconfig, context=settings.kube_context,
+                config_file=settings.kubeconfig, context=context or settings.kube_context,
                 client_configuration=configuration, persist_config=False)
             contexts, current = k8s_config.list_kube_config_contexts(settings.kubeconfig)
             chosen = settings.kube_context or (current or {}).get("name", "")
-            name = settings.cluster_name or next(
+            name = context or settings.cluster_name or next(
                 (c["context"].get("cluster", c["name"]) for c in contexts
                  if c["name"] == chosen), chosen or "cluster")
     except k8s_config.ConfigException as exc:

@@ -52,7 +52,7 @@ from bot.patrol.history import (
 )
 from bot.patrol.model import ContainerKind, WorkloadRef
 from bot.patrol.timestamps import parse_api_time
-from bot.settings import Settings
+from bot.settings import Settings, namespaces_for
 
 log = logging.getLogger("restart_patrol.recorder")
 
@@ -162,7 +162,8 @@ class Recorder:
         self.sink = sink
         self.settings = settings
         self.on_new_crash = on_new_crash
-        self.namespaces: tuple[str | None, ...] = tuple(settings.patrol_namespaces) or (None,)
+        self.namespaces: tuple[str | None, ...] = namespaces_for(settings, cluster.name) or (
+            None,)
         self.interval = timedelta(minutes=settings.recorder_log_interval_minutes)
         self.heartbeat = heartbeat
         self._stop = threading.Event()
@@ -236,8 +237,8 @@ class Recorder:
         while not self._stop.is_set():
             try:
                 now = self._measure_clock()
-                self._watermarks = self.sink.watermarks(self.cluster.name,
-                                                        self.settings.patrol_namespaces)
+                self._watermarks = self.sink.watermarks(
+                    self.cluster.name, namespaces_for(self.settings, self.cluster.name))
                 self._last_seen = self.sink.mark_started(self.cluster.name, now)
                 self.failure = None
                 break

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """`rules` maps channel id → namespaces ("*" = all); None means everything is allowed."""
+    """`rules` maps channel id → namespace entries ("*" = all; `cluster/ns` and `cluster/*`
+    when several clusters are served); None means everything is allowed."""
 
     rules: Mapping[str, tuple[str, ...]] | None
 
@@ -17,11 +18,15 @@ class Access:
     def open(self) -> bool:
         return self.rules is None
 
-    def allows(self, channel: str, namespace: str) -> bool:
+    def allows(self, channel: str, namespace: str, cluster: str | None = None) -> bool:
+        """Entries: `*`, `namespace` (in any cluster), `cluster/namespace`, `cluster/*`."""
         if self.rules is None:
             return True
         allowed = self.rules.get(channel, ())
-        return "*" in allowed or namespace in allowed
+        if "*" in allowed or namespace in allowed:
+            return True
+        return cluster is not None and (f"{cluster}/{namespace}" in allowed
+                                        or f"{cluster}/*" in allowed)
 
     def allowed(self, channel: str) -> tuple[str, ...] | None:
         """The namespaces a channel may see; None = all."""

@@ -18,7 +18,9 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import NotFoundError, PatrolError, UsageError
+from bot.cluster.client import ClusterClient
+from bot.cluster.fleet import Scope
+from bot.errors import ClusterError, NotFoundError, PatrolError, UsageError
 from bot.render.blocks import render_message
 from bot.render.environment import phrase
 from bot.render.rows import namespace_totals
@@ -119,9 +121,17 @@ class _Handlers:
             log.exception("unexpected failure while answering Slack")
             reply(notice("unexpected", self.settings))
 
-    def _authorize(self, channel: str, namespace: str) -> None:
-        if not self.access.allows(channel, namespace):
-            raise _Forbidden(namespace, self.access.describe(channel))
+    def _authorize(self, channel: str, namespace: str, cluster: str | None = None) -> None:
+        if not self.access.allows(channel, namespace, cluster):
+            shown = f"{cluster}/{namespace}" if cluster and self.services.clusters.several \
+                else namespace
+            raise _Forbidden(shown, self.access.describe(channel))
+
+    def _scope(self, channel: str, text: str) -> Scope:
+        """Where `[cluster/]namespace` lives, checked against the channel's access."""
+        scope = self.services.clusters.locate(text)
+        self._authorize(channel, scope.namespace, scope.cluster.name)
+        return scope
 
     # ---- /restarts ------------------------------------------------------------------
     def command(self, command: dict[str, Any], client: WebClient, reply: Reply) -> None:
@@ -135,39 +145,56 @@ class _Handlers:
         if not tokens:
             self.summary(channel, client)
         elif len(tokens) == 1:
-            self._authorize(channel, tokens[0])
-            self.namespace_table(channel, tokens[0], client, show_all)
+            self.namespace_table(channel, self._scope(channel, tokens[0]), client, show_all)
         elif len(tokens) <= 3:
-            namespace, target = tokens[0], tokens[1]
-            self._authorize(channel, namespace)
-            reports = investigate(self.services.cluster, self.settings, namespace, target,
+            scope, target = self._scope(channel, tokens[0]), tokens[1]
+            reports = investigate(scope.cluster, self.settings, scope.namespace, target,
                                   tokens[2] if len(tokens) == 3 else None,
                                   store=self.services.store)
             parent = _post(client, channel, notice("looking", self.settings,
-                                                   namespace=namespace, target=target))
-            post_drilldown(client, channel, parent, reports, self.services)
+                                                   namespace=tokens[0], target=target))
+            post_drilldown(client, channel, parent, reports, self.services,
+                           scope.cluster.name)
         else:
             raise UsageError(f"too many words in `/restarts {command.get('text', '')}`")
 
     def summary(self, channel: str, client: WebClient) -> None:
-        cluster = self.services.cluster
-        allowed = self.access.allowed(channel)
-        existing = cluster.namespace_names()
-        namespaces = [ns for ns in existing if allowed is None or ns in allowed]
-        if allowed is not None and not namespaces:
+        """One summary per served cluster the channel may see; a cluster that cannot be
+        read gets a message saying why, and the others are still answered."""
+        shown = 0
+        for cluster in self.services.clusters:
+            try:
+                shown += self._cluster_summary(channel, cluster, client)
+            except ClusterError as exc:
+                if not self.services.clusters.several:
+                    raise
+                _post(client, channel, notice("error", self.settings,
+                                              message=f"{cluster.name}: {exc}"))
+                shown += 1
+        if not shown:
             raise _Forbidden("any namespace", self.access.describe(channel))
+
+    def _cluster_summary(self, channel: str, cluster: ClusterClient, client: WebClient
+                         ) -> int:
+        everything = self.access.allowed(channel) is None
+        namespaces = [] if everything else [
+            ns for ns in cluster.namespace_names()
+            if self.access.allows(channel, ns, cluster.name)]
+        if not everything and not namespaces:
+            return 0
         run = run_patrol(cluster, self.services.store, self.settings,
-                         namespaces=namespaces if allowed is not None else (), record=False,
-                         diagnose_top=0)
+                         namespaces=namespaces, record=False, diagnose_top=0)
         digest = run.digest
         _post(client, channel, render_message(
             "summary.blocks.j2", self.settings.templates_dir, cluster=digest.cluster,
             totals=namespace_totals(digest)[:40], first_run=digest.first_run,
             window_from=digest.window_from, window_to=digest.window_to))
+        return 1
 
-    def namespace_table(self, channel: str, namespace: str, client: WebClient,
+    def namespace_table(self, channel: str, scope: Scope, client: WebClient,
                         show_all: bool) -> None:
-        run = run_patrol(self.services.cluster, self.services.store, self.settings,
+        namespace = scope.namespace
+        run = run_patrol(scope.cluster, self.services.store, self.settings,
                          namespaces=[namespace], record=False, diagnose_top=15)
         _post(client, channel, digest_message(run, self.services, scope=namespace))
         if show_all:
@@ -185,12 +212,16 @@ class _Handlers:
         try:
             value = json.loads(body["actions"][0]["value"])
             namespace, name = str(value["ns"]), str(value["name"])
-        except (KeyError, IndexError, TypeError, ValueError):
+            cluster_name = str(value.get("cl") or self.services.cluster.name)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             raise UsageError("this button carries no workload I can read") from None
-        self._authorize(channel, namespace)
-        reports = investigate(self.services.cluster, self.settings, namespace, name,
+        if "/" in namespace or "/" in cluster_name:
+            raise UsageError("this button carries no workload I can read")
+        scope = self._scope(channel, f"{cluster_name}/{namespace}")
+        reports = investigate(scope.cluster, self.settings, namespace, name,
                               store=self.services.store)
-        post_drilldown(client, channel, str(thread_ts), reports, self.services)
+        post_drilldown(client, channel, str(thread_ts), reports, self.services,
+                       scope.cluster.name)
 
     def mention(self, event: dict[str, Any], client: WebClient) -> None:
         tokens = _MENTION.sub(" ", event.get("text", "")).split()
@@ -198,13 +229,13 @@ class _Handlers:
         if len(tokens) < 3 or tokens[0].lower() != "why" or len(tokens) > 4:
             raise UsageError("ask me `@restart-patrol why <namespace> <pod|workload> "
                              "[container]`")
-        namespace, target = tokens[1], tokens[2]
-        self._authorize(channel, namespace)
-        reports = investigate(self.services.cluster, self.settings, namespace, target,
+        scope, target = self._scope(channel, tokens[1]), tokens[2]
+        reports = investigate(scope.cluster, self.settings, scope.namespace, target,
                               tokens[3] if len(tokens) == 4 else None,
                               store=self.services.store)
         thread_ts = event.get("thread_ts") or event.get("ts", "")
-        post_drilldown(client, channel, thread_ts, reports, self.services)
+        post_drilldown(client, channel, thread_ts, reports, self.services,
+                       scope.cluster.name)
 
 
 class _Forbidden(Exception):

@@ -12,6 +12,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.cluster.client import ClusterClient
+from bot.cluster.fleet import Fleet
 from bot.patrol.durations import format_duration
 from bot.render.blocks import INLINE_LOG, render_message
 from bot.render.environment import phrase, render
@@ -28,11 +29,18 @@ DIGEST_ROWS = 15
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """What handlers and jobs need, built once by `serve`."""
+    """What handlers and jobs need, built once by `serve`. `cluster` is the primary
+    cluster; `fleet` holds every served cluster (KUBE_CONTEXTS) when there are several."""
 
     settings: Settings
     cluster: ClusterClient
     store: Store
+    fleet: Fleet | None = None
+
+    @property
+    def clusters(self) -> Fleet:
+        """Every served cluster (just `cluster` unless KUBE_CONTEXTS names several)."""
+        return self.fleet if self.fleet is not None else Fleet([self.cluster])
 
 
 def sparkline(values: Sequence[int]) -> str:
@@ -73,8 +81,8 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
             also=run.snapshot.id if run.snapshot else None))),
         streak=_streak(store.fingerprint_history(digest.cluster, row.namespace, row.kind,
                                                  row.name, exclude=exclude), row.fingerprint),
-        button=json.dumps({"ns": row.namespace, "kind": row.kind, "name": row.name},
-                          separators=(",", ":")),
+        button=json.dumps({"cl": digest.cluster, "ns": row.namespace, "kind": row.kind,
+                           "name": row.name}, separators=(",", ":")),
     ) for row in digest_rows(digest, run.diagnoses, top)]
     return render_message(
         "digest.blocks.j2", settings.templates_dir, cluster=digest.cluster, scope=scope,
@@ -103,7 +111,8 @@ def notice(kind: str, settings: Settings, **context: object) -> dict[str, Any]:
 
 
 def post_drilldown(client: WebClient, channel: str, thread_ts: str,
-                   reports: Sequence[ContainerReport], services: Services) -> None:
+                   reports: Sequence[ContainerReport], services: Services,
+                   cluster: str | None = None) -> None:
     """One thread reply per container: diagnosis, signature, events, history, log tail
     (inline up to INLINE_LOG characters, else uploaded as a file into the thread)."""
     settings, store = services.settings, services.store
@@ -118,7 +127,7 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
         key = (r.namespace, r.workload_kind, r.workload_name)
         if key not in sparks:
             sparks[key] = sparkline(_daily_deltas(store.workload_history(
-                services.cluster.name, *key, week_ago)))
+                cluster or services.cluster.name, *key, week_ago)))
         recorded = recorded_logs(services, r)
         message = render_message(
             "why.blocks.j2", settings.templates_dir, r=r, events=r.events[:10],

@@ -1,0 +1,253 @@
+"""Several clusters from one bot (KUBE_CONTEXTS): two simulated clusters behind one
+kubeconfig with two contexts, reached over real HTTP.
+
+`east` runs the default scenario; `west` runs it with `payments` renamed `payments-west`,
+so `qld2-production` exists in both (ambiguous without a cluster) and `payments-west` in
+one only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.cli import main
+from bot.cluster.fleet import Fleet, connect_fleet
+from bot.errors import ConfigError, NotFoundError, UsageError
+from bot.service import leader_jobs
+from bot.settings import Settings, load_settings
+from bot.slack.access import Access
+from bot.slack.app import build_app
+from bot.slack.client import build_web_client
+from bot.slack.posting import Services
+from bot.slack.serving import SlackFrontend
+from bot.store import Store
+from tests.conftest import Sim, start_sim
+from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.integration.test_slack_app import SECRET, Bot, InlineExecutor
+
+
+def _west_scenario() -> dict:
+    from bot.sim.scenario import load_scenario
+
+    scenario = load_scenario()
+    scenario["cluster"] = "west"
+    scenario["namespaces"]["payments-west"] = scenario["namespaces"].pop("payments")
+    return scenario
+
+
+@dataclass
+class Clusters:
+    east: Sim
+    west: Sim
+    kubeconfig: Path
+
+    def settings(self, tmp_path: Path, **env: str) -> Settings:
+        return load_settings({"KUBECONFIG": str(self.kubeconfig), "KUBE_CONTEXTS": "east,west",
+                              "DATABASE_URL": f"sqlite:///{tmp_path}/multi.db",
+                              "KUBE_RETRIES": "0", **env})
+
+
+@pytest.fixture
+def clusters(tmp_path: Path) -> Iterator[Clusters]:
+    east = start_sim(tmp_path)
+    west = start_sim(tmp_path, _west_scenario())
+    merged: dict = {"apiVersion": "v1", "kind": "Config", "current-context": "east",
+                    "clusters": [], "contexts": [], "users": []}
+    for name, sim in (("east", east), ("west", west)):
+        one = yaml.safe_load(sim.server.kubeconfig(name))
+        for key in ("clusters", "contexts", "users"):
+            merged[key].extend(one[key])
+    kubeconfig = tmp_path / "two-clusters.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(merged))
+    try:
+        yield Clusters(east, west, kubeconfig)
+    finally:
+        east.server.stop()
+        west.server.stop()
+
+
+# ---- settings -----------------------------------------------------------------------
+@pytest.mark.parametrize(("env", "message"), [
+    ({"KUBE_CONTEXTS": "a,a"}, "names a context twice"),
+    ({"KUBE_CONTEXTS": "a,b", "CLUSTER_NAME": "prod"}, "unset CLUSTER_NAME"),
+    ({"KUBE_CONTEXTS": "a/b"}, "contains '/'"),
+    ({"KUBE_CONTEXTS": "a,b", "PATROL_NAMESPACES": "payments"}, "CLUSTER/NAMESPACE"),
+    ({"KUBE_CONTEXTS": "a,b", "PATROL_NAMESPACES": "c/payments"}, "CLUSTER one of a, b"),
+    ({"PATROL_NAMESPACES": "a/payments"}, "has no '/'"),
+    ({"CHANNEL_NAMESPACES": "C1=a/b/c"}, "CLUSTER/NAMESPACE"),
+])
+def test_bad_multi_cluster_settings_are_one_clear_line(env: dict[str, str],
+                                                       message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("/", "/")):
+        load_settings(env)
+
+
+def test_access_entries_may_name_a_cluster() -> None:
+    access = Access({"C1": ("east/payments", "west/*", "edge")})
+    assert access.allows("C1", "payments", "east")
+    assert not access.allows("C1", "payments", "nowhere")
+    assert access.allows("C1", "anything", "west")
+    assert access.allows("C1", "edge", "east") and access.allows("C1", "edge", "west")
+    assert not access.allows("C1", "batch", "east")
+
+
+# ---- locating a namespace -----------------------------------------------------------
+def test_a_namespace_is_found_in_its_cluster_or_named_with_one(clusters: Clusters,
+                                                              tmp_path: Path) -> None:
+    fleet = connect_fleet(clusters.settings(tmp_path))
+    try:
+        assert fleet.names() == ["east", "west"]
+        assert fleet.locate("payments-west").cluster.name == "west"
+        assert fleet.locate("payments").cluster.name == "east"
+        assert fleet.locate("west/qld2-production").cluster.name == "west"
+        with pytest.raises(UsageError, match=r"several clusters.*east/qld2-production"):
+            fleet.locate("qld2-production")
+        with pytest.raises(NotFoundError, match="no cluster \"north\""):
+            fleet.locate("north/payments")
+        clusters.west.server.stop()
+        fleet.close()  # new connections: the stopped server's kept-alive ones are gone
+        fleet = connect_fleet(clusters.settings(tmp_path))
+        # west is down: a namespace only east has is still found, and a miss says why
+        assert fleet.locate("payments").cluster.name == "east"
+        with pytest.raises(NotFoundError, match="could not ask west"):
+            fleet.locate("payments-west")
+    finally:
+        fleet.close()
+
+
+def test_two_contexts_with_one_cluster_name_are_refused(clusters: Clusters,
+                                                        tmp_path: Path) -> None:
+    fleet = connect_fleet(clusters.settings(tmp_path))
+    try:
+        with pytest.raises(ConfigError, match="same cluster 'east'"):
+            Fleet([fleet.get("east"), fleet.get("east")])
+    finally:
+        fleet.close()
+
+
+# ---- CLI ----------------------------------------------------------------------------
+def _run_cli(args: list[str], settings_env: dict[str, str],
+             monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+             ) -> tuple[int, str, str]:
+    for key, value in settings_env.items():
+        monkeypatch.setenv(key, value)
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_patrol_covers_every_cluster_and_survives_one_down(
+        clusters: Clusters, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"KUBECONFIG": str(clusters.kubeconfig), "KUBE_CONTEXTS": "east,west",
+           "DATABASE_URL": f"sqlite:///{tmp_path}/cli.db", "KUBE_RETRIES": "0",
+           "KUBE_CONNECT_TIMEOUT": "1s"}
+    code, out, _ = _run_cli(["patrol", "--json"], env, monkeypatch, capsys)
+    assert code == 0
+    digests = json.loads(out)
+    assert [d["cluster"] for d in digests] == ["east", "west"]
+    namespaces = {d["cluster"]: {w["namespace"] for w in d["workloads"]} for d in digests}
+    assert "payments-west" in namespaces["west"] and "payments-west" not in namespaces["east"]
+
+    code, out, _ = _run_cli(["patrol", "--json", "--cluster", "west"], env, monkeypatch,
+                            capsys)
+    assert code == 0 and json.loads(out)["cluster"] == "west"  # one cluster: one object
+
+    clusters.west.server.stop()
+    code, out, err = _run_cli(["patrol", "--json"], env, monkeypatch, capsys)
+    assert code == 1
+    assert [d["cluster"] for d in json.loads(out)] == ["east"]
+    assert "cluster west:" in err and "Traceback" not in err
+
+    code, out, err = _run_cli(["why", "east/qld2-production", "pod1-deployment", "--json"],
+                              env, monkeypatch, capsys)
+    assert code == 0, err
+    assert json.loads(out)[0]["diagnosis"]["exit_code"] == 2
+
+
+# ---- Slack --------------------------------------------------------------------------
+@pytest.fixture
+def bot(clusters: Clusters, tmp_path: Path) -> Iterator[Bot]:
+    slack = FakeSlack().start()
+    settings = replace(clusters.settings(tmp_path), slack_bot_token=TOKEN,
+                       slack_signing_secret=SECRET, slack_api_url=slack.base_url,
+                       channel_namespaces={"CEAST": ("east/*",), "CALL": ("*",)})
+    fleet = connect_fleet(settings)
+    store = Store.open(settings.database_url)
+    app = build_app(Services(settings, fleet.primary, store, fleet),
+                    build_web_client(settings), Access(settings.channel_namespaces),
+                    executor=InlineExecutor())
+    try:
+        yield Bot(app, slack, clusters.east)
+    finally:
+        store.close()
+        fleet.close()
+        slack.stop()
+    assert not slack.violations
+
+
+def test_slack_routes_cluster_namespace_and_checks_access_per_cluster(bot: Bot) -> None:
+    bot.command("west/payments-west", channel="CALL")
+    [table] = bot.top_level("CALL")
+    assert "payments-west" in bot.text(table) and "west" in bot.text(table)
+
+    bot.command("west/payments-west", channel="CEAST")
+    refusal = bot.ephemeral()[-1]
+    assert "west/payments-west" in json.dumps(refusal)
+    assert bot.top_level("CEAST") == []
+
+    bot.command("qld2-production", channel="CALL")
+    assert "several clusters" in json.dumps(bot.ephemeral()[-1])
+
+    # a forged button naming the other cluster is refused, the real one answers
+    bot.click(json.dumps({"cl": "west", "ns": "qld2-production", "kind": "Deployment",
+                          "name": "pod1-deployment"}), "CEAST", "1700000000.000100")
+    assert "west/qld2-production" in json.dumps(bot.ephemeral()[-1])
+    bot.click(json.dumps({"cl": "east", "ns": "qld2-production", "kind": "Deployment",
+                          "name": "pod1-deployment"}), "CEAST", "1700000000.000100")
+    replies = [m for m in bot.slack.messages("CEAST") if m.get("thread_ts")]
+    assert replies and "nil pointer" in bot.text(replies[0])
+
+
+def test_summary_answers_for_every_cluster(bot: Bot) -> None:
+    bot.command("", channel="CALL")
+    texts = [bot.text(m) for m in bot.top_level("CALL")]
+    assert len(texts) == 2 and "east" in texts[0] and "west" in texts[1]
+    bot.command("", channel="CEAST")  # CEAST sees east only: west is not summarised
+    assert len(bot.top_level("CEAST")) == 1 and "west" not in bot.text(
+        bot.top_level("CEAST")[0])
+
+
+def test_summary_says_which_cluster_is_down_and_answers_for_the_others(
+        clusters: Clusters, bot: Bot) -> None:
+    clusters.west.server.stop()  # before the bot ever connected to it
+    bot.command("", channel="CALL")
+    east, west = (bot.text(m) for m in bot.top_level("CALL"))
+    assert "east" in east and "qld2-production" in east
+    assert west.startswith("west") or "west:" in west
+
+
+def test_leader_runs_a_recorder_and_a_digest_per_cluster(clusters: Clusters,
+                                                         tmp_path: Path) -> None:
+    slack = FakeSlack().start()
+    settings = replace(clusters.settings(tmp_path), slack_bot_token=TOKEN,
+                       slack_signing_secret=SECRET, patrol_channel="CALL",
+                       slack_api_url=slack.base_url)
+    fleet = connect_fleet(settings)
+    store = Store.open(settings.database_url)
+    try:
+        services = Services(settings, fleet.primary, store, fleet)
+        jobs = leader_jobs(services, SlackFrontend(services, Access(None)), "replica-1")
+        recorders = [j for j in jobs if type(j).__name__ == "Recorder"]
+        assert sorted(r.cluster.name for r in recorders) == ["east", "west"]  # type: ignore[attr-defined]
+        assert len(jobs) == 4  # and one digest schedule per cluster
+    finally:
+        store.close()
+        fleet.close()
+        slack.stop()
