@@ -153,7 +153,7 @@ def test_namespace_table_has_a_why_button_per_row(bot: Bot) -> None:
     pod1 = next(b for b in rows if "pod1-deployment" in b["text"]["text"])
     assert "exit 2 Error — Go panic: runtime error" in pod1["text"]["text"]
     assert json.loads(pod1["accessory"]["value"]) == {
-        "ns": "qld2-production", "kind": "Deployment", "name": "pod1-deployment"}
+        "cl": "sim-qld2", "ns": "qld2-production", "kind": "Deployment", "name": "pod1-deployment"}
     assert not bot.slack.calls_to("files.completeUploadExternal")  # no --all, no file
 
 

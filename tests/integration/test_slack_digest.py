@@ -53,7 +53,7 @@ def test_digest_first_run_then_a_day_then_streaks(sim: Sim, slack: FakeSlack,
         sim.world.advance(timedelta(days=1))
         post_digest(rig, day)
     last = slack.messages("CALL")[-1]
-    key = json.dumps({"ns": "qld2-production", "kind": "Deployment",
+    key = json.dumps({"cl": "sim-qld2", "ns": "qld2-production", "kind": "Deployment",
                       "name": "pod1-deployment"}, separators=(",", ":"))
     pod1 = rows_of(last)[key]
     assert "`+3` · 146 total · age 48d" in pod1

@@ -17,7 +17,8 @@ from tests.conftest import Sim
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slots import CHANNEL, DAY0, Rig
 
-POD1 = json.dumps({"ns": "qld2-production", "kind": "Deployment", "name": "pod1-deployment"},
+POD1 = json.dumps({"cl": "sim-qld2", "ns": "qld2-production", "kind": "Deployment",
+                   "name": "pod1-deployment"},
                   separators=(",", ":"))
 
 
