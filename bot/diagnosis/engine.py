@@ -106,18 +106,17 @@ def _probe_kind(events: tuple[EventNote, ...]) -> str | None:
 def _disruption(ev: Evidence) -> str | None:
     """What stopped the pod from outside: a DisruptionTarget reason, an Evicted/Preempted
     pod or container reason, or an eviction/preemption/pressure event."""
-    if ev.disruption_reason:
+    if ev.disruption_reason:  # the DisruptionTarget condition's own reason
         return ev.disruption_reason
-    if ev.reason in _DISRUPTION_REASONS:
-        return ev.reason
-    for note in ev.events:
-        if _EVICTION_EVENT.search(note.reason) or (
-                note.type == "Warning" and _EVICTION_MESSAGE.search(note.message)):
-            what = "preemption" if "preempt" in (note.reason + note.message).lower() else \
-                "eviction"
-            detail = _PRESSURE.search(note.message)
-            return f"{what} ({detail.group(0).strip('[]')})" if detail else what
-    return None
+    source = ev.reason if ev.reason in _DISRUPTION_REASONS else next(
+        (n.reason for n in ev.events if _EVICTION_EVENT.search(n.reason) or (
+            n.type == "Warning" and _EVICTION_MESSAGE.search(n.message))), None)
+    if source is None:
+        return None
+    what = "preemption" if "preempt" in source.lower() else "eviction"
+    texts = (ev.message or "", *(n.message for n in ev.events))
+    detail = next((m.group(0) for t in texts if (m := _PRESSURE.search(t))), None)
+    return f"{what} ({detail.strip('[]')})" if detail else what
 
 
 def _oom_event(ev: Evidence) -> bool:
@@ -174,13 +173,13 @@ def _category(ev: Evidence, finding: Finding | None, decoded: ExitDecoding) -> C
 # ---- Kubernetes text given as the log ------------------------------------------------------
 def _with_kube_text(ev: Evidence, kube: KubeText) -> Evidence:
     """The evidence completed with what describe/events text states (given values win)."""
-    events = ev.events + tuple(EventNote(e.type, e.reason, e.message, e.count)
-                               for e in kube.events)
-    reason = ev.reason or kube.reason or kube.pod_reason
+    pod = (EventNote("Warning", kube.pod_reason, kube.pod_message or ""),) if (
+        kube.pod_reason) else ()  # the pod's own failure (Evicted …) reads like its event
+    events = ev.events + pod + tuple(EventNote(e.type, e.reason, e.message, e.count)
+                                     for e in kube.events)
     return replace(ev, exit_code=ev.exit_code if ev.exit_code is not None else kube.exit_code,
-                   reason=reason, message=ev.message or kube.message, events=events,
-                   disruption_reason=ev.disruption_reason or (
-                       kube.pod_reason if kube.pod_reason in _DISRUPTION_REASONS else None))
+                   reason=ev.reason or kube.reason, message=ev.message or kube.message,
+                   events=events, memory_limit=ev.memory_limit or kube.memory_limit)
 
 
 # Events whose message may name the crash's cause (a missing ConfigMap, an exec failure);

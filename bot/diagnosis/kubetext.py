@@ -53,6 +53,8 @@ class KubeText:
     exit_code: int | None
     message: str | None
     pod_reason: str | None  # the pod's own Status reason, e.g. Evicted
+    pod_message: str | None
+    memory_limit: str | None  # describe's Limits: memory
     events: tuple[KubeEvent, ...]
     quoted: tuple[Line, ...]  # the lines that state it, in log order
 
@@ -84,6 +86,22 @@ def _value(line: Line | None) -> str | None:
         return None
     m = _DESCRIBE_FIELD.match(line.shown)
     return m.group(3).strip() or None if m else None
+
+
+_LIMITS = re.compile(r"^\s+Limits:\s*$")
+_MEMORY = re.compile(r"^\s+memory:\s+(\S+)\s*$")
+_LIMIT_LINES = 4
+
+
+def _memory_limit(lines: Sequence[Line]) -> str | None:
+    """The first container's memory limit from describe's `Limits:` block."""
+    for line in lines:
+        if _LIMITS.match(line.shown):
+            for item in lines[line.index + 1:line.index + 1 + _LIMIT_LINES]:
+                m = _MEMORY.match(item.shown)
+                if m:
+                    return m.group(1)
+    return None
 
 
 def read_kube_text(lines: Sequence[Line]) -> KubeText | None:
@@ -118,6 +136,8 @@ def read_kube_text(lines: Sequence[Line]) -> KubeText | None:
         exit_code=int(code) if code and code.lstrip("-").isdigit() else None,
         message=_value(block.get("Message")),
         pod_reason=_value(pod_reason_line),
+        pod_message=_value(pod_message_line),
+        memory_limit=_memory_limit(lines),
         events=tuple(ev for _, ev in events),
         quoted=tuple(sorted(set(quoted), key=lambda ln: ln.index)),
     )

@@ -17,7 +17,7 @@ from dataclasses import replace
 from bot.diagnosis.categories import REFINABLE, Category
 from bot.diagnosis.detectors import DETECTORS
 from bot.diagnosis.detectors.bursts import last_burst
-from bot.diagnosis.detectors.logs import DEPENDENCY, PORT
+from bot.diagnosis.detectors.logs import DEPENDENCY, PORT, detect_announced_exit
 from bot.diagnosis.detectors.startup import BAD_ADDRESS, BAD_CREDENTIALS, CONFIG, PLACEHOLDER
 from bot.diagnosis.finding import MAX_LINES, Finding, detail_of, finding, loud
 from bot.diagnosis.logtext import Line
@@ -88,8 +88,9 @@ def _closing_errors(lines: Sequence[Line]) -> Line | None:
 
 
 def last_words(lines: Sequence[Line]) -> Finding | None:
-    """For a process that ended with no recognisable crash: the first error of the error
-    burst that closes the log, else its last line when that line states a failure
+    """For a process that ended (non-zero or unknown) with no recognisable crash: the first
+    error of the error burst that closes the log, else the line before an `Exiting` /
+    `exited with code 1` announcement, else its last line when that line states a failure
     (`log.Fatal`, `sys.exit("…")`, Rust's `Error: …` from main). Only the end of the log
     counts, never a grep of the whole tail."""
     closing = _closing_errors(lines)
@@ -97,6 +98,9 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
         detail = detail_of(lines, closing)
         return refine(finding(Category.APP_FATAL, [closing, detail],
                               headline=(detail or closing).core.strip()))
+    announced = detect_announced_exit(lines)
+    if announced is not None:
+        return refine(announced)
     tail = [ln for ln in lines[-3:] if ln.core.strip()]
     if not tail:
         return None

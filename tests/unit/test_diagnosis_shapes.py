@@ -412,3 +412,24 @@ def test_a_lone_events_table_is_kubernetes_text() -> None:
            "\"http://10.0.0.8:9000/ready\": dial tcp 10.0.0.8:9000: connect: connection refused\n")
     d = diagnose(Evidence(log=log))
     assert d.category == "probe-kill" and "startup probe" in d.summary
+
+
+def test_an_announced_exit_names_its_reason_only_for_a_failed_exit() -> None:
+    log = "=> Booting\nA lock file is held by another process (pid 7).\nExiting\n"
+    check(log, "app-fatal", "A lock file is held by another process", exit_code=1)
+    assert diagnose(Evidence(exit_code=0, log=log)).category == "clean-exit"
+
+
+def test_describe_of_an_evicted_pod_names_the_pressure_and_reads_the_limit() -> None:
+    text = ("Name:         report-7f8d9c6b5-zx7cv\nNamespace:    batch\nStatus:       Failed\n"
+            "Reason:       Evicted\nMessage:      The node was low on resource: ephemeral-storage. "
+            "Container report was using 12Gi, which exceeds its request of 0.\n"
+            "Containers:\n  report:\n    Limits:\n      cpu:     1\n      memory:  2Gi\n"
+            "    State:          Terminated\n      Reason:       Error\n      Exit Code:    137\n")
+    d = diagnose(Evidence(log=text))
+    assert d.category == "evicted-or-preempted"
+    assert d.summary == "Stopped by eviction (low on resource: ephemeral-storage), not a crash"
+    assert any("ephemeral-storage" in h for h in d.hints)
+    assert any("low on resource: ephemeral-storage" in line for line in d.signature)
+    oom = diagnose(Evidence(log=text.replace("Error", "OOMKilled")))
+    assert oom.category == "oom-killed" and "2Gi" in oom.summary

@@ -69,6 +69,5 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("fatal log line", Category.APP_FATAL, None, logs.detect_fatal),
     Detector("dependency or port", Category.DEPENDENCY_UNAVAILABLE, None,
              logs.detect_dependency),
-    Detector("announced exit", Category.APP_FATAL, None, logs.detect_announced_exit),
     Detector("graceful shutdown", Category.GRACEFUL_SHUTDOWN, None, logs.detect_shutdown),
 )
