@@ -14,6 +14,7 @@ raises `ListExpired`; `relisted()` is the one place that starts such a read over
 from __future__ import annotations
 
 import email.utils
+import os
 import queue
 import threading
 import time
@@ -71,6 +72,9 @@ def connect(settings: Settings, context: str | None = None) -> ClusterClient:
     is a ConfigError of one line; the loader's own exceptions never escape."""
     configuration = k8s.Configuration()
     where = settings.kubeconfig or "~/.kube/config"
+    paths = [p for p in (settings.kubeconfig or "").split(os.pathsep) if p]
+    if paths and not any(os.path.exists(p) for p in paths):
+        raise ConfigError(f"cannot read kubeconfig {where}: no such file")
     try:
         if settings.kubeconfig is None and settings.in_cluster:
             k8s_config.load_incluster_config(client_configuration=configuration)

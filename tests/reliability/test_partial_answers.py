@@ -1,0 +1,112 @@
+"""Honest partial answers: what could not be read is said, what could be read is used.
+
+The simulator refuses resources as RBAC would (`forbidden_resources`,
+`forbidden_namespaces`), over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from bot.cluster.client import connect
+from bot.render.digest_json import digest_to_json
+from bot.render.terminal import digest_text, reports_text
+from bot.runner import investigate, run_patrol
+from bot.slack.posting import Services, digest_message
+from bot.store import Store
+from tests.conftest import Sim
+from tests.reliability.conftest import Held
+
+FORBIDDEN_LOG = "pods/log is forbidden for this service account (403)"
+
+
+def test_a_403_on_pods_log_still_reads_events_and_keeps_the_probe_kill(sim: Sim,
+                                                                        held: Held) -> None:
+    sim.server.forbidden_resources.add("pods/log")
+    cluster = connect(sim.settings())
+    try:
+        reports = investigate(cluster, sim.settings(), "edge", "ingress-gateway", max_pods=1)
+    finally:
+        cluster.close()
+    (report,) = reports
+    assert sim.server.statuses[403] >= 1
+    assert report.log_tail is None
+    problem = report.not_read("pods/log")
+    assert problem is not None and problem.why == "forbidden"
+    assert any("Liveness probe failed" in e.message for e in report.events)
+    assert report.diagnosis is not None and report.diagnosis.category == "probe-kill"
+    text = reports_text(reports, 20)
+    assert f"previous log: not read — {FORBIDDEN_LOG}" in text
+    assert "none kept by the kubelet" not in text
+    assert "recent events: none" not in text and "Liveness probe failed" in text
+    held("403 on pods/log (why)", "events still read; probe-kill kept; says logs are forbidden")
+
+
+def test_a_403_on_events_still_reads_the_log(sim: Sim, held: Held) -> None:
+    sim.server.forbidden_resources.add("events")
+    cluster = connect(sim.settings())
+    try:
+        reports = investigate(cluster, sim.settings(), "qld2-production", "pod1-deployment",
+                              max_pods=1)
+    finally:
+        cluster.close()
+    (report,) = reports
+    assert report.log_tail is not None and "panic:" in report.log_tail
+    assert report.diagnosis is not None and report.diagnosis.category == "go-panic"
+    problem = report.not_read("events")
+    assert problem is not None and problem.why == "forbidden"
+    text = reports_text(reports, 20)
+    assert "recent events: not read — events are forbidden for this service account" in text
+    held("403 on events (why)", "log still read; go-panic kept; says events are forbidden")
+
+
+def test_a_patrol_whose_diagnoses_lack_logs_says_so_in_every_output(sim: Sim,
+                                                                     tmp_path: Path,
+                                                                     held: Held) -> None:
+    sim.server.forbidden_resources.add("pods/log")
+    settings = sim.settings()
+    cluster = connect(settings)
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    try:
+        run = run_patrol(cluster, store, settings)
+        blocks = digest_message(run, Services(settings, cluster, store))
+    finally:
+        store.close()
+        cluster.close()
+    (problem,) = run.unreadable
+    assert (problem.what, problem.why) == ("pods/log", "forbidden")
+    assert problem.count == len(run.diagnoses) > 1
+    gateway = run.diagnoses[("edge", "Deployment", "ingress-gateway")]
+    assert gateway.category == "probe-kill"  # from the events, without the log
+    line = f"Not read for {problem.count} diagnoses (previous logs): {FORBIDDEN_LOG}"
+    assert line in digest_text(run.digest, run.diagnoses, unreadable=run.unreadable)
+    assert line in json.dumps(blocks, ensure_ascii=False)
+    as_json = digest_to_json(run.digest, run.diagnoses, [u.to_json() for u in run.unreadable])
+    assert as_json["unreadable"] == [{"what": "pods/log", "why": "forbidden",
+                                      "detail": problem.detail, "count": problem.count}]
+    held("403 on pods/log (patrol)", "digest, Block Kit and --json say the diagnoses lack logs")
+
+
+def test_a_forbidden_namespace_is_named_and_the_others_are_patrolled(sim: Sim, tmp_path: Path,
+                                                                     held: Held) -> None:
+    settings = sim.settings()
+    cluster = connect(settings)
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    try:
+        run_patrol(cluster, store, settings, namespaces=["payments", "qld2-production"])
+        sim.world.advance(timedelta(hours=6))
+        sim.server.forbidden_namespaces.add("payments")
+        run = run_patrol(cluster, store, settings, namespaces=["payments", "qld2-production"])
+    finally:
+        store.close()
+        cluster.close()
+    assert [u.what for u in run.unreadable] == ["namespace payments"]
+    text = digest_text(run.digest, run.diagnoses, unreadable=run.unreadable)
+    assert ("Not patrolled: namespace payments is forbidden for this service account (403)"
+            in text)
+    assert {w.namespace for w in run.digest.workloads} == {"qld2-production"}
+    assert not run.digest.vanished  # payments' pods are unread, not gone
+    held("403 listing one of the patrolled namespaces",
+         "the others patrolled; the digest names it; its pods not called vanished")
