@@ -77,6 +77,11 @@ def describe(exc: BaseException, server: str, read_timeout: float) -> str:
 
 def translate(exc: BaseException, what: str, path: str, server: str) -> PatrolError:
     """The one-line error for a failed (non-retried) request to `path`."""
+    if isinstance(exc, ApiException) and not exc.status:  # the client's own TLS failures
+        return ClusterError(
+            f"{what}: cannot talk to the Kubernetes API at {server} "
+            f"({_clip(' '.join((exc.reason or '').split(chr(10))))}); check the server URL "
+            "and the cluster's CA (certificate-authority) in your kubeconfig")
     if isinstance(exc, ApiException):
         message = status_message(exc)
         if exc.status == 404:

@@ -136,3 +136,15 @@ def test_a_hung_page_fails_within_the_patrol_deadline(sim: Sim, tmp_path: Path,
     assert "sent nothing for 0.5 s (KUBE_READ_TIMEOUT)" in message
     assert 2 <= fault.hits < 11
     held("a list page that never answers", "PATROL_DEADLINE ends the patrol; one line")
+
+
+def test_tls_to_a_plain_http_server_is_one_line(sim: Sim, tmp_path: Path, held: Held) -> None:
+    https = sim.server.url.replace("http://", "https://")
+    kubeconfig = tmp_path / "kubeconfig-tls"
+    kubeconfig.write_text(sim.kubeconfig.read_text().replace(sim.server.url, https))
+    with pytest.raises(ClusterError) as err:
+        patrol_json(replace(sim.settings(), kubeconfig=str(kubeconfig)), tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"get /version: cannot talk to the Kubernetes API at {https} (")
+    assert "\n" not in message
+    held("TLS handshake fails (plain HTTP behind an https:// URL)", "exit 1; one line")
