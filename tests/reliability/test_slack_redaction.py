@@ -10,9 +10,10 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,46 @@ def test_namespace_table_full_table_button_and_digest_leak_nothing(
     digest = bot.slack.messages("CDIGEST")[-1]
     assert "[REDACTED]" in bot.slack.text_of(digest)
     assert leaked(bot.slack) == []
+
+
+def test_the_recorders_alerts_and_recorded_drilldowns_leak_nothing(tmp_path: Path) -> None:
+    """The flight recorder (run by serve) captures crashes as they happen; its new-crash
+    alerts and the drill-down of a pod that is gone (answered from the record) reach
+    Slack too."""
+    sim = start_sim(tmp_path, scenario())
+    later = sim.world.now + timedelta(hours=6)
+    pod = next(p for (ns, _), p, _ in sim.world.items("pods")
+               if ns == NS and p["metadata"]["name"].startswith("ledger-worker"))
+    involved = {"kind": "Pod", "namespace": NS, "name": pod["metadata"]["name"],
+                "uid": pod["metadata"]["uid"], "apiVersion": "v1",
+                "fieldPath": "spec.containers{worker}"}
+    sim.world.put("events", o.event_object(  # still fresh when the next crash comes
+        NS, involved, "Unhealthy", f"Liveness probe failed: postgresql://app:{EVENT_SECRET}"
+        "@db:5432/app: FATAL: password authentication failed", later))
+    slack = FakeSlack().start()
+    try:
+        with served_bot(tmp_path, sim, slack, ALERT_NEW_CRASHES="true",
+                        PATROL_CHANNEL="CALERT") as bot:
+            deadline = time.monotonic() + 60  # the recorder must be watching first
+            while not any("watch=" in r for r in list(sim.server.requests)):
+                assert time.monotonic() < deadline, "the recorder never started watching"
+                time.sleep(0.05)
+            sim.world.advance(timedelta(hours=6))  # every workload crashes once
+
+            def three_alerts() -> list[dict] | None:
+                found = [m for m in slack.messages("CALERT") if "New crash" in m["text"]]
+                return found if len(found) >= 3 else None
+
+            alerts = slack.wait_for(three_alerts)
+            assert {a["text"].split(": ")[0] for a in alerts} >= {
+                f"New crash in {NS} / ledger-{w}" for w in ("api", "worker", "cron")}
+            for name in ("ledger-worker", "ledger-cron"):  # gone: the record answers
+                gone = next(p for (ns, n), p, _ in sim.world.items("pods")
+                            if ns == NS and n.startswith(name))
+                sim.world.delete("pods", NS, gone["metadata"]["name"])
+                bot.command(f"{NS} {gone['metadata']['name']}", channel="CGONE")
+                thread_of(bot, "CGONE", gone["metadata"]["name"])
+            assert leaked(slack) == []
+    finally:
+        slack.stop()
+        sim.server.stop()
