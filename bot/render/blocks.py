@@ -18,12 +18,19 @@ MAX_SECTION = 3000
 MAX_HEADER = 150
 MAX_BUTTON_VALUE = 2000
 MAX_TEXT = 3000
-INLINE_LOG = 2600  # log tails longer than this go up as a file
+INLINE_LOG = 2600  # log tails longer than this, once escaped, go up as a file
 
 
 def slack_escape(text: object) -> str:
     """Escape &, <, > for Slack mrkdwn (also inside code blocks)."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fits_inline(log: str) -> bool:
+    """Whether a log tail can be shown whole in a message. Measured once escaped: `<`, `>`
+    and `&` grow up to five-fold, and a section cut to fit would lose the log's end —
+    where the crash is."""
+    return len(slack_escape(log)) <= INLINE_LOG
 
 
 def _clip(text: str, limit: int) -> str:

@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from bot.cluster.client import ClusterClient
 from bot.cluster.fleet import Fleet
 from bot.patrol.durations import format_duration
-from bot.render.blocks import INLINE_LOG, render_message
+from bot.render.blocks import fits_inline, render_message
 from bot.render.environment import phrase, render
 from bot.render.rows import digest_rows
 from bot.render.terminal import digest_text
@@ -114,7 +114,7 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
                    reports: Sequence[ContainerReport], services: Services,
                    cluster: str | None = None) -> None:
     """One thread reply per container: diagnosis, signature, events, history, log tail
-    (inline up to INLINE_LOG characters, else uploaded as a file into the thread)."""
+    (inline when it fits a message once escaped, else uploaded as a file into the thread)."""
     settings, store = services.settings, services.store
     observed = next((r.observed_at for r in reports if r.observed_at), None)
     week_ago = (observed or datetime.now(UTC)) - timedelta(days=7)
@@ -123,7 +123,7 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
         log = (r.log_tail or "").rstrip("\n")
         lines = log.split("\n")[-settings.log_tail_lines:] if log else []
         text = "\n".join(lines)
-        inline = text if r.log_tail is not None and len(text) <= INLINE_LOG else None
+        inline = text if r.log_tail is not None and fits_inline(text) else None
         key = (r.namespace, r.workload_kind, r.workload_name)
         if key not in sparks:
             sparks[key] = sparkline(_daily_deltas(store.workload_history(
