@@ -26,6 +26,7 @@ from bot.slack.posting import Services
 from bot.store import Store
 from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.reliability.conftest import Held
 from tests.reliability.slack_served import Bot, sent_to_slack, served_bot
 
 NS = "secrets"
@@ -248,7 +249,7 @@ def uploaded(bot: Bot, thread_ts: str) -> str:
 
 
 def test_uploaded_log_has_no_secret_keeps_look_alikes_and_says_how_many(
-        served: tuple[Bot, Sim]) -> None:
+        served: tuple[Bot, Sim], held: Held) -> None:
     bot, _ = served
     assert bot.command(f"{NS} ledger-api", channel="CAPI")[0] == 200
     [reply] = thread_of(bot, "CAPI", "ledger-api")
@@ -262,10 +263,13 @@ def test_uploaded_log_has_no_secret_keeps_look_alikes_and_says_how_many(
         assert survivor in log, survivor
     assert "psycopg.OperationalError: connection to postgresql://ledger:[REDACTED]@" in text
     assert leaked(bot.slack) == []
+    held(f"{len(SECRETS)} kinds of secret + look-alikes in a crash log",
+         f"none reached Slack; {len(SURVIVORS)} look-alikes intact; "
+         f"\"{expected} values redacted\" stated")
 
 
 def test_inline_log_and_message_and_event_secrets_stay_in_the_cluster(
-        served: tuple[Bot, Sim]) -> None:
+        served: tuple[Bot, Sim], held: Held) -> None:
     bot, _ = served
     bot.command(f"{NS} ledger-worker", channel="CWORK")
     [reply] = thread_of(bot, "CWORK", "ledger-worker")
@@ -276,10 +280,12 @@ def test_inline_log_and_message_and_event_secrets_stay_in_the_cluster(
     bot.command(f"{NS} ledger-cron", channel="CCRON")
     thread_of(bot, "CCRON", "ledger-cron")
     assert leaked(bot.slack) == []
+    held("secrets in a short log, a termination message, an event",
+         "none reached Slack; the event and the diagnosis shown with [REDACTED]")
 
 
 def test_namespace_table_full_table_button_and_digest_leak_nothing(
-        served: tuple[Bot, Sim], tmp_path: Path) -> None:
+        served: tuple[Bot, Sim], tmp_path: Path, held: Held) -> None:
     bot, sim = served
     bot.command(NS, channel="CNS")
     table = bot.slack.wait_for(lambda: next(
@@ -304,9 +310,12 @@ def test_namespace_table_full_table_button_and_digest_leak_nothing(
     digest = bot.slack.messages("CDIGEST")[-1]
     assert "[REDACTED]" in bot.slack.text_of(digest)
     assert leaked(bot.slack) == []
+    held("secrets behind /restarts <ns> --all, Why?, the digest",
+         "none reached Slack (rows, uploaded table, thread, digest)")
 
 
-def test_the_recorders_alerts_and_recorded_drilldowns_leak_nothing(tmp_path: Path) -> None:
+def test_the_recorders_alerts_and_recorded_drilldowns_leak_nothing(tmp_path: Path,
+                                                                  held: Held) -> None:
     """The flight recorder (run by serve) captures crashes as they happen; its new-crash
     alerts and the drill-down of a pod that is gone (answered from the record) reach
     Slack too."""
@@ -344,6 +353,8 @@ def test_the_recorders_alerts_and_recorded_drilldowns_leak_nothing(tmp_path: Pat
                 bot.command(f"{NS} {gone['metadata']['name']}", channel="CGONE")
                 thread_of(bot, "CGONE", gone["metadata"]["name"])
             assert leaked(slack) == []
+            held("the same secrets seen by the flight recorder",
+                 "none in its new-crash alerts or in drill-downs of gone pods")
     finally:
         slack.stop()
         sim.server.stop()
