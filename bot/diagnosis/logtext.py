@@ -180,12 +180,12 @@ def _from_json(raw: str) -> list[tuple[str, str | None]] | None:
     prefix = f"{level.upper()} " if level and level not in ("info", "debug", "trace") else ""
     lines: list[tuple[str, str | None]] = []
     for i, part in enumerate(text.rstrip("\n").split("\n")):
-        lines.append((prefix + part if i == 0 else part, level))
+        lines.append((prefix + part, level) if i == 0 else (part, None))
     stack = stack or next((str(data[k]) for k in _JSON_STACK_KEYS if data.get(k)), "")
     stack_lines = [part for part in stack.rstrip("\n").split("\n") if part]
     if stack_lines and error and stack_lines[0].strip() in error:
         stack_lines = stack_lines[1:]  # the stack repeats the error line it belongs to
-    lines.extend((part, level) for part in stack_lines)
+    lines.extend((part, None) for part in stack_lines)  # the level belongs to the message
     return lines
 
 

@@ -433,3 +433,35 @@ def test_describe_of_an_evicted_pod_names_the_pressure_and_reads_the_limit() -> 
     assert any("low on resource: ephemeral-storage" in line for line in d.signature)
     oom = diagnose(Evidence(log=text.replace("Error", "OOMKilled")))
     assert oom.category == "oom-killed" and "2Gi" in oom.summary
+
+
+@pytest.mark.parametrize(("log", "category", "first"), [
+    # docker's json-file driver: one JSON object per line, the text in "log"
+    ("\n".join(json.dumps({"log": line + "\n", "stream": "stderr", "time": "2026-11-27T09:00:00Z"})
+               for line in ("starting", *GO.splitlines())),
+     "go-panic", "panic: runtime error: index out of range [3] with length 3"),
+    # zap: the level belongs to the message, not to the stack lines that follow it
+    (json.dumps({"level": "fatal", "ts": 1.7e9, "msg": "unable to start manager",
+                 "error": "no matches for kind \"Widget\"", "stacktrace": "main.main\n\t"
+                 "/workspace/main.go:40\nruntime.main\n\t/usr/local/go/src/runtime/proc.go:271"}),
+     "app-fatal", "FATAL unable to start manager: no matches for kind \"Widget\""),
+    # logstash-style JSON with the Java stack in stack_trace
+    (json.dumps({"level": "ERROR", "message": "Application run failed", "stack_trace":
+                 "org.springframework.beans.factory.UnsatisfiedDependencyException: Error "
+                 "creating bean\n\tat org.x.Y.z(Y.java:1)\nCaused by: java.net."
+                 "UnknownHostException: kafka: Name or service not known\n\tat x.Y.z(Y.java:2)"}),
+     "dependency-unavailable", "org.springframework.beans.factory.UnsatisfiedDependencyException"),
+    # stern with colours
+    ("\n".join("\x1b[32mapi-5d4f6c7b8-abcde\x1b[0m \x1b[33mapp\x1b[0m " + line for line in (
+        "boot", "Traceback (most recent call last):", '  File "/a.py", line 1, in <module>',
+        "    x()", "NameError: name 'x' is not defined")),
+     "python-exception", "NameError: name 'x' is not defined"),
+    # a malformed connection string is configuration
+    ("MongoParseError: Invalid scheme, expected connection string to start with \"mongodb://\"\n"
+     "    at new ConnectionString (/app/node_modules/mongodb-connection-string-url/lib/index.js"
+     ":86:19)\n", "config-error", "MongoParseError: Invalid scheme"),
+])
+def test_structured_and_decorated_logs(log: str, category: str, first: str) -> None:
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.category == category, (d.category, d.signature)
+    assert d.signature[0].startswith(first)

@@ -63,7 +63,7 @@ PLACEHOLDER = (r"\$\{[A-Za-z_][\w.-]*(?::-?[^}]*)?\}|"
 # often a Kubernetes service-link variable shadowing the app's own), or credentials the
 # dependency rejects: the dependency may be fine, the configuration is not.
 BAD_ADDRESS = re.compile(r"invalid (port|port number|host|hostname|host name|address|url|uri|dsn|"
-                         r"connection string)\b|unknown port|too many colons in address|"
+                         r"connection string|scheme)\b|unknown port|too many colons in address|"
                          r"malformed (url|uri|dsn|connection string)|missing port in address",
                          re.I)
 BAD_CREDENTIALS = re.compile(r"(login|password authentication|authentication) failed for user|"
