@@ -315,6 +315,9 @@ class Recorder:
         self._listed.add(scope)
         if len(self._listed) == len(self.namespaces):
             self._watermarks = None  # only the first list of each scope needs them
+        WATCHED_PODS.set(sum(len(p) for p in self._pods.values()))
+        log.info("recorder listed %d pods in %s; watching", len(known),
+                 scope or "all namespaces")
 
     def changed(self, event: str, pod: WatchedPod) -> None:
         scope = pod.metadata.namespace if self.namespaces != (None,) else None

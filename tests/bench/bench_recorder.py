@@ -191,6 +191,60 @@ def phase(args: list[str], sim: Connection, rounds: list[tuple[int, int]]) -> di
     return {**head, **result}
 
 
+def served(kubeconfig: str, database: str, sim: Connection, crashes: int) -> dict[str, Any]:
+    """`restart-patrol serve` as a process (HTTP mode, fake Slack): its peak RSS after the
+    recorder's first list and a burst of captures (the issue's target: the whole serve)."""
+    import os
+    import socket
+    import threading
+    import urllib.request
+
+    from tests.fakes.slack_api import TOKEN, FakeSlack
+
+    slack = FakeSlack().start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PATROL_"))}
+    env.update({"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": "bench",
+                "SLACK_API_URL": slack.base_url, "PORT": str(port), "KUBECONFIG": kubeconfig,
+                "DATABASE_URL": database})
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    listed = threading.Event()
+
+    def drain() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "recorder listed" in line:
+                listed.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    assert listed.wait(600), "serve's recorder never listed"
+    list_s = time.perf_counter() - start
+    sim.send(("crash", crashes, 1))
+    sim.recv()
+    start = time.perf_counter()
+
+    def captured() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            return sum(float(line.rsplit(" ", 1)[1]) for line in resp.read().decode().splitlines()
+                       if line.startswith("restart_patrol_recorder_captures_total{"))
+
+    while captured() < crashes:
+        time.sleep(0.2)
+    wall = time.perf_counter() - start
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    peak = next(int(line.split()[1]) for line in status.splitlines()
+                if line.startswith("VmHWM:")) / 1024
+    proc.terminate()
+    proc.wait(timeout=30)
+    slack.stop()
+    return {"list_s": list_s, "wall": wall, "rss_mb": peak}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pods", type=int, default=100_000)
@@ -219,9 +273,13 @@ def main() -> None:
                     parent, [(args.crashes, 1)])
         loop = phase(["--phase", "record", "--database", f"sqlite:///{tmp}/b.db",
                       "--rounds", "12", *common], parent, [(args.loopers, 5)] * 12)
+        single = phase(["--phase", "record", "--database", f"sqlite:///{tmp}/c.db",
+                        "--rounds", "20", *common], parent, [(1, 15)] * 20)
+        whole = served(str(kubeconfig), f"sqlite:///{tmp}/d.db", parent, args.crashes)
     parent.send(("stop", 0, 0))
     sim.join(timeout=30)
     per_pod_hour = sum(loop["api_requests"].values()) / args.loopers
+    single_ms = single["capture_mean_s"] * 1000
     print(f"\n{args.pods:,} pods, {args.crashes:,} restarts in one burst")
     print(f"{'phase':44s} {'wall s':>8s} {'× floor':>8s} {'peak RSS MB':>12s}")
     print(f"{'floor: list (GETs discarded)':44s} {base['list_s']:8.2f} {1:8.1f}")
@@ -231,6 +289,11 @@ def main() -> None:
           f"{base['rss_mb']:12.0f}")
     print(f"{'recorder: capture the burst (log, events, row)':44s} {rec['wall']:8.2f} "
           f"{rec['wall'] / base['wall']:8.1f} {rec['rss_mb']:12.0f}")
+    print(f"{'serve: start-up (imports) + first list':44s} {whole['list_s']:8.2f} "
+          f"{whole['list_s'] / base['list_s']:8.1f}")
+    print(f"{'serve: capture the burst':44s} {whole['wall']:8.2f} "
+          f"{whole['wall'] / base['wall']:8.1f} {whole['rss_mb']:12.0f}")
+    print(f"one restart at a time: mean capture latency {single_ms:.0f} ms (seen → row stored)")
     print(f"restarts recorded {rec['restarts']:,} · captures {rec['captures']} · "
           f"mean capture latency {rec['capture_mean_s'] * 1000:.0f} ms · pods followed "
           f"{rec['pods']:,}")
