@@ -203,3 +203,28 @@ def test_the_recorder_prunes_by_count_and_age_once_a_day(make_rig) -> None:
     rig.advance(hours=25)
     rig.recorder.housekeep()
     assert [c.restart_count for c in rig.rows()] == [36, 37]
+
+
+def test_the_default_cluster_records_exactly_what_a_patrol_counts(make_rig) -> None:
+    from bot.runner import run_patrol
+    from bot.sim.scenario import load_scenario
+
+    rig = make_rig(load_scenario())
+    settings = rig.recorder.settings
+    first = run_patrol(rig.cluster, rig.store, settings, digest_run=True, diagnose_top=0)
+    for _ in range(16):  # 8 simulated hours
+        rig.advance(minutes=30)
+    run = run_patrol(rig.cluster, rig.store, settings, digest_run=True, diagnose_top=0)
+    window = rig.crashes.window(rig.cluster.name, first.digest.window_to,
+                                run.digest.window_to, present=set())
+    recorded = {key: sum(t.count for t in w.tallies) for key, w in window.workloads.items()}
+    counted = {(w.namespace, w.kind, w.name): w.restarts for w in run.digest.workloads}
+    assert recorded == counted and sum(recorded.values()) == rig.recorder.restarts > 50
+    rows = [c for ns in {k[0] for k in recorded}
+            for c in rig.crashes.history(rig.cluster.name, ns, limit=1000)]
+    kinds = {(c.workload_kind, c.workload_name, c.container, c.container_kind) for c in rows}
+    assert ("CronJob", "nightly-report", "report", "container") in kinds
+    assert ("Deployment", "thumbnailer", "cache-sidecar", "sidecar") in kinds
+    # a StartError loop every 5 min, seen every 10 min: two restarts per row, no log to keep
+    assert {(c.restarts, c.log_captured, c.category) for c in rows
+            if c.workload_name == "node-agent"} == {(2, False, "exec-error")}
