@@ -182,7 +182,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
             _open_history(settings))
         if args.log is not None:
             assert store is not None
-            return _print_recorded_log(scope.cluster, store, args)
+            return _print_recorded_log(scope.cluster, store, args, settings.templates_dir)
         reports = investigate(scope.cluster, settings, scope.namespace, args.target,
                               args.container, store=store)
     finally:
@@ -196,7 +196,8 @@ def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_recorded_log(cluster: ClusterClient, store: Store, args: argparse.Namespace) -> int:
+def _print_recorded_log(cluster: ClusterClient, store: Store, args: argparse.Namespace,
+                        templates_dir: str | None) -> int:
     from bot.render.environment import render
     from bot.store.crashes import CrashStore
 
@@ -208,7 +209,7 @@ def _print_recorded_log(cluster: ClusterClient, store: Store, args: argparse.Nam
     if args.json:
         _dump_json({**history_json(crash), "log": text, "redactions": crash.redactions})
     else:
-        _write(render("recorded_log.txt.j2", None, c=crash, log=text))
+        _write(render("recorded_log.txt.j2", templates_dir, c=crash, log=text))
     return 0
 
 

@@ -75,7 +75,8 @@ def _split_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-def parse_channel_namespaces(raw: str) -> dict[str, tuple[str, ...]]:
+def parse_channel_namespaces(raw: str, contexts: tuple[str, ...] = ()
+                             ) -> dict[str, tuple[str, ...]]:
     """Parse `C01=ns1,ns2;C02=*` into {channel: namespaces}; `*` means every namespace.
     An entry may name a cluster (`prod/payments`, `prod/*`) when several are served."""
     result: dict[str, tuple[str, ...]] = {}
@@ -96,6 +97,13 @@ def parse_channel_namespaces(raw: str) -> dict[str, tuple[str, ...]]:
             if item.count("/") > 1 or item.startswith("/") or item.endswith("/"):
                 raise ConfigError(f"CHANNEL_NAMESPACES entry {entry!r}: {item!r} is not "
                                   "NAMESPACE, CLUSTER/NAMESPACE or CLUSTER/*")
+            cluster = item.partition("/")[0] if "/" in item else None
+            if cluster is not None and len(contexts) > 1 and cluster not in contexts:
+                raise ConfigError(f"CHANNEL_NAMESPACES entry {entry!r}: no cluster "
+                                  f"{cluster!r} in KUBE_CONTEXTS ({', '.join(contexts)})")
+        if channel.strip() in result:
+            raise ConfigError(f"CHANNEL_NAMESPACES names channel {channel.strip()} twice: "
+                              "list all its namespaces in one entry")
         result[channel.strip()] = _split_list(namespaces)
     return result
 
@@ -201,6 +209,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"PATROL_TIMEZONE={timezone!r} is not an IANA time zone") from None
     channel_raw = env.get("CHANNEL_NAMESPACES", "").strip()
+    contexts = _kube_contexts(env)
     return Settings(
         slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
@@ -209,12 +218,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         patrol_channel=env.get("PATROL_CHANNEL") or None,
         patrol_schedule=env.get("PATROL_SCHEDULE", "").strip() or "0 9 * * *",
         patrol_timezone=timezone,
-        patrol_namespaces=_patrol_namespaces(env, _kube_contexts(env)),
-        channel_namespaces=parse_channel_namespaces(channel_raw) if channel_raw else None,
+        patrol_namespaces=_patrol_namespaces(env, contexts),
+        channel_namespaces=parse_channel_namespaces(channel_raw, contexts) if channel_raw
+        else None,
         database_url=_database_url(env),
         kubeconfig=env.get("KUBECONFIG") or None,
         kube_context=env.get("KUBE_CONTEXT") or None,
-        kube_contexts=_kube_contexts(env),
+        kube_contexts=contexts,
         in_cluster=bool(env.get("KUBERNETES_SERVICE_HOST")),
         cluster_name=env.get("CLUSTER_NAME") or None,
         port=_int(env, "PORT", 3000, minimum=0),

@@ -24,8 +24,12 @@ log = logging.getLogger("restart_patrol.alerts")
 
 
 def new_crash_message(crash: CrashRecord, settings: Settings) -> dict[str, Any]:
-    """The alert for a first-seen crash, from templates/alert.blocks.j2."""
-    return render_message("alert.blocks.j2", settings.templates_dir, c=crash)
+    """The alert for a first-seen crash, from templates/alert.blocks.j2. With several
+    clusters (KUBE_CONTEXTS) it names the cluster, and its hint names `cluster/namespace`."""
+    several = len(settings.kube_contexts) > 1
+    return render_message("alert.blocks.j2", settings.templates_dir, c=crash,
+                          scope=f"{crash.cluster}/{crash.namespace}" if several
+                          else crash.namespace)
 
 
 def post_new_crash(client: WebClient, channel: str, crash: CrashRecord,

@@ -67,7 +67,10 @@ def build_app(services: Services, client: WebClient, access: Access, *,
         channel, user = event.get("channel", ""), event.get("user", "")
 
         def reply(message: dict[str, Any]) -> None:
-            client.chat_postEphemeral(channel=channel, user=user, **message)
+            # in the thread the question was asked in (Slack shows it there, to the asker)
+            thread = event.get("thread_ts")
+            client.chat_postEphemeral(channel=channel, user=user,
+                                      **({"thread_ts": thread} if thread else {}), **message)
 
         bot.later(reply, lambda: bot.mention(event, client))
 
@@ -143,7 +146,7 @@ class _Handlers:
         show_all = "--all" in tokens
         tokens = [t for t in tokens if t != "--all"]
         if not tokens:
-            self.summary(channel, client)
+            self.summary(channel, client, reply)
         elif len(tokens) == 1:
             self.namespace_table(channel, self._scope(channel, tokens[0]), client, show_all)
         elif len(tokens) <= 3:
@@ -158,9 +161,9 @@ class _Handlers:
         else:
             raise UsageError(f"too many words in `/restarts {command.get('text', '')}`")
 
-    def summary(self, channel: str, client: WebClient) -> None:
+    def summary(self, channel: str, client: WebClient, reply: Reply) -> None:
         """One summary per served cluster the channel may see; a cluster that cannot be
-        read gets a message saying why, and the others are still answered."""
+        read is explained to the asker (ephemeral), and the others are still answered."""
         shown = 0
         for cluster in self.services.clusters:
             try:
@@ -168,8 +171,7 @@ class _Handlers:
             except ClusterError as exc:
                 if not self.services.clusters.several:
                     raise
-                _post(client, channel, notice("error", self.settings,
-                                              message=f"{cluster.name}: {exc}"))
+                reply(notice("error", self.settings, message=f"{cluster.name}: {exc}"))
                 shown += 1
         if not shown:
             raise _Forbidden("any namespace", self.access.describe(channel))

@@ -37,10 +37,15 @@ class Services:
     store: Store
     fleet: Fleet | None = None
 
+    def __post_init__(self) -> None:
+        if self.fleet is None:  # one cluster: a fleet of one, built once
+            object.__setattr__(self, "fleet", Fleet([self.cluster]))
+
     @property
     def clusters(self) -> Fleet:
         """Every served cluster (just `cluster` unless KUBE_CONTEXTS names several)."""
-        return self.fleet if self.fleet is not None else Fleet([self.cluster])
+        assert self.fleet is not None
+        return self.fleet
 
 
 def sparkline(values: Sequence[int]) -> str:

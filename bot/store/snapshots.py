@@ -245,7 +245,9 @@ class Store:
     def open(cls, url: str) -> Store:
         """Connect and migrate; failures become a StoreError naming the database."""
         try:
-            engine = create_engine(url, pool_pre_ping=True)
+            # a database that does not answer fails in seconds, not at the OS's TCP timeout
+            engine = create_engine(url, pool_pre_ping=True, connect_args=(
+                {"connect_timeout": 5} if url.startswith("postgresql") else {}))
         except (ArgumentError, ImportError) as exc:
             raise StoreError(f"DATABASE_URL {_safe_url(url)} is not usable: {exc}") from None
         if engine.dialect.name == "sqlite":

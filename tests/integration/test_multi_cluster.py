@@ -81,6 +81,8 @@ def clusters(tmp_path: Path) -> Iterator[Clusters]:
     ({"KUBE_CONTEXTS": "a,b", "PATROL_NAMESPACES": "c/payments"}, "CLUSTER one of a, b"),
     ({"PATROL_NAMESPACES": "a/payments"}, "has no '/'"),
     ({"CHANNEL_NAMESPACES": "C1=a/b/c"}, "CLUSTER/NAMESPACE"),
+    ({"CHANNEL_NAMESPACES": "C1=x;C1=y"}, "names channel C1 twice"),
+    ({"KUBE_CONTEXTS": "a,b", "CHANNEL_NAMESPACES": "C1=c/x"}, "no cluster 'c' in KUBE_CONTEXTS"),
 ])
 def test_bad_multi_cluster_settings_are_one_clear_line(env: dict[str, str],
                                                        message: str) -> None:
@@ -228,9 +230,24 @@ def test_summary_says_which_cluster_is_down_and_answers_for_the_others(
         clusters: Clusters, bot: Bot) -> None:
     clusters.west.server.stop()  # before the bot ever connected to it
     bot.command("", channel="CALL")
-    east, west = (bot.text(m) for m in bot.top_level("CALL"))
+    [east] = (bot.text(m) for m in bot.top_level("CALL"))
     assert "east" in east and "qld2-production" in east
-    assert west.startswith("west") or "west:" in west
+    assert "west:" in json.dumps(bot.ephemeral()[-1])  # told to the asker, not the channel
+
+
+def test_alerts_name_the_cluster_when_several_are_served(clusters: Clusters,
+                                                         tmp_path: Path) -> None:
+    from bot.patrol.history import CrashRecord
+    from bot.slack.alerts import new_crash_message
+
+    crash = CrashRecord(cluster="west", namespace="payments-west", pod_name="api-1",
+                        pod_uid="u1", container="api", container_kind="container",
+                        workload_kind="Deployment", workload_name="api", restart_count=3,
+                        exit_code=2, category="go-panic")
+    several = json.dumps(new_crash_message(crash, clusters.settings(tmp_path)))
+    assert "west/payments-west" in several and "/restarts west/payments-west api-1" in several
+    one = json.dumps(new_crash_message(crash, load_settings({})))
+    assert "west/" not in one and "/restarts payments-west api-1" in one
 
 
 def test_leader_runs_a_recorder_and_a_digest_per_cluster(clusters: Clusters,
