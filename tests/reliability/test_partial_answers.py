@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.cluster.client import connect
+from bot.render.blocks import render_message
 from bot.render.digest_json import digest_to_json
 from bot.render.terminal import digest_text, reports_text
 from bot.runner import investigate, run_patrol
@@ -110,3 +111,19 @@ def test_a_forbidden_namespace_is_named_and_the_others_are_patrolled(sim: Sim, t
     assert not run.digest.vanished  # payments' pods are unread, not gone
     held("403 listing one of the patrolled namespaces",
          "the others patrolled; the digest names it; its pods not called vanished")
+
+
+def test_the_slack_drill_down_says_the_log_was_not_read(sim: Sim, held: Held) -> None:
+    sim.server.forbidden_resources.add("pods/log")
+    cluster = connect(sim.settings())
+    try:
+        (report,) = investigate(cluster, sim.settings(), "edge", "ingress-gateway", max_pods=1)
+    finally:
+        cluster.close()
+    message = render_message("why.blocks.j2", None, r=report, events=report.events[:10],
+                             history="", log_inline=None, log_file=False, log_lines=0,
+                             recorded_logs=False)
+    text = json.dumps(message, ensure_ascii=False)
+    assert f"Previous log not read: {FORBIDDEN_LOG}" in text
+    assert "keeps no previous log" not in text and "Liveness probe failed" in text
+    held("403 on pods/log (Slack drill-down)", "events shown; says the log was not read")
