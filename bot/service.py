@@ -8,7 +8,9 @@ messages.
 
 Leader-only jobs (see `leader_jobs`): the digest scheduler and the flight recorder. They
 run on one replica at a time, started when it becomes leader and stopped at once when it
-stops being leader.
+stops being leader. With LEADER_ELECTION=true the leader is the holder of a Lease
+(`bot.cluster.lease`); without it the single replica is always leader. SIGTERM stops the
+jobs, releases the lease (the successor takes over at once) and exits 0.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from types import FrameType
 from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import Counter, make_wsgi_app
+from prometheus_client import Counter, Gauge, make_wsgi_app
 
 from bot.cluster.fleet import connect_fleet
+from bot.cluster.lease import LeaseElector
 from bot.cluster.recorder import Recorder
 from bot.errors import ConfigError, PatrolError
 from bot.schedule.daily import DigestSchedule, digest_trigger
@@ -43,6 +46,7 @@ from bot.store.crashes import CrashStore
 
 log = logging.getLogger("restart_patrol")
 REQUESTS = Counter("restart_patrol_http_requests", "HTTP requests served", ["path"])
+LEADING = Gauge("restart_patrol_leader", "1 while this replica runs the leader-only jobs")
 StartResponse = Callable[..., Any]
 
 
@@ -98,12 +102,14 @@ class LeaderJobs:
             self._running = self._build()
             for job in self._running:
                 job.start()
+            LEADING.set(1)
             log.info("leader-only jobs started: %s",
                      ", ".join(type(j).__name__ for j in self._running) or "none")
 
     def stop(self) -> None:
         with self._lock:
             running, self._running = self._running, []
+            LEADING.set(0)
         for job in reversed(running):
             try:
                 job.stop()
@@ -187,6 +193,9 @@ def check_settings(settings: Settings) -> None:
         digest_trigger(settings)
     if settings.alert_new_crashes and not settings.patrol_channel:
         raise ConfigError("ALERT_NEW_CRASHES=true needs PATROL_CHANNEL (where to post)")
+    if settings.leader_election and settings.database_url.startswith("sqlite"):
+        raise ConfigError("LEADER_ELECTION=true needs a database all replicas share: set "
+                          "DATABASE_URL to PostgreSQL (SQLite is one replica's file)")
 
 
 def serve(settings: Settings) -> int:
@@ -227,6 +236,7 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     http = HttpServer(routes(None if frontend.socket_mode else frontend.events_endpoint(),
                              ready), settings.port).start()
+    elector: LeaseElector | None = None
     try:
         if frontend.socket_mode:
             frontend.connect()
@@ -234,9 +244,18 @@ def serve(settings: Settings) -> int:
         else:
             log.info("listening on :%d (/slack/events, /healthz, /readyz, /metrics)",
                      http.port)
-        jobs.start()
+        if settings.leader_election:
+            elector = LeaseElector(fleet.primary, settings.lease_namespace, settings.lease_name,
+                                   identity, settings.lease_duration, on_started=jobs.start,
+                                   on_stopped=jobs.stop).start()
+            log.info("campaigning for lease %s/%s as %s", settings.lease_namespace,
+                     settings.lease_name, identity)
+        else:
+            jobs.start()
         stop.wait()
     finally:
+        if elector is not None:
+            elector.stop()  # stops the jobs first, then releases the lease
         jobs.stop()
         frontend.close()
         http.stop()

@@ -11,12 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///restart-patrol.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,10 @@ class Settings:
     kube_retry_backoff: float = 0.5
     patrol_deadline: float = 300.0
     query_deadline: float = 60.0
+    leader_election: bool = False
+    lease_name: str = "restart-patrol"
+    lease_namespace: str = "default"
+    lease_duration: int = 15
 
 
 def namespaces_for(settings: Settings, cluster: str) -> tuple[str, ...]:
@@ -200,6 +206,19 @@ def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelt
     return timedelta(seconds=_seconds(env, name, default.total_seconds(), minimum=0))
 
 
+def _lease_namespace(env: Mapping[str, str]) -> str:
+    """LEASE_NAMESPACE, else the pod's own namespace in a cluster, else `default`."""
+    explicit = env.get("LEASE_NAMESPACE", "").strip()
+    if explicit:
+        return explicit
+    if env.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+        except OSError:
+            pass
+    return "default"
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from `env` (default: the process environment), validating each value."""
     env = os.environ if env is None else env
@@ -249,4 +268,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         kube_retry_backoff=_seconds(env, "KUBE_RETRY_BACKOFF", 0.5, minimum=0),
         patrol_deadline=_seconds(env, "PATROL_DEADLINE", 300.0, minimum=0.1),
         query_deadline=_seconds(env, "QUERY_DEADLINE", 60.0, minimum=0.1),
+        leader_election=_bool(env, "LEADER_ELECTION", False),
+        lease_name=env.get("LEASE_NAME", "").strip() or "restart-patrol",
+        lease_namespace=_lease_namespace(env),
+        lease_duration=_int(env, "LEASE_DURATION", 15, minimum=2),
     )

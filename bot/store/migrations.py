@@ -5,7 +5,8 @@ each in its own transaction, and records them in `schema_migrations`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import groupby
 
@@ -276,21 +277,42 @@ def applied_versions(engine: Engine) -> set[int]:
         return set(conn.execute(select(schema_migrations.c.version)).scalars().all())
 
 
+_MIGRATION_LOCK = 7_161_523  # any constant; the key of the advisory lock
+
+
 def migrate(engine: Engine, up_to: int | None = None) -> int:
     """Apply every missing migration in order (up to version `up_to`, for tests that
     build an older database); returns the resulting version.
 
     Versions are handed out to parallel work, so one may land after a higher one was
     applied somewhere: each missing step runs, not only those above the highest."""
-    with engine.begin() as conn:
-        schema_migrations.create(conn, checkfirst=True)
-    applied = applied_versions(engine)
-    for number, step in MIGRATIONS:
-        if number in applied or (up_to is not None and number > up_to):
-            continue
+    with _migrating(engine):
         with engine.begin() as conn:
-            step(conn)
-            conn.execute(schema_migrations.insert().values(
-                version=number, applied_at=datetime.now(UTC)))
-        applied.add(number)
+            schema_migrations.create(conn, checkfirst=True)
+        applied = applied_versions(engine)
+        for number, step in MIGRATIONS:
+            if number in applied or (up_to is not None and number > up_to):
+                continue
+            with engine.begin() as conn:
+                step(conn)
+                conn.execute(schema_migrations.insert().values(
+                    version=number, applied_at=datetime.now(UTC)))
+            applied.add(number)
     return max(applied, default=0)
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[None]:
+    """One migrator at a time on PostgreSQL (replicas starting together on a fresh database
+    would otherwise race to create the same tables); a session advisory lock."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
+            conn.commit()

@@ -228,3 +228,26 @@ def test_a_failing_patrol_is_reported_and_the_slot_stays_open(sim: Sim, slack: F
         assert rig.digests() == []
     finally:
         rig.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_replicas_starting_together_migrate_once(database_url: str) -> None:
+    opened: list[Store] = []
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            opened.append(Store.open(database_url))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for store in opened:
+        store.close()
+    assert failures == [] and len(opened) == 4

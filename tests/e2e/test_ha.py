@@ -1,0 +1,172 @@
+"""High availability: real `restart-patrol serve` processes (HTTP mode) with leader
+election on a Lease in bot/sim, one PostgreSQL database and the fake Slack.
+
+A digest slot every 3 seconds (six-field PATROL_SCHEDULE) and a 2-second lease keep it
+short. Checked: exactly one digest per slot; `kill -9` of the leader → the
+standby takes the lease once it expires and posts the next slots; the restarts that happen
+around the take-over are each recorded once; SIGTERM of the new leader → exit 0 within
+10 s with the lease released, so a third replica takes over at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.patrol.timestamps import parse_api_time
+from bot.slack.digests import EVENT_TYPE
+from bot.store import Store
+from bot.store.crashes import CrashStore
+from bot.store.slots import POSTED
+from tests.conftest import Sim, start_sim
+from tests.e2e.test_slack_served import free_port
+from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.integration.test_recorder import shop
+
+LEASE = 2  # seconds
+CHANNEL = "CDIGEST"
+WAIT = 40.0  # seconds; each wait ends as soon as its condition holds
+
+
+def wait_until(condition, what: str, timeout: float = WAIT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Replica:
+    def __init__(self, env: dict[str, str], tmp: Path, name: str) -> None:
+        self.port = free_port()
+        self.log = tmp / f"{name}.log"
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "serve"], env=env | {"PORT": str(self.port)},
+                stdout=out, stderr=subprocess.STDOUT, text=True)
+
+    def healthy(self) -> bool:
+        assert self.proc.poll() is None, self.log.read_text()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz",
+                                        timeout=1) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def holds(self, identity: str | None) -> bool:
+        return identity is not None and identity.rsplit("_", 2)[1] == str(self.proc.pid)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Sim]:
+    sim = start_sim(tmp_path, shop(every="1h"))
+    yield sim
+    sim.server.stop()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_two_replicas_one_digest_per_slot_takeover_and_release(
+        cluster: Sim, database_url: str, tmp_path: Path) -> None:
+    slack = FakeSlack().start()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "PATROL_", "LEASE", "LEADER"))} | {
+        "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": "secret",
+        "SLACK_API_URL": slack.base_url, "KUBECONFIG": str(cluster.kubeconfig),
+        "DATABASE_URL": database_url, "PATROL_CHANNEL": CHANNEL,
+        "PATROL_SCHEDULE": "*/3 * * * * *", "LEADER_ELECTION": "true",
+        "LEASE_DURATION": str(LEASE), "LEASE_NAMESPACE": "default"}
+    store = Store.open(database_url)
+    crashes = CrashStore(store.engine)
+    replicas = [Replica(env, tmp_path, name) for name in "ab"]
+
+    def lease() -> dict:
+        return cluster.world.get("leases", "default", "restart-patrol") or {"spec": {}}
+
+    def holder() -> str | None:
+        return lease()["spec"].get("holderIdentity")
+
+    def digests() -> list[str]:
+        return [m["metadata"]["event_payload"]["slot"] for m in slack.messages(CHANNEL)
+                if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE]
+
+    def recorded() -> list[int]:
+        return sorted(c.restart_count for c in crashes.history(
+            "shop", "shop", workload=("Deployment", "orders"), limit=100))
+
+    try:
+        for r in replicas:
+            wait_until(r.healthy, "healthz")
+        leader = wait_until(lambda: next((r for r in replicas if r.holds(holder())), None),
+                            "a leader")
+        standbys = [r for r in replicas if r is not leader]
+        replicas.append(Replica(env, tmp_path, "c"))  # a second standby, for the SIGTERM
+        wait_until(lambda: len(digests()) >= 2, "two digests from the first leader")
+        cluster.world.advance(timedelta(hours=2))  # restarts 8 and 9, seen by the leader
+        wait_until(lambda: recorded() == [8, 9], "restarts recorded by the first leader")
+
+        leader.proc.kill()  # kill -9: no release
+        leader.proc.wait()
+        killed_at = datetime.now(UTC)
+        last_renew = parse_api_time(lease()["spec"]["renewTime"])
+        cluster.world.advance(timedelta(hours=2))  # restarts 10 and 11, while nobody leads
+        second = wait_until(lambda: next((r for r in standbys if r.holds(holder())), None),
+                            "the standby to take the lease")
+        taken = lease()["spec"]
+        took = parse_api_time(taken["acquireTime"]) - last_renew
+        print(f"take-over {took.total_seconds():.2f} s after the last renewal "
+              f"(lease {LEASE} s)")
+        assert timedelta(seconds=LEASE) <= took <= timedelta(seconds=LEASE + 2)
+        assert taken["leaseTransitions"] >= 1
+        wait_until(lambda: any(datetime.fromisoformat(s) > killed_at for s in digests()),
+                   "a digest of a slot after the kill, from the new leader")
+        wait_until(lambda: recorded()[-1:] == [11], "the new leader's recorder to catch up")
+        rows = crashes.history("shop", "shop", workload=("Deployment", "orders"), limit=100)
+        counts = recorded()
+        assert len(counts) == len(set(counts)) and counts[:2] == [8, 9]
+        assert sum(c.restarts for c in rows) == 4  # 8 to 11: none lost, none twice
+
+        third = next(r for r in replicas if r is not second and r is not leader)
+        wait_until(third.healthy, "the second standby")
+        sent = time.monotonic()
+        second.proc.send_signal(signal.SIGTERM)
+        assert second.proc.wait(timeout=10) == 0, second.log.read_text()
+        print(f"SIGTERM → exit 0 in {time.monotonic() - sent:.2f} s")
+        assert not second.holds(holder())  # released on the way out
+        wait_until(lambda: third.holds(holder()), "the third replica to take over",
+                   timeout=LEASE)  # at once: no lease duration to wait out
+
+        slots = digests()
+        assert len(slots) == len(set(slots)), f"a slot was posted twice: {slots}"
+        posted = [s for s in store.slots.history("shop", CHANNEL) if s.state == POSTED]
+        assert sorted(s.message_ts for s in posted) == sorted(
+            m["ts"] for m in slack.messages(CHANNEL)
+            if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE)
+    finally:
+        for r in replicas:
+            if r.proc.poll() is None:
+                r.proc.kill()
+                r.proc.wait()
+        store.close()
+        slack.stop()
+
+
+def test_leader_election_with_sqlite_is_refused_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PATROL_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"], capture_output=True, text=True, timeout=60,
+        env=env | {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": "secret",
+                   "LEADER_ELECTION": "true", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "LEADER_ELECTION=true needs" in proc.stderr
+    assert "PostgreSQL" in proc.stderr
