@@ -16,6 +16,7 @@ from bot.store.slots import FAILED, POSTED, SUPERSEDED
 from tests.conftest import Sim
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slots import CHANNEL, DAY0, Rig
+from tests.reliability.conftest import Held
 
 POD1 = json.dumps({"cl": "sim-qld2", "ns": "qld2-production", "kind": "Deployment",
                    "name": "pod1-deployment"},
@@ -48,8 +49,10 @@ def run_day(rig: Rig, day: int) -> None:
     rig.job(owner=f"day-{day}").tick()
 
 
-def test_slack_outage_keeps_the_window_for_the_next_digest(rig: Rig, slack: FakeSlack
-                                                           ) -> None:
+def test_slack_outage_keeps_the_window_for_the_next_digest(rig: Rig, slack: FakeSlack,
+                                                           held: Held) -> None:
+    held("Slack down (503) for a whole digest slot",
+         "no blind re-post; slot left open; the next digest covers both days (+6, 2d)")
     run_day(rig, 0)
     rig.sim.world.advance(timedelta(days=1))
     slack.outage = True
@@ -71,7 +74,10 @@ def test_slack_outage_keeps_the_window_for_the_next_digest(rig: Rig, slack: Fake
 
 @pytest.mark.parametrize("fault", ["accept_then_500", "drop"])
 def test_accepted_then_lost_answer_posts_exactly_once(rig: Rig, slack: FakeSlack,
-                                                      fault: str) -> None:
+                                                      fault: str, held: Held) -> None:
+    what = "then 500" if fault == "accept_then_500" else "then connection dropped"
+    held(f"chat.postMessage accepted, {what}",
+         "found in the channel history (read failing once); one digest")
     slack.fail_next["chat.postMessage"] = [fault]
     slack.fail_next["conversations.history"] = ["500"]  # and the first look fails too
     run_day(rig, 0)
@@ -81,7 +87,9 @@ def test_accepted_then_lost_answer_posts_exactly_once(rig: Rig, slack: FakeSlack
     assert len(slack.calls_to("conversations.history")) == 1  # found it there
 
 
-def test_a_500_that_was_not_accepted_is_posted_again_once(rig: Rig, slack: FakeSlack) -> None:
+def test_a_500_that_was_not_accepted_is_posted_again_once(rig: Rig, slack: FakeSlack,
+                                                          held: Held) -> None:
+    held("chat.postMessage 500 twice, not accepted", "history checked; posted once")
     slack.fail_next["chat.postMessage"] = ["500", "500"]
     run_day(rig, 0)
     assert len(rig.digests()) == 1
@@ -89,7 +97,9 @@ def test_a_500_that_was_not_accepted_is_posted_again_once(rig: Rig, slack: FakeS
     assert rig.states() == {DAY0: POSTED}
 
 
-def test_a_missed_slot_is_caught_up_once(rig: Rig, slack: FakeSlack) -> None:
+def test_a_missed_slot_is_caught_up_once(rig: Rig, slack: FakeSlack, held: Held) -> None:
+    held("bot down over a digest slot, restarted 5 h later (twice)",
+         "the missed slot posted once (DIGEST_CATCHUP 6 h)")
     run_day(rig, 0)
     rig.sim.world.advance(timedelta(days=1))
     rig.now = DAY0 + timedelta(days=1, hours=5)  # down from 08:00 to 14:00
@@ -100,7 +110,9 @@ def test_a_missed_slot_is_caught_up_once(rig: Rig, slack: FakeSlack) -> None:
 
 
 def test_a_hung_post_never_blocks_the_next_slot(sim: Sim, slack: FakeSlack,
-                                                         tmp_path: Path) -> None:
+                                                tmp_path: Path, held: Held) -> None:
+    held("chat.postMessage never answers", "the slot is abandoned at its deadline; the "
+         "next slot posts")
     rig = Rig(sim, slack, f"sqlite:///{tmp_path}/hung.db", patrol_schedule="* * * * * *")
     try:
         rig.schedule_began(datetime.now(UTC) - timedelta(minutes=1))
@@ -116,7 +128,9 @@ def test_a_hung_post_never_blocks_the_next_slot(sim: Sim, slack: FakeSlack,
         rig.close()
 
 
-def test_stop_returns_at_once_during_a_hung_post(rig: Rig, slack: FakeSlack) -> None:
+def test_stop_returns_at_once_during_a_hung_post(rig: Rig, slack: FakeSlack,
+                                                 held: Held) -> None:
+    held("SIGTERM while a digest post hangs", "the digest job returns at once")
     slack.fail_next["chat.postMessage"] = ["hang"]
     rig.now = DAY0 + timedelta(seconds=1)
     job = rig.job()  # a daily slot: its deadline is 30 minutes away
