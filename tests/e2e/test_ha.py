@@ -2,10 +2,10 @@
 election on a Lease in bot/sim, one PostgreSQL database and the fake Slack.
 
 A digest slot every 3 seconds (six-field PATROL_SCHEDULE) and a 2-second lease keep it
-short. Checked: exactly one digest per slot; `kill -9` of the leader → the
+short. Checked: exactly one digest per slot; `kill -9` of the leader → a
 standby takes the lease once it expires and posts the next slots; the restarts that happen
 around the take-over are each recorded once; SIGTERM of the new leader → exit 0 within
-10 s with the lease released, so a third replica takes over at once."""
+10 s with the lease released, so the last replica takes over at once."""
 
 from __future__ import annotations
 
@@ -109,8 +109,8 @@ def test_two_replicas_one_digest_per_slot_takeover_and_release(
             wait_until(r.healthy, "healthz")
         leader = wait_until(lambda: next((r for r in replicas if r.holds(holder())), None),
                             "a leader")
-        standbys = [r for r in replicas if r is not leader]
         replicas.append(Replica(env, tmp_path, "c"))  # a second standby, for the SIGTERM
+        standbys = [r for r in replicas if r is not leader]
         wait_until(lambda: len(digests()) >= 2, "two digests from the first leader")
         cluster.world.advance(timedelta(hours=2))  # restarts 8 and 9, seen by the leader
         wait_until(lambda: recorded() == [8, 9], "restarts recorded by the first leader")
@@ -121,12 +121,14 @@ def test_two_replicas_one_digest_per_slot_takeover_and_release(
         last_renew = parse_api_time(lease()["spec"]["renewTime"])
         cluster.world.advance(timedelta(hours=2))  # restarts 10 and 11, while nobody leads
         second = wait_until(lambda: next((r for r in standbys if r.holds(holder())), None),
-                            "the standby to take the lease")
+                            "a standby to take the lease")
         taken = lease()["spec"]
         took = parse_api_time(taken["acquireTime"]) - last_renew
         print(f"take-over {took.total_seconds():.2f} s after the last renewal "
               f"(lease {LEASE} s)")
-        assert timedelta(seconds=LEASE) <= took <= timedelta(seconds=LEASE + 2)
+        # never before the lease expired; after it by one retry period (0.27 s) plus the
+        # scheduling latency of a loaded 2-core CI machine
+        assert timedelta(seconds=LEASE) <= took <= timedelta(seconds=LEASE + 3)
         assert taken["leaseTransitions"] >= 1
         wait_until(lambda: any(datetime.fromisoformat(s) > killed_at for s in digests()),
                    "a digest of a slot after the kill, from the new leader")
@@ -136,14 +138,14 @@ def test_two_replicas_one_digest_per_slot_takeover_and_release(
         assert len(counts) == len(set(counts)) and counts[:2] == [8, 9]
         assert sum(c.restarts for c in rows) == 4  # 8 to 11: none lost, none twice
 
-        third = next(r for r in replicas if r is not second and r is not leader)
+        third = next(r for r in standbys if r is not second)
         wait_until(third.healthy, "the second standby")
         sent = time.monotonic()
         second.proc.send_signal(signal.SIGTERM)
         assert second.proc.wait(timeout=10) == 0, second.log.read_text()
         print(f"SIGTERM → exit 0 in {time.monotonic() - sent:.2f} s")
         assert not second.holds(holder())  # released on the way out
-        wait_until(lambda: third.holds(holder()), "the third replica to take over",
+        wait_until(lambda: third.holds(holder()), "the last replica to take over",
                    timeout=LEASE)  # at once: no lease duration to wait out
 
         slots = digests()
