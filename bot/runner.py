@@ -192,6 +192,7 @@ def run_patrol(
                 writer.reset()
             builder.reset()
             present.clear()
+            baselines.relist()
             latest: datetime | None = None
             scopes: list[str | None] = [*chosen] or [None]
             for scope in scopes:
@@ -281,6 +282,13 @@ class _NamespaceBaselines:
             baseline = self._cache[namespace] = self.store.load_baseline(self.info, [namespace])
             self._loaded.add(namespace)
         return baseline
+
+    def relist(self) -> None:
+        """The list starts over (410): namespaces come round again in order, which is not
+        the interleaving `get` watches for. Candidates stay (`vanished` filters them)."""
+        for namespace in list(self._cache):
+            self._evict(namespace)
+        self._loaded.clear()
 
     def _evict(self, namespace: str) -> None:
         baseline = self._cache.pop(namespace)

@@ -123,3 +123,30 @@ def test_interleaved_namespaces_load_the_baseline_a_bounded_number_of_times(
                for p in w.pods for c in p.containers)
     cluster.close()
     store.close()
+
+
+def test_a_410_relist_reloads_namespaces_in_order_not_the_whole_baseline(
+        sim: Sim, tmp_path: Path) -> None:
+    store = CountingStore.open(f"sqlite:///{tmp_path}/lean.db")
+    assert isinstance(store, CountingStore)
+    cluster = connect(sim.settings())
+    run_patrol(cluster, store, sim.settings(), diagnose_top=0)
+    sim.world.advance(timedelta(days=1))
+    calm = run_patrol(cluster, store, sim.settings(), diagnose_top=0, record=False)
+    namespaces = len({p.namespace for p in observe(cluster, [])})
+    cluster.page_size = 10
+    pages = {"n": 0}
+
+    def compact_late(_seen: int) -> None:
+        pages["n"] += 1
+        if pages["n"] == 8:  # past the first KEEP namespaces of the listing
+            sim.world.compact()
+
+    store.loads.clear()
+    relisted = run_patrol(cluster, store, sim.settings(), diagnose_top=0, record=False,
+                          progress=compact_late)
+    assert sim.server.statuses[410] == 1
+    assert relisted.digest == calm.digest
+    assert None not in store.loads and len(store.loads) <= 2 * namespaces
+    cluster.close()
+    store.close()
