@@ -2,7 +2,7 @@
 
 A snapshot is lean: every pod goes into a packed per-namespace pod set (uid, name,
 workload, container names) and only containers that restarted get a row, which is all the
-delta rules need (README, "Snapshots are lean"). It is written in one transaction, so a
+delta rules need (docs/design.md, "Snapshots"). It is written in one transaction, so a
 crash mid-patrol leaves the previous baseline intact. Baselines: the most recent earlier
 snapshot (default), the previous *posted digest* snapshot (the daily digest's window must not
 be shortened by ad-hoc patrols, nor lost when a post fails: a digest's snapshot is recorded
