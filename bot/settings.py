@@ -54,6 +54,8 @@ class Settings:
     crash_retention_days: int = 90
     crash_retention_per_workload: int = 200
     alert_new_crashes: bool = False
+    alert_burst: int = 5  # new-crash alerts posted one by one per alert_window …
+    alert_window: float = 60.0  # … seconds; the rest of a crash wave is one summary
     digest_catchup: timedelta = timedelta(hours=6)
     kube_connect_timeout: float = 5.0
     kube_read_timeout: float = 30.0
@@ -261,6 +263,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         crash_retention_per_workload=_int(env, "CRASH_RETENTION_PER_WORKLOAD", 200,
                                           minimum=1),
         alert_new_crashes=_bool(env, "ALERT_NEW_CRASHES", False),
+        alert_burst=_int(env, "ALERT_BURST", 5, minimum=1),
+        alert_window=_seconds(env, "ALERT_WINDOW", 60.0, minimum=0.1),
         digest_catchup=_duration(env, "DIGEST_CATCHUP", timedelta(hours=6)),
         kube_connect_timeout=_seconds(env, "KUBE_CONNECT_TIMEOUT", 5.0, minimum=0.01),
         kube_read_timeout=_seconds(env, "KUBE_READ_TIMEOUT", 30.0, minimum=0.01),

@@ -13,9 +13,10 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ from tests.reliability.slack_served import Bot, block_kit_limit_problems, served
 NS = "crashloop"
 PODS = 5000
 WORKLOADS = 61  # 60 Deployments + the fleet StatefulSet
+ALERT_BURST = 2
 LONG = "payments-settlement-reconciliation-worker-for-the-asia-pacific-region"
 
 
@@ -44,8 +46,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bot, Sim,
     assert sim.world.count("pods") == PODS
     slack = FakeSlack().start()
     try:
-        with served_bot(tmp, sim, slack, ALERT_NEW_CRASHES="true",
-                        PATROL_CHANNEL="CALERT") as bot:
+        with served_bot(tmp, sim, slack, ALERT_NEW_CRASHES="true", PATROL_CHANNEL="CALERT",
+                        ALERT_BURST=str(ALERT_BURST), ALERT_WINDOW="5s") as bot:
             yield bot, sim, tmp
     finally:
         slack.stop()
@@ -169,3 +171,25 @@ def test_digest_of_5000_crashlooping_pods(served: tuple[Bot, Sim, Path], held: H
          f"{len(rows)} rows + \"… and {WORKLOADS - len(rows)} more\", header of a 148-char "
          "cluster name clipped, within Block Kit limits")
 
+
+def test_a_crash_wave_is_a_few_alerts_and_a_summary(served: tuple[Bot, Sim, Path],
+                                                    held: Held) -> None:
+    bot, sim, _ = served
+    deadline = time.monotonic() + 60  # the recorder must be watching before the wave
+    while not any("watch=" in r for r in list(sim.server.requests)):
+        assert time.monotonic() < deadline, "the recorder never started watching"
+        time.sleep(0.05)
+    sim.world.advance(timedelta(minutes=10))  # every pod of the 60 Deployments crashes
+    summary = bot.slack.wait_for(lambda: next(
+        (m for m in bot.slack.messages("CALERT") if "more new crash" in m["text"]), None),
+        timeout=90)
+    alerts = bot.slack.messages("CALERT")
+    before = alerts[:alerts.index(summary)]
+    assert 0 < len(before) <= ALERT_BURST
+    assert all(m["text"].startswith(f"New crash in {NS} / {LONG}") for m in before)
+    held_count = int(re.search(r"\*(\d+) more new crash", bot.slack.text_of(summary)).group(1))  # type: ignore[union-attr]
+    assert held_count >= 1
+    assert_within_limits(bot.slack)
+    held("5,000 crash-looping pods: a crash wave under ALERT_NEW_CRASHES",
+         f"{len(before)} alerts, then one summary of the next {held_count} (ALERT_BURST "
+         f"{ALERT_BURST} per ALERT_WINDOW 5s), all within limits")
