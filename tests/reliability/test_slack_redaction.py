@@ -332,7 +332,7 @@ def test_the_recorders_alerts_and_recorded_drilldowns_leak_nothing(tmp_path: Pat
     slack = FakeSlack().start()
     try:
         with served_bot(tmp_path, sim, slack, ALERT_NEW_CRASHES="true",
-                        PATROL_CHANNEL="CALERT") as bot:
+                        PATROL_CHANNEL="CALERT", DIGEST_CATCHUP="0") as bot:
             deadline = time.monotonic() + 60  # the recorder must be watching first
             while not any("watch=" in r for r in list(sim.server.requests)):
                 assert time.monotonic() < deadline, "the recorder never started watching"
