@@ -52,7 +52,8 @@ def held_crashes_message(crashes: Sequence[CrashRecord], settings: Settings
     """The summary of alerts held past ALERT_BURST, from templates/alerts_held.blocks.j2."""
     return render_message("alerts_held.blocks.j2", settings.templates_dir, crashes=crashes,
                           burst=settings.alert_burst,
-                          window=human_duration(settings.alert_window))
+                          window=human_duration(settings.alert_window),
+                          several=len(settings.kube_contexts) > 1)
 
 
 class AlertGate:
