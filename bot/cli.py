@@ -124,13 +124,13 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
 
 def history_json(crash: CrashRecord) -> dict[str, object]:
     """One recorded crash in `why --json` (the contract's keys first, then additions)."""
+    from bot.patrol.history import events_json
     return {
         "finished_at": json_time(crash.finished_at), "exit_code": crash.exit_code,
         "reason": crash.reason, "category": crash.category,
         "fingerprint": crash.fingerprint, "signature": list(crash.signature),
         "log_captured": crash.log_captured,
-        "events": [{"type": e.type, "reason": e.reason, "message": e.message,
-                    "count": e.count} for e in crash.events],
+        "events": events_json(crash.events),
         "id": crash.id, "pod": crash.pod_name, "pod_uid": crash.pod_uid,
         "container": crash.container, "restart_count": crash.restart_count,
         "restarts": crash.restarts, "signal": crash.signal, "summary": crash.summary,
@@ -140,6 +140,7 @@ def history_json(crash: CrashRecord) -> dict[str, object]:
 
 
 def _reports_json(reports: Sequence[ContainerReport]) -> list[dict[str, object]]:
+    from bot.patrol.history import events_json
     return [{
         "namespace": r.namespace, "pod": r.pod, "pod_uid": r.pod_uid,
         "workload": {"kind": r.workload_kind, "name": r.workload_name},
@@ -147,8 +148,7 @@ def _reports_json(reports: Sequence[ContainerReport]) -> list[dict[str, object]]
         "restarts": r.container.restarts, "waiting_reason": r.container.waiting_reason,
         "diagnosis": r.diagnosis.to_json() if r.diagnosis else None,
         "log_tail": r.log_tail, "redactions": r.redactions,
-        "events": [{"type": e.type, "reason": e.reason, "message": e.message,
-                    "count": e.count} for e in r.events],
+        "events": events_json(r.events),
         "note": r.note,
         "history": [history_json(c) for c in r.history],
         "recorded_only": r.recorded,

@@ -7,21 +7,21 @@ the I/O sequencing (list, baseline, digest, snapshot, log fetches); the maths st
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from difflib import get_close_matches
 from functools import partial
 
 from bot.cluster.client import ClusterClient, Progress
+from bot.cluster.evidence import ContainerTarget, Unreadable, read_evidence
 from bot.cluster.observe import Resolved, observe_patrolled, observe_pods
 from bot.diagnosis.engine import Diagnosis, EventNote, Evidence, diagnose
-from bot.diagnosis.redaction import redact
 from bot.errors import ClusterError, ForbiddenError, NotFoundError, UsageError
 from bot.patrol.deltas import VanishedPod, find_vanished
 from bot.patrol.digest import Digest, DigestBuilder, PatrolOptions, WorkloadSummary
+from bot.patrol.gc_pause import paused_gc
 from bot.patrol.history import CrashRecord
 from bot.patrol.model import (
     Baseline,
@@ -38,30 +38,6 @@ from bot.store.crashes import CrashStore
 from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST, PURPOSE_DIGEST_PENDING
 
 WorkloadKey = tuple[str, str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class Unreadable:
-    """Something a report or a patrol could not read, said instead of pretending "none".
-
-    `what` is what was not read ("pods/log", "events", "namespace payments"), `why` is
-    "forbidden" (RBAC, 403) or "failed" (anything else; `detail` is its one line), and
-    `count` how many reads it affected. Templates word it.
-    """
-
-    what: str
-    why: str
-    detail: str
-    count: int = 1
-
-    @classmethod
-    def of(cls, what: str, error: ClusterError) -> Unreadable:
-        return cls(what, "forbidden" if isinstance(error, ForbiddenError) else "failed",
-                   str(error))
-
-    def to_json(self) -> dict[str, object]:
-        return {"what": self.what, "why": self.why, "detail": self.detail,
-                "count": self.count}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,22 +75,6 @@ class ContainerReport:
     def not_read(self, what: str) -> Unreadable | None:
         """Why `what` ("pods/log" or "events") could not be read, if it could not."""
         return next((u for u in self.unreadable if u.what == what), None)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a patrol builds ~10 objects per pod.
-
-    They are immutable and acyclic; without this, collections triggered by allocation
-    dominate a 100k-pod patrol. Reference counting still frees everything as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _options(settings: Settings, namespaces: Sequence[str], cluster: str) -> PatrolOptions:
@@ -347,47 +307,22 @@ def investigate_container(cluster: ClusterClient, settings: Settings, pod: PodOb
     The two reads are independent: when one is forbidden or fails, the other is still made,
     the report names what was not read and why, and the diagnosis uses what was read."""
     note = None
-    unreadable: list[Unreadable] = []
-    log: str | None = None
-    events: tuple[EventNote, ...] = ()
-    try:
-        log = cluster.previous_log(pod.namespace, pod.name, container.name,
-                                   tail_lines=settings.log_tail_lines,
-                                   limit_bytes=settings.log_limit_bytes)
-    except ClusterError as exc:
-        unreadable.append(Unreadable.of("pods/log", exc))
-    try:
-        events = tuple(
-            EventNote(e.type, e.reason, e.message, e.count or 1)
-            for e in cluster.events_for(pod.namespace, pod.name, pod.uid)
-            if not e.involvedObject.fieldPath
-            or e.involvedObject.fieldPath.endswith("{" + container.name + "}")
-        )
-    except ClusterError as exc:
-        unreadable.append(Unreadable.of("events", exc))
-    redactions = 0
-    if log is not None and settings.redact_logs:
-        log, redactions = redact(log)
     term = container.last_termination
-    message = term.message if term is not None else None
-    if settings.redact_logs:
-        # Also reach Slack: the termination message (FallbackToLogsOnError copies the log's
-        # tail there) and event messages (an exec probe's output). `redactions` counts the
-        # log's, the figure shown next to it.
-        message = redact(message)[0] if message else message
-        events = tuple(replace(e, message=redact(e.message)[0]) for e in events)
-    diagnosis = None
-    if term is not None:
-        diagnosis = diagnose(Evidence(
-            exit_code=term.exit_code, signal=term.signal, reason=term.reason,
-            message=message, log=log or "", events=events, image=container.image,
-            memory_limit=container.memory_limit, has_liveness_probe=container.has_liveness_probe,
-            disruption_reason=pod.disruption_reason))
-    elif log is None and container.restarts == 0:
+    read = read_evidence(cluster, settings, ContainerTarget(
+        pod.namespace, pod.name, pod.uid, container.name,
+        exit_code=term.exit_code if term is not None else None,
+        signal=term.signal if term is not None else None,
+        reason=term.reason if term is not None else None,
+        message=term.message if term is not None else None, image=container.image,
+        memory_limit=container.memory_limit, has_liveness_probe=container.has_liveness_probe,
+        disruption_reason=pod.disruption_reason))
+    log, events = read.log, read.events
+    diagnosis = read.diagnosis if term is not None else None
+    if term is None and log is None and container.restarts == 0:
         note = "this container has not restarted"
     return ContainerReport(pod.namespace, pod.name, pod.uid, pod.workload.kind,
-                           pod.workload.name, container, diagnosis, log, redactions, events,
-                           note, unreadable=tuple(unreadable), observed_at=observed_at)
+                           pod.workload.name, container, diagnosis, log, read.redactions, events,
+                           note, unreadable=read.unreadable, observed_at=observed_at)
 
 
 def resolve_target(pods: Sequence[PodObservation], target: str) -> list[PodObservation]:

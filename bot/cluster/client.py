@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from difflib import get_close_matches
 from typing import Any, TypeVar
@@ -206,11 +206,6 @@ class ClusterClient:
         (`setting` names the knob in the error, e.g. PATROL_DEADLINE)."""
         return ClusterClient(self.api, self.name, self.page_size, self.limits,
                              Deadline.start(seconds, setting))
-
-    def with_limits(self, **changes: Any) -> ClusterClient:
-        """A view with other timeouts/retries (same pool, same deadline)."""
-        return ClusterClient(self.api, self.name, self.page_size,
-                             replace(self.limits, **changes), self.deadline)
 
     # ---- plumbing -------------------------------------------------------------------
     def _left(self) -> float:

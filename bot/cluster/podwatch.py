@@ -47,10 +47,6 @@ class PodMeta(msgspec.Struct, frozen=True, gc=False):
     ownerReferences: list[wire.OwnerReference] = []
     labels: PodLabels = PodLabels()
 
-    def as_object_meta(self) -> wire.ObjectMeta:
-        return wire.ObjectMeta(self.name, self.namespace, self.uid, self.creationTimestamp,
-                               self.ownerReferences)
-
 
 class WatchedPod(msgspec.Struct, frozen=True, gc=False):
     """The fields of a pod the recorder reads; the rest is skipped while decoding."""
@@ -185,7 +181,8 @@ class PodWatch:
         request = api.param_serialize("GET", self.path, query_params=query,
                                       header_params={"Accept": "application/json"},
                                       auth_settings=["BearerToken"])
-        response = api.call_api(*request, _request_timeout=(10, self.watch_seconds + 30))
+        timeout = (self.cluster.limits.connect_timeout, self.watch_seconds + 30)
+        response = api.call_api(*request, _request_timeout=timeout)
         raw: urllib3.BaseHTTPResponse = response.response
         if raw.status == 410:
             raw.release_conn()

@@ -19,7 +19,6 @@ its container names and restart counts are kept in memory.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import queue
 import sys
@@ -34,12 +33,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from bot.cluster import wire
 from bot.cluster.client import ClusterClient
+from bot.cluster.evidence import ContainerTarget, read_evidence
 from bot.cluster.observe import resolve_workload
 from bot.cluster.podwatch import PodWatch, WatchedPod
-from bot.diagnosis.engine import EventNote, Evidence, diagnose
+from bot.diagnosis.engine import EventNote
 from bot.diagnosis.exit_codes import decode_termination
 from bot.diagnosis.redaction import redact
 from bot.errors import ClusterError, PatrolError
+from bot.patrol.gc_pause import paused_gc
 from bot.patrol.history import (
     CAPTURED,
     DROPPED,
@@ -47,7 +48,6 @@ from bot.patrol.history import (
     NO_LOG,
     RATE_LIMITED,
     CrashRecord,
-    RecordedEvent,
     rollout_before,
 )
 from bot.patrol.model import ContainerKind, WorkloadRef
@@ -120,6 +120,9 @@ class _Capture:
     template_hash: str | None
     fetch: bool
     seen: float  # monotonic time the restart was seen
+    memory_limit: str | None = None
+    has_liveness_probe: bool = False
+    disruption_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +148,9 @@ def _statuses(pod: WatchedPod) -> Iterator[tuple[wire.ContainerStatus, Container
         yield s, ContainerKind.EPHEMERAL
 
 
-def _image(pod: WatchedPod, status: wire.ContainerStatus) -> str:
-    if status.image:
-        return status.image
+def _spec(pod: WatchedPod, status: wire.ContainerStatus) -> wire.ContainerSpec | None:
     specs = [*pod.spec.containers, *pod.spec.initContainers, *pod.spec.ephemeralContainers]
-    return next((c.image for c in specs if c.name == status.name), "")
+    return next((c for c in specs if c.name == status.name), None)
 
 
 class Recorder:
@@ -306,7 +307,7 @@ class Recorder:
         if not first:
             RELISTS.inc()
         seen: set[str] = set()
-        with _paused_gc():
+        with paused_gc():
             for pod in pods:
                 seen.add(pod.metadata.uid)
                 self._observe(pod, known, "first" if first else "relist")
@@ -399,12 +400,19 @@ class Recorder:
             self._fetched[key] = _Fetched(finished, exit_code, reason)
         controller = next((r for r in meta.ownerReferences if r.controller),
                           meta.ownerReferences[0] if meta.ownerReferences else None)
+        spec = _spec(pod, status)
+        limits = spec.resources.limits if spec and spec.resources else None
         capture = _Capture(
             namespace=_intern(meta.namespace), pod=meta.name, uid=meta.uid,
             container=_intern(status.name), kind=kind, restart_count=status.restartCount,
-            restarts=restarts, term=term, image=_image(pod, status),
+            restarts=restarts, term=term, image=status.image or (spec.image if spec else ""),
             node=pod.spec.nodeName, owner=controller, created=meta.creationTimestamp,
-            template_hash=meta.labels.pod_template_hash, fetch=fetch, seen=time.monotonic())
+            template_hash=meta.labels.pod_template_hash, fetch=fetch, seen=time.monotonic(),
+            memory_limit=limits.memory if limits and limits.memory else None,
+            has_liveness_probe=bool(spec and spec.livenessProbe is not None),
+            disruption_reason=next((x.reason for x in pod.status.conditions
+                                    if x.type == "DisruptionTarget" and x.status == "True"),
+                                   None))
         q = self._queues[hash(meta.uid) % len(self._queues)]
         try:
             q.put_nowait(capture)
@@ -510,37 +518,23 @@ class Recorder:
                 base = _carry(base, prior)
             self._store(base, None, c.seen)
             return
-        text: str | None = None
-        events: tuple[EventNote, ...] = ()
-        outcome = CAPTURED
-        try:
-            self._count(self.api_requests, "log")
-            API_REQUESTS.labels("log").inc()
-            text = self.cluster.previous_log(
-                c.namespace, c.pod, c.container, tail_lines=self.settings.log_tail_lines,
-                limit_bytes=self.settings.log_limit_bytes)
-            self._count(self.api_requests, "events")
-            API_REQUESTS.labels("events").inc()
-            events = tuple(
-                EventNote(e.type, e.reason, e.message, e.count or 1)
-                for e in self.cluster.events_for(c.namespace, c.pod, c.uid)
-                if e.type == "Warning" and (not e.involvedObject.fieldPath or
-                                            e.involvedObject.fieldPath.endswith(
-                                                "{" + c.container + "}")))[-MAX_EVENTS:]
-        except ClusterError as exc:
-            log.warning("capture of %s/%s [%s]: %s", c.namespace, c.pod, c.container, exc)
-            outcome = FAILED
-        if text is None and outcome == CAPTURED:
-            outcome = NO_LOG
-        redactions = 0
-        if text is not None and self.settings.redact_logs:
-            text, redactions = redact(text)
-        events = tuple(replace(e, message=self._clean(e.message) or "") for e in events)
+        for kind in ("log", "events"):
+            self._count(self.api_requests, kind)
+            API_REQUESTS.labels(kind).inc()
         term = c.term
-        diagnosis = diagnose(Evidence(
+        read = read_evidence(self.cluster, self.settings, ContainerTarget(
+            c.namespace, c.pod, c.uid, c.container,
             exit_code=term.exitCode if term else None, signal=term.signal if term else None,
-            reason=term.reason if term else None, message=base.message,
-            log=text or "", events=events, image=c.image))
+            reason=term.reason if term else None, message=term.message if term else None,
+            image=c.image, memory_limit=c.memory_limit,
+            has_liveness_probe=c.has_liveness_probe, disruption_reason=c.disruption_reason))
+        for problem in read.unreadable:  # the capture says "failed"; the log says why
+            log.warning("capture of %s/%s [%s]: %s not read: %s", c.namespace, c.pod,
+                        c.container, problem.what, problem.detail)
+        text, diagnosis = read.log, read.diagnosis
+        outcome = FAILED if read.unreadable else NO_LOG if text is None else CAPTURED
+        # Kept: the warnings (the rest is routine: Pulled, Created, Started).
+        events = tuple(e for e in read.events if e.type == "Warning")[-MAX_EVENTS:]
         changed_at = None
         if base.finished_at is not None:
             rs_created = (parse_api_time(owner_meta.creationTimestamp)
@@ -552,9 +546,8 @@ class Recorder:
             changed_at = rollout_before(base.finished_at, rs_created, earlier, c.image,
                                         parse_api_time(c.created))
         record = _described(base, outcome, diagnosis.category, diagnosis.fingerprint,
-                            diagnosis.signature, diagnosis.summary, redactions,
-                            tuple(RecordedEvent(e.type, e.reason, e.message, e.count)
-                                  for e in events), changed_at)
+                            diagnosis.signature, diagnosis.summary, read.redactions,
+                            events, changed_at)
         self._store(record, text, c.seen)
 
     def _clean(self, text: str | None) -> str | None:
@@ -574,20 +567,6 @@ class Recorder:
             self.on_new_crash(stored)
 
 
-@contextlib.contextmanager
-def _paused_gc() -> Iterator[None]:
-    """No cyclic collection while a list streams in: the decoded pages are acyclic, and
-    collections triggered by their allocations cost more than decoding them (as in a
-    patrol). Reference counting frees everything as usual."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _carry(base: CrashRecord, prior: CrashRecord) -> CrashRecord:
     """A rate-limited restart like the last described one carries its diagnosis."""
     return replace(base, category=prior.category, fingerprint=prior.fingerprint,
@@ -596,7 +575,7 @@ def _carry(base: CrashRecord, prior: CrashRecord) -> CrashRecord:
 
 def _described(base: CrashRecord, capture: str, category: str, fingerprint: str | None,
                signature: tuple[str, ...], summary: str, redactions: int,
-               events: tuple[RecordedEvent, ...], changed_at: datetime | None) -> CrashRecord:
+               events: tuple[EventNote, ...], changed_at: datetime | None) -> CrashRecord:
     return replace(base, capture=capture, category=category, fingerprint=fingerprint,
                    signature=signature, summary=summary, redactions=redactions, events=events,
                    changed_at=changed_at)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.diagnosis.categories import REAL_CRASHES, Category
+from bot.diagnosis.events import EventNote
 from bot.diagnosis.exit_codes import ExitDecoding, decode_termination, signal_of
 from bot.diagnosis.fingerprint import fingerprint
 from bot.diagnosis.kubetext import KubeText, read_kube_text
@@ -26,16 +27,6 @@ from bot.diagnosis.signatures import MAX_LINES, Finding, extract_signature, last
 from bot.diagnosis.wording import WORDING, Facts
 
 __all__ = ["REAL_CRASHES", "Diagnosis", "EventNote", "Evidence", "diagnose"]
-
-
-@dataclass(frozen=True, slots=True)
-class EventNote:
-    """A Kubernetes event about the pod (they expire after about an hour)."""
-
-    type: str
-    reason: str
-    message: str
-    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +166,7 @@ def _with_kube_text(ev: Evidence, kube: KubeText) -> Evidence:
     """The evidence completed with what describe/events text states (given values win)."""
     pod = (EventNote("Warning", kube.pod_reason, kube.pod_message or ""),) if (
         kube.pod_reason) else ()  # the pod's own failure (Evicted …) reads like its event
-    events = ev.events + pod + tuple(EventNote(e.type, e.reason, e.message, e.count)
-                                     for e in kube.events)
+    events = ev.events + pod + kube.events
     return replace(ev, exit_code=ev.exit_code if ev.exit_code is not None else kube.exit_code,
                    reason=ev.reason or kube.reason, message=ev.message or kube.message,
                    events=events, memory_limit=ev.memory_limit or kube.memory_limit)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.diagnosis.events import EventNote
 from bot.diagnosis.logtext import Line
 
 _DESCRIBE_FIELD = re.compile(r"^(\s*)(Name|Namespace|Status|Reason|Message|Exit Code|Signal|"
@@ -36,16 +37,6 @@ _MIN_SHAPE = 2  # describe fields or event rows needed before text counts as Kub
 
 
 @dataclass(frozen=True, slots=True)
-class KubeEvent:
-    """One event row: type, reason, message, count."""
-
-    type: str
-    reason: str
-    message: str
-    count: int = 1
-
-
-@dataclass(frozen=True, slots=True)
 class KubeText:
     """What describe/events text states about the last termination."""
 
@@ -55,17 +46,17 @@ class KubeText:
     pod_reason: str | None  # the pod's own Status reason, e.g. Evicted
     pod_message: str | None
     memory_limit: str | None  # describe's Limits: memory
-    events: tuple[KubeEvent, ...]
+    events: tuple[EventNote, ...]
     quoted: tuple[Line, ...]  # the lines that state it, in log order
 
 
-def _event(line: Line) -> KubeEvent | None:
+def _event(line: Line) -> EventNote | None:
     m = _EVENT_ROW.match(line.shown)
     if m is None:
         return None
     columns = re.split(r"\s{2,}", m.group(3).strip())
     count = _COUNT.search(m.group(3))
-    return KubeEvent(m.group(1), m.group(2), columns[-1], int(count.group(1)) if count else 1)
+    return EventNote(m.group(1), m.group(2), columns[-1], int(count.group(1)) if count else 1)
 
 
 def _terminated(lines: Sequence[Line], start: int) -> dict[str, Line]:

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.diagnosis.engine import EventNote
+
 CAPTURED = "captured"  # log and events fetched at once
 RATE_LIMITED = "rate-limited"  # counted; diagnosis carried from the last capture
 DROPPED = "dropped"  # counted; the capture queue was full
@@ -20,16 +22,6 @@ FAILED = "failed"  # the fetch failed (the note says why)
 BASELINE = "baseline"  # restarts seen when the recorder (re)started, not described
 
 CHANGE_WINDOW = timedelta(hours=24)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """A warning event of the pod, as captured at crash time."""
-
-    type: str
-    reason: str
-    message: str
-    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +55,7 @@ class CrashRecord:
     log_captured: bool = False
     log_bytes: int = 0
     redactions: int = 0
-    events: tuple[RecordedEvent, ...] = ()
+    events: tuple[EventNote, ...] = ()  # its warnings at crash time
     replica_set: str | None = None
     template_hash: str | None = None
     changed_at: datetime | None = None  # rollout within 24 h before a first-seen crash
@@ -159,3 +151,9 @@ def rollout_before(crash_at: datetime | None, replica_set_created: datetime | No
                      for at, other in earlier_images):
         return pod_created if pod_created is not None and pod_created >= since else since
     return None
+
+
+def events_json(events: Iterable[EventNote]) -> list[dict[str, object]]:
+    """Events as JSON (`why --json`, the stored rows): the one place their keys are named."""
+    return [{"type": e.type, "reason": e.reason, "message": e.message, "count": e.count}
+            for e in events]

@@ -10,7 +10,7 @@ store a restart twice. "New" is decided the same way: the first insert of a
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from bot.diagnosis.engine import EventNote
 from bot.errors import StoreError
 from bot.patrol.history import (
     BASELINE,
@@ -28,9 +29,9 @@ from bot.patrol.history import (
     NO_LOG,
     RATE_LIMITED,
     CrashRecord,
-    RecordedEvent,
     RecorderWindow,
     WorkloadHistory,
+    events_json,
     tally,
 )
 from bot.store.schema import crash_fingerprints, crashes, recorder_state
@@ -55,7 +56,7 @@ def _reason(exc: SQLAlchemyError) -> str:
 
 
 def _record(row: Any) -> CrashRecord:
-    events = tuple(RecordedEvent(e.get("type", ""), e.get("reason", ""), e.get("message", ""),
+    events = tuple(EventNote(e.get("type", ""), e.get("reason", ""), e.get("message", ""),
                                  int(e.get("count") or 1))
                    for e in orjson.loads(row.events or "[]"))
     return CrashRecord(
@@ -109,8 +110,7 @@ class CrashStore:
             "summary": crash.summary, "capture": crash.capture,
             "log": zlib.compress(data, 6) if data else None, "log_bytes": len(data),
             "redactions": crash.redactions,
-            "events": orjson.dumps([{"type": e.type, "reason": e.reason, "message": e.message,
-                                     "count": e.count} for e in crash.events]).decode(),
+            "events": orjson.dumps(events_json(crash.events)).decode(),
             "replica_set": crash.replica_set, "template_hash": crash.template_hash,
             "changed_at": None, "is_new": False,
         }
@@ -373,9 +373,3 @@ def _with(crash: CrashRecord, crash_id: int, is_new: bool, captured: bool,
           size: int) -> CrashRecord:
     return replace(crash, id=crash_id, is_new=is_new, log_captured=captured, log_bytes=size,
                    changed_at=crash.changed_at if is_new else None)
-
-
-def events_json(events: Iterable[RecordedEvent]) -> list[dict[str, object]]:
-    """Events as the `why --json` history shape."""
-    return [{"type": e.type, "reason": e.reason, "message": e.message, "count": e.count}
-            for e in events]

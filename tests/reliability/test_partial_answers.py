@@ -11,13 +11,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.cluster.client import connect
+from bot.cluster.recorder import Recorder
+from bot.patrol.history import FAILED
 from bot.render.blocks import render_message
 from bot.render.digest_json import digest_to_json
 from bot.render.terminal import digest_text, reports_text
 from bot.runner import investigate, run_patrol
 from bot.slack.posting import Services, digest_message
 from bot.store import Store
-from tests.conftest import Sim
+from bot.store.crashes import CrashStore
+from tests.conftest import Sim, start_sim
 from tests.reliability.conftest import Held
 
 FORBIDDEN_LOG = "pods/log is forbidden for this service account (403)"
@@ -127,3 +130,36 @@ def test_the_slack_drill_down_says_the_log_was_not_read(sim: Sim, held: Held) ->
     assert f"Previous log not read: {FORBIDDEN_LOG}" in text
     assert "keeps no previous log" not in text and "Liveness probe failed" in text
     held("403 on pods/log (Slack drill-down)", "events shown; says the log was not read")
+
+
+def test_the_recorder_under_a_403_on_pods_log_keeps_events_and_the_probe_kill(
+        tmp_path: Path, held: Held) -> None:
+    gateway = {"name": "gateway", "image": "gateway:5.0.3", "memory": "1Gi",
+               "liveness": "http:8080", "restarts": 3,
+               "crash": {"every": "1h", "first_after": "30m", "exit_code": 137,
+                         "reason": "Error", "kind": "liveness"}}
+    running = start_sim(tmp_path, {"cluster": "shop", "nodes": ["n1"], "namespaces": {
+        "edge": {"workloads": [{"kind": "Deployment", "name": "ingress-gateway",
+                                "age": "5d", "containers": [gateway]}]}}})
+    running.server.forbidden_resources.add("pods/log")
+    settings = running.settings()
+    cluster = connect(settings)
+    store = Store.open(f"sqlite:///{tmp_path}/r.db")
+    crashes = CrashStore(store.engine)
+    recorder = Recorder(cluster, crashes, settings, watch_seconds=30)
+    recorder.start()
+    try:
+        assert recorder.wait_idle(running.world.resource_version, timeout=20), recorder.failure
+        running.world.advance(timedelta(minutes=40))
+        assert recorder.wait_idle(running.world.resource_version, timeout=20), recorder.failure
+        (crash,) = crashes.history("shop", "edge", workload=("Deployment", "ingress-gateway"))
+    finally:
+        recorder.stop()
+        cluster.close()
+        store.close()
+        running.server.stop()
+    assert running.server.statuses[403] >= 1
+    assert crash.capture == FAILED and not crash.log_captured  # says the log was not read
+    assert any("Liveness probe failed" in e.message for e in crash.events)
+    assert crash.category == "probe-kill"
+    held("403 on pods/log (recorder)", "events still recorded; probe-kill kept; capture failed")
