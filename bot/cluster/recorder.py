@@ -559,12 +559,14 @@ class Recorder:
 
     def _store(self, record: CrashRecord, text: str | None, seen: float | None = None) -> None:
         stored = self.sink.record(record, text)
-        self._count(self.captures, record.capture)
-        CAPTURES.labels(record.capture).inc()
         if seen is not None:
             CAPTURE_SECONDS.observe(time.monotonic() - seen)
-        if stored is not None and stored.is_new and self.on_new_crash is not None:
-            self.on_new_crash(stored)
+        try:
+            if stored is not None and stored.is_new and self.on_new_crash is not None:
+                self.on_new_crash(stored)
+        finally:  # counted once its alert went out: a counted capture is finished
+            self._count(self.captures, record.capture)
+            CAPTURES.labels(record.capture).inc()
 
 
 def _carry(base: CrashRecord, prior: CrashRecord) -> CrashRecord:

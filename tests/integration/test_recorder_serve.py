@@ -37,6 +37,14 @@ def new_crash_alerts(slack: FakeSlack) -> list[dict]:
     return [m for m in slack.messages("CALERT") if "New crash in" in slack.text_of(m)]
 
 
+def captures_counted(port: int) -> float:
+    """Captures the recorder finished (stored, and alerted on when new) per /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        lines = resp.read().decode().splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines
+               if line.startswith("restart_patrol_recorder_captures_total{"))
+
+
 def slash(port: int, text: str, response_url: str) -> int:
     body = urlencode({"team_id": "T1", "channel_id": "COPS", "user_id": "U1",
                       "command": "/restarts", "text": text, "trigger_id": "1.2.3",
@@ -79,7 +87,8 @@ def test_serve_records_alerts_and_answers_for_a_gone_pod(tmp_path: Path) -> None
         rows = crashes.history("shop", "shop", limit=50)
         assert sorted(c.restart_count for c in rows) == [8, 9, 10]
         assert all(c.log_captured for c in rows)
-        alerts = slack.wait_for(lambda: new_crash_alerts(slack) or None)
+        wait_for(lambda: captures_counted(port) >= 3, "three finished captures")
+        alerts = new_crash_alerts(slack)  # every capture was finished, its alert with it
         assert len(alerts) == 1 and "New crash in shop / orders" in slack.text_of(alerts[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
             metrics = resp.read().decode()

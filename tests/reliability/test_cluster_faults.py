@@ -6,6 +6,8 @@ each case costs at most a couple of seconds.
 
 from __future__ import annotations
 
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.cluster.client import connect
+from bot.cluster.podwatch import PodWatch
 from bot.errors import ClusterError
 from bot.render.digest_json import digest_to_json
 from bot.runner import run_patrol
@@ -148,3 +151,44 @@ def test_tls_to_a_plain_http_server_is_one_line(sim: Sim, tmp_path: Path, held: 
     assert message.startswith(f"get /version: cannot talk to the Kubernetes API at {https} (")
     assert "\n" not in message
     held("TLS handshake fails (plain HTTP behind an https:// URL)", "exit 1; one line")
+
+
+def test_the_recorders_watch_connects_within_kube_connect_timeout(sim: Sim, held: Held) -> None:
+    """A server whose accept queue is full drops the SYN: the watch's connect must give up
+    after KUBE_CONNECT_TIMEOUT like every other API call, not after a fixed 10 s."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        queued = []
+        for _ in range(3):  # fill the accept queue (never accepted)
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            queued.append(s)
+        kubeconfig = sim.kubeconfig.read_text().replace(sim.server.url,
+                                                        f"http://127.0.0.1:{port}")
+        sim.kubeconfig.write_text(kubeconfig)
+        cluster = connect(sim.settings(kube_connect_timeout=0.3))
+        watch = PodWatch(cluster, None, handler=None, watch_seconds=30)  # type: ignore[arg-type]
+        failed: list[BaseException] = []
+
+        def open_watch() -> None:
+            try:
+                watch._watch("1")
+            except BaseException as exc:
+                failed.append(exc)
+
+        opener = threading.Thread(target=open_watch, daemon=True)
+        try:
+            opener.start()
+            opener.join(timeout=5)  # far above 0.3 s, well below the old fixed 10 s
+            assert not opener.is_alive(), "the watch was still connecting after 5 s"
+        finally:
+            cluster.close()
+            for s in queued:
+                s.close()
+    (error,) = failed
+    assert isinstance(error, ClusterError) and "timed out" in str(error).lower()
+    held("an API server that never completes the watch's TCP handshake",
+         "the recorder's watch gives up after KUBE_CONNECT_TIMEOUT")
