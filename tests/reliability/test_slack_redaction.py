@@ -197,9 +197,11 @@ def scenario() -> dict:
             ]}}}
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bot, Sim]]:
-    tmp = tmp_path_factory.mktemp("redaction")
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Bot, Sim]]:
+    """A served bot, its fake Slack and cluster of its own: what each test checks was sent
+    by that test's questions only."""
+    tmp = tmp_path
     sim = start_sim(tmp, scenario())
     # An exec liveness probe's output, as the kubelet reports it in an event.
     pod = next(p for (ns, _), p, _ in sim.world.items("pods")
