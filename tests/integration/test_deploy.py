@@ -34,8 +34,7 @@ CLUSTER_RULES = {
     for verb in READ
 }
 LEASE_RULES = {("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")}
-# In the settings contract (docs/design.md, "Being built") and being added to
-# bot/settings.py by the high-availability work; the manifests set them already.
+
 Doc = dict[str, Any]
 
 
