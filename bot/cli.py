@@ -140,8 +140,12 @@ def history_json(crash: CrashRecord) -> dict[str, object]:
 
 
 def _reports_json(reports: Sequence[ContainerReport]) -> list[dict[str, object]]:
+    """One object per container: the `diagnose --json` keys at the top level (the
+    contract's shape), then the report's own keys (`diagnosis` repeats them, nested)."""
     from bot.patrol.history import events_json
+
     return [{
+        **(r.diagnosis.to_json() if r.diagnosis else {}),
         "namespace": r.namespace, "pod": r.pod, "pod_uid": r.pod_uid,
         "workload": {"kind": r.workload_kind, "name": r.workload_name},
         "container": r.container.name, "container_kind": r.container.kind.value,

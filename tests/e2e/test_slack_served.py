@@ -109,13 +109,16 @@ def served(tmp_path: Path) -> Iterator[tuple[Bot, Sim]]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     bot = Bot(port, slack, proc)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
+    healthy = False
+    while time.monotonic() < deadline and proc.poll() is None and not healthy:
         try:
             with urllib.request.urlopen(f"{bot.url}/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    break
+                healthy = resp.status == 200
         except OSError:
             time.sleep(0.1)
+    if not healthy and proc.poll() is None:
+        proc.kill()
+        raise AssertionError(f"serve never answered /healthz in 60 s: {proc.communicate()[0]}")
     if proc.poll() is not None:
         pytest.fail(f"serve exited: {proc.communicate()[0]}")
     try:

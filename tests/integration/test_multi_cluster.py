@@ -170,7 +170,9 @@ def test_patrol_covers_every_cluster_and_survives_one_down(
     code, out, err = _run_cli(["why", "east/qld2-production", "pod1-deployment", "--json"],
                               env, monkeypatch, capsys)
     assert code == 0, err
-    assert json.loads(out)[0]["diagnosis"]["exit_code"] == 2
+    first = json.loads(out)[0]
+    assert first["diagnosis"]["exit_code"] == 2
+    assert first["exit_code"] == 2 and first["category"] == "go-panic"  # the contract's keys
 
 
 # ---- Slack --------------------------------------------------------------------------

@@ -36,13 +36,16 @@ def served_bot(tmp: Path, sim: Sim, slack: FakeSlack, **env_extra: str) -> Itera
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     bot = Bot(port, slack, proc)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
+    healthy = False
+    while time.monotonic() < deadline and proc.poll() is None and not healthy:
         try:
             with urllib.request.urlopen(f"{bot.url}/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    break
+                healthy = resp.status == 200
         except OSError:
             time.sleep(0.05)
+    if not healthy and proc.poll() is None:
+        proc.kill()
+        raise AssertionError(f"serve never answered /healthz in 60 s: {proc.communicate()[0]}")
     try:
         if proc.poll() is not None:
             raise AssertionError(f"serve exited: {proc.communicate()[0]}")
