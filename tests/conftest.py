@@ -14,6 +14,7 @@ from bot.settings import Settings, load_settings
 from bot.sim.scenario import Simulation, build_world, load_scenario
 from bot.sim.server import SimServer
 from bot.sim.world import World
+from tests.fakes.slack_api import FakeSlack
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -41,6 +42,16 @@ def start_sim(tmp_path: Path, scenario: dict | None = None, token: str | None = 
     kubeconfig = tmp_path / f"kubeconfig-{uuid.uuid4().hex[:6]}"
     kubeconfig.write_text(server.kubeconfig())
     return Sim(world, simulation, server, kubeconfig)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """A fresh fake Slack Web API per test; fails the test if a message broke Block Kit's
+    limits."""
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+    assert not fake.violations
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -92,19 +93,15 @@ class Bot:
         return self.post(body, "application/json")
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Bot, Sim]]:
-    tmp = tmp_path
-    sim = start_sim(tmp)
-    slack = FakeSlack().start()
+@contextmanager
+def served_bot(tmp: Path, sim: Sim, slack: FakeSlack, **env_extra: str) -> Iterator[Bot]:
+    """`restart-patrol serve` until the block ends; fails the test if it logged a traceback."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PATROL_"))}
-    env.update({
-        "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack.base_url, "PORT": str(port), "KUBECONFIG": str(sim.kubeconfig),
-        "DATABASE_URL": f"sqlite:///{tmp}/bot.db", "PATROL_CHANNEL": ONCALL,
-        "CHANNEL_NAMESPACES": f"{OPS}=qld2-production,payments;{ONCALL}=*;{NEW}=*",
-    })
+    env.update({"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+                "SLACK_API_URL": slack.base_url, "PORT": str(port),
+                "KUBECONFIG": str(sim.kubeconfig), "DATABASE_URL": f"sqlite:///{tmp}/bot.db",
+                **env_extra})
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     bot = Bot(port, slack, proc)
@@ -115,20 +112,36 @@ def served(tmp_path: Path) -> Iterator[tuple[Bot, Sim]]:
             with urllib.request.urlopen(f"{bot.url}/healthz", timeout=1) as resp:
                 healthy = resp.status == 200
         except OSError:
-            time.sleep(0.1)
+            time.sleep(0.05)
     if not healthy and proc.poll() is None:
         proc.kill()
         raise AssertionError(f"serve never answered /healthz in 60 s: {proc.communicate()[0]}")
-    if proc.poll() is not None:
-        pytest.fail(f"serve exited: {proc.communicate()[0]}")
     try:
-        yield bot, sim
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited: {proc.communicate()[0]}")
+        yield bot
     finally:
         proc.terminate()
-        out = proc.communicate(timeout=20)[0]
+        try:
+            out = proc.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out = proc.communicate()[0]
+            raise AssertionError(f"serve ignored SIGTERM for 30 s: {out[-2000:]}") from None
+        assert "Traceback" not in out, out
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Bot, Sim]]:
+    sim = start_sim(tmp_path)
+    slack = FakeSlack().start()
+    try:
+        with served_bot(tmp_path, sim, slack, PATROL_CHANNEL=ONCALL, CHANNEL_NAMESPACES=(
+                f"{OPS}=qld2-production,payments;{ONCALL}=*;{NEW}=*")) as bot:
+            yield bot, sim
+    finally:
         slack.stop()
         sim.server.stop()
-        assert "Traceback" not in out, out
     assert not slack.violations
 
 

@@ -6,11 +6,8 @@ retention; the Slack drill-down's history and recorded logs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from bot.cluster.recorder import Recorder
 from bot.patrol.history import CAPTURED, CrashRecord
@@ -40,14 +37,6 @@ def two_workloads(**orders: object) -> dict:
         {"kind": "Deployment", "name": "billing", "replicas": 1, "age": "30d",
          "containers": [{"name": "billing", "image": "billing:3.2", "memory": "512Mi",
                          "crash": OOM}]}]}}}
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-    assert not fake.violations
 
 
 def test_the_digest_counts_vanished_pods_tallies_fingerprints_and_marks_new_ones(

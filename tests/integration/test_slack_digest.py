@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -16,14 +15,6 @@ from bot.slack.posting import sparkline
 from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slots import DAY0, Rig
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-    assert not fake.violations
 
 
 def digest_rig(sim: Sim, slack: FakeSlack, tmp_path: Path) -> Rig:

@@ -69,14 +69,6 @@ class Rig:
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-    assert not fake.violations
-
-
-@pytest.fixture
 def rig(sim: Sim, slack: FakeSlack, database_url: str) -> Iterator[Rig]:
     made = Rig(sim, slack, database_url)
     yield made

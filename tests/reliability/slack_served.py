@@ -5,60 +5,13 @@ checked independently of the limits the renderer enforces."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from tests.conftest import Sim
-from tests.e2e.test_slack_served import SECRET, Bot, free_port
-from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.e2e.test_slack_served import SECRET, Bot, served_bot
+from tests.fakes.slack_api import FakeSlack
 
 __all__ = ["SECRET", "Bot", "block_kit_limit_problems", "percentile", "sent_to_slack",
            "served_bot"]
-
-
-@contextmanager
-def served_bot(tmp: Path, sim: Sim, slack: FakeSlack, **env_extra: str) -> Iterator[Bot]:
-    """`restart-patrol serve` until the block ends; fails the test if it logged a traceback."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PATROL_"))}
-    env.update({"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-                "SLACK_API_URL": slack.base_url, "PORT": str(port),
-                "KUBECONFIG": str(sim.kubeconfig), "DATABASE_URL": f"sqlite:///{tmp}/bot.db",
-                **env_extra})
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    bot = Bot(port, slack, proc)
-    deadline = time.monotonic() + 60
-    healthy = False
-    while time.monotonic() < deadline and proc.poll() is None and not healthy:
-        try:
-            with urllib.request.urlopen(f"{bot.url}/healthz", timeout=1) as resp:
-                healthy = resp.status == 200
-        except OSError:
-            time.sleep(0.05)
-    if not healthy and proc.poll() is None:
-        proc.kill()
-        raise AssertionError(f"serve never answered /healthz in 60 s: {proc.communicate()[0]}")
-    try:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.communicate()[0]}")
-        yield bot
-    finally:
-        proc.terminate()
-        try:
-            out = proc.communicate(timeout=30)[0]
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out = proc.communicate()[0]
-            raise AssertionError(f"serve ignored SIGTERM for 30 s: {out[-2000:]}") from None
-        assert "Traceback" not in out, out
 
 
 def percentile(values: list[float], p: float) -> float:

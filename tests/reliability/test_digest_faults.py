@@ -24,14 +24,6 @@ POD1 = json.dumps({"cl": "sim-qld2", "ns": "qld2-production", "kind": "Deploymen
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
-    assert not fake.violations
-
-
-@pytest.fixture
 def rig(sim: Sim, slack: FakeSlack, tmp_path: Path) -> Iterator[Rig]:
     made = Rig(sim, slack, f"sqlite:///{tmp_path}/faults.db")
     made.schedule_began()
