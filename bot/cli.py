@@ -21,7 +21,7 @@ import orjson
 from bot.errors import NotFoundError, PatrolError, StoreError, UsageError
 from bot.patrol.durations import parse_duration
 from bot.patrol.timestamps import json_time
-from bot.settings import Settings, load_settings
+from bot.settings import ClusterSettings, Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.cluster.client import ClusterClient
@@ -87,7 +87,7 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
                          "use --print or --json to see it here")
     fleet = connect_fleet(settings)
     clusters = [fleet.get(args.cluster)] if args.cluster else list(fleet)
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.store.database_url)
     digests: list[dict[str, object]] = []
     failed: list[PatrolError] = []
     try:
@@ -165,7 +165,7 @@ def _open_history(settings: Settings) -> Store | None:
     from bot.store import Store
 
     try:
-        return Store.open(settings.database_url)
+        return Store.open(settings.store.database_url)
     except StoreError as exc:
         sys.stderr.write(f"restart-patrol: no recorded history: {exc}\n")
         return None
@@ -182,7 +182,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
     try:
         scope = fleet.locate(args.namespace)
         args.namespace = scope.namespace
-        store = Store.open(settings.database_url) if args.log is not None else (
+        store = Store.open(settings.store.database_url) if args.log is not None else (
             _open_history(settings))
         if args.log is not None:
             assert store is not None
@@ -196,16 +196,15 @@ def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _dump_json(_reports_json(reports))
     else:
-        _write(reports_text(reports, settings.log_tail_lines, settings.templates_dir))
+        _write(reports_text(reports, settings.limits.log_tail_lines, settings.templates_dir))
     return 0
 
 
 def _print_recorded_log(cluster: ClusterClient, store: Store, args: argparse.Namespace,
                         templates_dir: str | None) -> int:
     from bot.render.environment import render
-    from bot.store.crashes import CrashStore
 
-    found = CrashStore(store.engine).log_of(cluster.name, args.log)
+    found = store.crashes.log_of(cluster.name, args.log)
     if found is None or found[0].namespace != args.namespace:
         raise NotFoundError(f"no recorded crash #{args.log} in namespace {args.namespace} "
                             f"of cluster {cluster.name}")
@@ -297,17 +296,16 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cluster.fleet import connect_fleet
     from bot.cluster.recorder import Recorder
     from bot.store import Store
-    from bot.store.crashes import CrashStore
 
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     alert = None
-    if settings.alert_new_crashes:
+    if settings.slack.alert_new_crashes:
         from bot.slack.alerts import new_crash_alerter
 
         alert = new_crash_alerter(settings)
     fleet = connect_fleet(settings)
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.store.database_url)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -315,12 +313,12 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    crashes = CrashStore(store.engine)
+    crashes = store.crashes
     recorders = [Recorder(cluster, crashes, settings, on_new_crash=alert) for cluster in fleet]
     for recorder in recorders:
         recorder.start()
     logging.getLogger("restart_patrol").info(
-        "recording restarts in %s of %s", ", ".join(settings.patrol_namespaces)
+        "recording restarts in %s of %s", ", ".join(settings.cluster.namespaces)
         or "all namespaces", ", ".join(f"cluster {c.name}" for c in fleet))
     try:
         stop.wait()
@@ -344,12 +342,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         with tempfile.TemporaryDirectory(prefix="restart-patrol-demo-") as tmp:
             kubeconfig = Path(tmp) / "kubeconfig"
             kubeconfig.write_text(server.kubeconfig())
-            demo = replace(settings, kubeconfig=str(kubeconfig), kube_context=None,
-                           in_cluster=False, cluster_name=None, patrol_namespaces=(),
-                           kube_contexts=(),
-                           database_url=f"sqlite:///{tmp}/demo.db")
+            demo = replace(
+                settings,
+                cluster=ClusterSettings(kubeconfig=str(kubeconfig)),
+                store=replace(settings.store, database_url=f"sqlite:///{tmp}/demo.db"))
             cluster = connect(demo)
-            store = Store.open(demo.database_url)
+            store = Store.open(demo.store.database_url)
             try:
                 _demo_steps(args, demo, cluster, store, server.url, world)
             finally:
@@ -382,14 +380,14 @@ def _demo_steps(args: argparse.Namespace, settings: Settings, cluster: ClusterCl
                       target=focus.name))
         reports = investigate(cluster, settings, focus.namespace, focus.name, max_pods=1)
         _write(reports_text(reports, 20, tdir))
-    if settings.slack_bot_token and settings.patrol_channel:
+    if settings.slack.bot_token and settings.slack.patrol_channel:
         from bot.slack.client import build_web_client
         from bot.slack.posting import Services, digest_message
 
         client = build_web_client(settings)
-        client.chat_postMessage(channel=settings.patrol_channel, **digest_message(
+        client.chat_postMessage(channel=settings.slack.patrol_channel, **digest_message(
             second, Services(settings, cluster, store)))
-        _write(render("demo.txt.j2", tdir, step="slack", channel=settings.patrol_channel))
+        _write(render("demo.txt.j2", tdir, step="slack", channel=settings.slack.patrol_channel))
     else:
         _write(render("demo.txt.j2", tdir, step="no-slack"))
 

@@ -79,8 +79,8 @@ class ContainerReport:
 
 def _options(settings: Settings, namespaces: Sequence[str], cluster: str) -> PatrolOptions:
     chosen = tuple(namespaces) or namespaces_for(settings, cluster)
-    return PatrolOptions(namespaces=frozenset(chosen), min_delta=settings.min_delta,
-                         ignore=settings.ignore)
+    return PatrolOptions(namespaces=frozenset(chosen), min_delta=settings.schedule.min_delta,
+                         ignore=settings.schedule.ignore)
 
 
 def bounded(cluster: ClusterClient, seconds: float, setting: str) -> ClusterClient:
@@ -120,7 +120,7 @@ def run_patrol(
     digest; `confirm_later=True` records its snapshot as pending, to become the next
     digest's baseline only when Slack confirms the post (a failed post keeps its window)."""
     options = _options(settings, namespaces, cluster.name)
-    cluster = bounded(cluster, settings.patrol_deadline, "PATROL_DEADLINE")
+    cluster = bounded(cluster, settings.limits.patrol_deadline, "PATROL_DEADLINE")
     chosen = sorted(options.namespaces)
     for ns in chosen:
         cluster.check_namespace(ns)
@@ -185,7 +185,7 @@ def run_patrol(
             writer.close(taken_at=now)
         readable = options.namespaces - skipped.keys() if options.namespaces else None
         vanished = baselines.vanished(readable)
-    history = (CrashStore(store.engine).window(cluster.name, info.taken_at, now, present,
+    history = (store.crashes.window(cluster.name, info.taken_at, now, present,
                                                chosen) if info is not None else None)
     with paused_gc():  # the digest is built while the patrol's objects are still alive
         digest = builder.finish(info.taken_at if info else None, now, vanished, history)
@@ -193,7 +193,7 @@ def run_patrol(
                                                digest.workloads[:diagnose_top])
     snapshot = writer.info if writer is not None else None
     if snapshot is not None and digest_run:
-        store.prune(cluster.name, keep_after=now - timedelta(days=settings.retention_days))
+        store.prune(cluster.name, keep_after=now - timedelta(days=settings.store.retention_days))
     if snapshot is not None and diagnoses:
         store.record_diagnoses(snapshot.id, ((ns, kind, name, d.fingerprint, d.category,
                                               d.summary)
@@ -353,9 +353,9 @@ def investigate(cluster: ClusterClient, settings: Settings, namespace: str, targ
     """Diagnosis of a pod/workload: one report per restarted container (worst pods), each
     with its recorded history when `store` is given. A pod or workload that no longer
     exists is answered from the recorder's records. Bounded by QUERY_DEADLINE."""
-    cluster = bounded(cluster, settings.query_deadline, "QUERY_DEADLINE")
+    cluster = bounded(cluster, settings.limits.query_deadline, "QUERY_DEADLINE")
     observed_at = cluster.server_now()
-    crashes = CrashStore(store.engine) if store is not None else None
+    crashes = store.crashes if store is not None else None
     pods = observe(cluster, [namespace])
     try:
         chosen = resolve_target(pods, target)[:max_pods]

@@ -42,7 +42,6 @@ from bot.slack.digests import SlackDigestPoster
 from bot.slack.posting import Services
 from bot.slack.serving import SlackFrontend, WsgiApp
 from bot.store import Store
-from bot.store.crashes import CrashStore
 
 log = logging.getLogger("restart_patrol")
 REQUESTS = Counter("restart_patrol_http_requests", "HTTP requests served", ["path"])
@@ -68,12 +67,13 @@ def leader_jobs(services: Services, frontend: SlackFrontend, identity: str
     Each served cluster (KUBE_CONTEXTS) gets its own recorder and digest job, so a cluster
     that is down delays only its own digest (which then says why)."""
     settings = services.settings
-    alert = new_crash_alerter(settings, frontend.client) if settings.alert_new_crashes else None
-    crashes = CrashStore(services.store.engine)
+    alert = (new_crash_alerter(settings, frontend.client) if settings.slack.alert_new_crashes
+             else None)
+    crashes = services.store.crashes
     jobs: list[LeaderJob] = [Recorder(cluster, crashes, settings, on_new_crash=alert)
                              for cluster in services.clusters]
-    if settings.patrol_channel:
-        poster = SlackDigestPoster(services, settings.patrol_channel)
+    if settings.slack.patrol_channel:
+        poster = SlackDigestPoster(services, settings.slack.patrol_channel)
         for cluster in services.clusters:
             digest = DigestJob(cluster, services.store, settings, poster,
                                owner=f"{identity}/{uuid.uuid4().hex[:6]}")
@@ -184,16 +184,16 @@ class HttpServer:
 # ---- the process ----------------------------------------------------------------------
 def check_settings(settings: Settings) -> None:
     """Refuse a configuration `serve` cannot run with, before connecting to anything."""
-    if not settings.slack_bot_token:
+    if not settings.slack.bot_token:
         raise ConfigError("serve needs SLACK_BOT_TOKEN (see .env.example)")
-    if not settings.slack_app_token and not settings.slack_signing_secret:
+    if not settings.slack.app_token and not settings.slack.signing_secret:
         raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for "
                           "Socket Mode)")
-    if settings.patrol_channel:
+    if settings.slack.patrol_channel:
         digest_trigger(settings)
-    if settings.alert_new_crashes and not settings.patrol_channel:
+    if settings.slack.alert_new_crashes and not settings.slack.patrol_channel:
         raise ConfigError("ALERT_NEW_CRASHES=true needs PATROL_CHANNEL (where to post)")
-    if settings.leader_election and settings.database_url.startswith("sqlite"):
+    if settings.cluster.leader_election and settings.store.database_url.startswith("sqlite"):
         raise ConfigError("LEADER_ELECTION=true needs a database all replicas share: set "
                           "DATABASE_URL to PostgreSQL (SQLite is one replica's file)")
 
@@ -201,13 +201,13 @@ def check_settings(settings: Settings) -> None:
 def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
     check_settings(settings)
-    access = Access(settings.channel_namespaces)
+    access = Access(settings.slack.channel_namespaces)
     if access.open:
         log.warning("CHANNEL_NAMESPACES is unset: every channel may see every namespace")
-    if not settings.patrol_channel:
+    if not settings.slack.patrol_channel:
         log.warning("PATROL_CHANNEL is unset: no daily digest will be posted")
     fleet = connect_fleet(settings)
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.store.database_url)
     services = Services(settings, fleet.primary, store, fleet)
     frontend = SlackFrontend(services, access)
     identity = replica_identity()
@@ -235,7 +235,7 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     http = HttpServer(routes(None if frontend.socket_mode else frontend.events_endpoint(),
-                             ready), settings.port).start()
+                             ready), settings.slack.port).start()
     elector: LeaseElector | None = None
     try:
         if frontend.socket_mode:
@@ -244,12 +244,13 @@ def serve(settings: Settings) -> int:
         else:
             log.info("listening on :%d (/slack/events, /healthz, /readyz, /metrics)",
                      http.port)
-        if settings.leader_election:
-            elector = LeaseElector(fleet.primary, settings.lease_namespace, settings.lease_name,
-                                   identity, settings.lease_duration, on_started=jobs.start,
+        if settings.cluster.leader_election:
+            lease = settings.cluster
+            elector = LeaseElector(fleet.primary, lease.lease_namespace, lease.lease_name,
+                                   identity, lease.lease_duration, on_started=jobs.start,
                                    on_stopped=jobs.stop).start()
-            log.info("campaigning for lease %s/%s as %s", settings.lease_namespace,
-                     settings.lease_name, identity)
+            log.info("campaigning for lease %s/%s as %s", settings.cluster.lease_namespace,
+                     settings.cluster.lease_name, identity)
         else:
             jobs.start()
         stop.wait()

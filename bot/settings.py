@@ -1,279 +1,400 @@
-"""Settings: read once from the environment, frozen, passed down.
+"""Settings: read once at start-up, frozen, grouped by concern, passed down.
 
-Nothing else in the package reads `os.environ`; this keeps configuration testable and
-makes every knob visible in one place (and in `.env.example`).
+Nothing else in the package reads `os.environ`. Each setting is declared once, as a field
+of its group with its variable name, its default and its parser (`_setting`), so the
+default is written in one place and `.env.example` can be checked against the fields.
+
+Values come from the process environment, over a `.env` file in the working directory
+when there is one (the real environment wins; `ENV_FILE` names another file). A value
+wrapped in one pair of matching quotes is unquoted, so `.env.example` can be sourced by a
+shell and read by kustomize alike.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError
 
-DEFAULT_DATABASE_URL = "sqlite:///restart-patrol.db"
-DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+T = TypeVar("T")
+Parser = Callable[[str, str], Any]  # (variable name, raw text) → value; raises ConfigError
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Every setting of restart-patrol; see `.env.example` for the meaning of each."""
-
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
-    slack_api_url: str = DEFAULT_SLACK_API_URL
-    patrol_channel: str | None = None
-    patrol_schedule: str = "0 9 * * *"
-    patrol_timezone: str = "UTC"
-    patrol_namespaces: tuple[str, ...] = ()
-    channel_namespaces: Mapping[str, tuple[str, ...]] | None = None
-    database_url: str = DEFAULT_DATABASE_URL
-    kubeconfig: str | None = None
-    kube_context: str | None = None
-    kube_contexts: tuple[str, ...] = ()
-    in_cluster: bool = False
-    cluster_name: str | None = None
-    port: int = 3000
-    log_tail_lines: int = 200
-    log_limit_bytes: int = 256 * 1024
-    redact_logs: bool = True
-    templates_dir: str | None = None
-    min_delta: int = 1
-    ignore: tuple[str, ...] = ()
-    retention_days: int = 30
-    recorder_log_interval_minutes: int = 10  # between log fetches of one crash-looping pod
-    recorder_queue: int = 1000
-    recorder_workers: int = 4
-    crash_retention_days: int = 90
-    crash_retention_per_workload: int = 200
-    alert_new_crashes: bool = False
-    alert_burst: int = 5  # new-crash alerts posted one by one per alert_window …
-    alert_window: float = 60.0  # … seconds; the rest of a crash wave is one summary
-    digest_catchup: timedelta = timedelta(hours=6)
-    kube_connect_timeout: float = 5.0
-    kube_read_timeout: float = 30.0
-    kube_retries: int = 4
-    kube_retry_backoff: float = 0.5
-    patrol_deadline: float = 300.0
-    query_deadline: float = 60.0
-    leader_election: bool = False
-    lease_name: str = "restart-patrol"
-    lease_namespace: str = "default"
-    lease_duration: int = 15
+def _setting(env: str, default: T, parse: Parser | None = None) -> T:
+    """A field read from the environment variable `env` (parsed by `parse`, plain text by
+    default); `default` when the variable is unset or empty."""
+    return field(default=default, metadata={"env": env, "parse": parse or _text})
 
 
-def namespaces_for(settings: Settings, cluster: str) -> tuple[str, ...]:
-    """The namespaces to patrol in `cluster` (empty = all): PATROL_NAMESPACES, whose
-    entries are `cluster/namespace` (or `cluster/*`) when several clusters are served."""
-    if not settings.kube_contexts or len(settings.kube_contexts) < 2:
-        return settings.patrol_namespaces
-    mine = [entry.partition("/")[2] for entry in settings.patrol_namespaces
-            if entry.partition("/")[0] == cluster]
-    return () if "*" in mine else tuple(mine)
+# ---- parsers -----------------------------------------------------------------------------
+def _text(_name: str, raw: str) -> str:
+    return raw
+
+
+def _int(minimum: int = 0) -> Parser:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+        if value < minimum:
+            raise ConfigError(f"{name}={value} must be at least {minimum}")
+        return value
+    return parse
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 1.0}
+
+
+def _seconds(minimum: float) -> Parser:
+    """A duration such as `30`, `30s`, `500ms`, `5m`, `1h` or `1d`, in seconds."""
+    def parse(name: str, raw: str) -> float:
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|)", raw.lower())
+        if match is None:
+            raise ConfigError(f"{name}={raw!r} is not a duration (e.g. 500ms, 30s, 5m, 6h, "
+                              "1d)")
+        value = float(match.group(1)) * _UNITS[match.group(2)]
+        if value < minimum:
+            raise ConfigError(f"{name}={raw} must be at least {minimum:g} s")
+        return value
+    return parse
+
+
+def _timedelta(name: str, raw: str) -> timedelta:
+    """`90s`, `30m`, `6h`, `1d`, or plain seconds; `0` turns the feature off."""
+    return timedelta(seconds=_seconds(0)(name, raw))
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true/false)")
 
 
 def _split_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-def parse_channel_namespaces(raw: str, contexts: tuple[str, ...] = ()
-                             ) -> dict[str, tuple[str, ...]]:
-    """Parse `C01=ns1,ns2;C02=*` into {channel: namespaces}; `*` means every namespace.
-    An entry may name a cluster (`prod/payments`, `prod/*`) when several are served."""
-    result: dict[str, tuple[str, ...]] = {}
-    for part in raw.split(";"):
-        entry = part.strip()
-        if not entry:
-            continue
-        channel, sep, namespaces = entry.partition("=")
-        if not sep or not channel.strip() or not namespaces.strip():
-            raise ConfigError(
-                f"CHANNEL_NAMESPACES entry {entry!r} is not CHANNEL=ns1,ns2 (or CHANNEL=*)"
-            )
-        if not _split_list(namespaces):
-            raise ConfigError(
-                f"CHANNEL_NAMESPACES entry {entry!r} gives channel {channel.strip()} no "
-                "namespace: list at least one (or * for all)")
-        for item in _split_list(namespaces):
-            if item.count("/") > 1 or item.startswith("/") or item.endswith("/"):
-                raise ConfigError(f"CHANNEL_NAMESPACES entry {entry!r}: {item!r} is not "
-                                  "NAMESPACE, CLUSTER/NAMESPACE or CLUSTER/*")
-            cluster = item.partition("/")[0] if "/" in item else None
-            if cluster is not None and len(contexts) > 1 and cluster not in contexts:
-                raise ConfigError(f"CHANNEL_NAMESPACES entry {entry!r}: no cluster "
-                                  f"{cluster!r} in KUBE_CONTEXTS ({', '.join(contexts)})")
-        if channel.strip() in result:
-            raise ConfigError(f"CHANNEL_NAMESPACES names channel {channel.strip()} twice: "
-                              "list all its namespaces in one entry")
-        result[channel.strip()] = _split_list(namespaces)
-    return result
+def _list(_name: str, raw: str) -> tuple[str, ...]:
+    return _split_list(raw)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def _timezone(name: str, raw: str) -> str:
     try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={value} must be at least {minimum}")
-    return value
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}={raw!r} is not an IANA time zone") from None
+    return raw
 
 
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 1.0}
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    """A duration such as `30`, `30s`, `500ms`, `5m`, `1h` or `1d`, in seconds."""
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|)", raw)
-    if match is None:
-        raise ConfigError(f"{name}={raw!r} is not a duration (e.g. 500ms, 30s, 5m, 6h, 1d)")
-    value = float(match.group(1)) * _SECONDS[match.group(2)]
-    if value < minimum:
-        raise ConfigError(f"{name}={raw} must be at least {minimum:g} s")
-    return value
-
-
-def _database_url(env: Mapping[str, str]) -> str:
+def _database_url(name: str, raw: str) -> str:
     """DATABASE_URL, checked for the `dialect[+driver]://…` shape SQLAlchemy needs."""
-    raw = env.get("DATABASE_URL", "").strip()
-    if not raw:
-        return DEFAULT_DATABASE_URL
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(\+[A-Za-z0-9_]+)?://\S*", raw):
-        shown = "DATABASE_URL" if "@" in raw else f"DATABASE_URL={raw!r}"  # may hold a password
+        shown = name if "@" in raw else f"{name}={raw!r}"  # may hold a password
         raise ConfigError(
             f"{shown} is not a database URL (e.g. sqlite:///restart-patrol.db "
             "or postgresql+psycopg://user@host:5432/db)")
     return raw
 
 
-def _patrol_namespaces(env: Mapping[str, str], contexts: tuple[str, ...]) -> tuple[str, ...]:
-    """PATROL_NAMESPACES; with several KUBE_CONTEXTS every entry names its cluster
-    (`prod/payments`, `prod/*`), since a namespace of one cluster may not exist in another."""
-    entries = _split_list(env.get("PATROL_NAMESPACES", ""))
-    for entry in entries:
-        cluster, sep, namespace = entry.partition("/")
-        several = len(contexts) > 1
-        if (several and (not sep or cluster not in contexts or not namespace)) or (
-                not several and sep):
-            raise ConfigError(
-                f"PATROL_NAMESPACES entry {entry!r}: " + (
-                    f"with several KUBE_CONTEXTS name it CLUSTER/NAMESPACE or CLUSTER/*, "
-                    f"CLUSTER one of {', '.join(contexts)}" if several
-                    else "a namespace name has no '/'"))
-    return entries
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
 
 
-def _kube_contexts(env: Mapping[str, str]) -> tuple[str, ...]:
-    """KUBE_CONTEXTS: several kubeconfig contexts served by one bot (empty: just the one
-    KUBE_CONTEXT or the current context). Their names are the cluster names users type."""
-    contexts = _split_list(env.get("KUBE_CONTEXTS", ""))
+def check_channel_id(name: str, value: str) -> str:
+    """A Slack conversation id (C…, G… or D…). Names (`#ops`) can never match what Slack
+    sends with a command, so they are refused with the way to find the id."""
+    if _CHANNEL_ID.fullmatch(value):
+        return value
+    hint = (f" ({value!r} is a channel name)" if value.startswith("#") or value.islower()
+            else "")
+    raise ConfigError(
+        f"{name}: {value!r} is not a Slack channel id{hint}: use the id, e.g. C01ABCDEF "
+        "(in Slack: open the channel's details; the id is at the bottom of the About tab)")
+
+
+def _channel(name: str, raw: str) -> str:
+    return check_channel_id(name, raw)
+
+
+def parse_channel_namespaces(raw: str, contexts: tuple[str, ...] = (), *,
+                             name: str = "CHANNEL_NAMESPACES") -> dict[str, tuple[str, ...]]:
+    """Parse `C01=ns1,ns2;C02=*` into {channel: namespaces}; `*` means every namespace.
+    An entry may name a cluster (`prod/payments`, `prod/*`)."""
+    result: dict[str, tuple[str, ...]] = {}
+    for part in raw.split(";"):
+        entry = part.strip()
+        if not entry:
+            continue
+        channel, sep, namespaces = entry.partition("=")
+        channel = channel.strip()
+        if not sep or not channel or not namespaces.strip():
+            raise ConfigError(f"{name} entry {entry!r} is not CHANNEL=ns1,ns2 (or CHANNEL=*)")
+        if not _split_list(namespaces):
+            raise ConfigError(f"{name} entry {entry!r} gives channel {channel} no namespace: "
+                              "list at least one (or * for all)")
+        check_channel_id(f"{name} entry {entry!r}", channel)
+        for item in _split_list(namespaces):
+            if item.count("/") > 1 or item.startswith("/") or item.endswith("/"):
+                raise ConfigError(f"{name} entry {entry!r}: {item!r} is not NAMESPACE, "
+                                  "CLUSTER/NAMESPACE or CLUSTER/*")
+            cluster = item.partition("/")[0] if "/" in item else None
+            if cluster is not None and len(contexts) > 1 and cluster not in contexts:
+                raise ConfigError(f"{name} entry {entry!r}: no cluster {cluster!r} in "
+                                  f"KUBE_CONTEXTS ({', '.join(contexts)})")
+        if channel in result:
+            raise ConfigError(f"{name} names channel {channel} twice: list all its "
+                              "namespaces in one entry")
+        result[channel] = _split_list(namespaces)
+    return result
+
+
+def _channel_map(name: str, raw: str) -> Mapping[str, tuple[str, ...]]:
+    return parse_channel_namespaces(raw, name=name)
+
+
+# ---- groups --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """Which clusters and namespaces, and how this replica takes part in leader election."""
+
+    kubeconfig: str | None = _setting("KUBECONFIG", None)
+    context: str | None = _setting("KUBE_CONTEXT", None)
+    contexts: tuple[str, ...] = _setting("KUBE_CONTEXTS", (), _list)
+    name: str | None = _setting("CLUSTER_NAME", None)
+    namespaces: tuple[str, ...] = _setting("PATROL_NAMESPACES", (), _list)
+    in_cluster: bool = False  # running in a pod (KUBERNETES_SERVICE_HOST is set)
+    leader_election: bool = _setting("LEADER_ELECTION", False, _bool)
+    lease_name: str = _setting("LEASE_NAME", "restart-patrol")
+    lease_namespace: str = _setting("LEASE_NAMESPACE", "default")
+    lease_duration: int = _setting("LEASE_DURATION", 15, _int(2))
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Time and size bounds of every Kubernetes call and of each answer."""
+
+    connect_timeout: float = _setting("KUBE_CONNECT_TIMEOUT", 5.0, _seconds(0.01))
+    read_timeout: float = _setting("KUBE_READ_TIMEOUT", 30.0, _seconds(0.01))
+    retries: int = _setting("KUBE_RETRIES", 4, _int(0))
+    retry_backoff: float = _setting("KUBE_RETRY_BACKOFF", 0.5, _seconds(0))
+    patrol_deadline: float = _setting("PATROL_DEADLINE", 300.0, _seconds(0.1))
+    query_deadline: float = _setting("QUERY_DEADLINE", 60.0, _seconds(0.1))
+    log_tail_lines: int = _setting("LOG_TAIL_LINES", 200, _int(1))
+    log_limit_bytes: int = _setting("LOG_LIMIT_BYTES", 256 * 1024, _int(1024))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """The database and how long it keeps what."""
+
+    database_url: str = _setting("DATABASE_URL", "sqlite:///restart-patrol.db", _database_url)
+    retention_days: int = _setting("RETENTION_DAYS", 30, _int(8))
+    crash_retention_days: int = _setting("CRASH_RETENTION_DAYS", 90, _int(1))
+    crash_retention_per_workload: int = _setting("CRASH_RETENTION_PER_WORKLOAD", 200, _int(1))
+
+
+@dataclass(frozen=True, slots=True)
+class SlackSettings:
+    """The Slack app: credentials, where it posts, who may see what, the HTTP port."""
+
+    bot_token: str | None = _setting("SLACK_BOT_TOKEN", None)
+    signing_secret: str | None = _setting("SLACK_SIGNING_SECRET", None)
+    app_token: str | None = _setting("SLACK_APP_TOKEN", None)
+    api_url: str = _setting("SLACK_API_URL", "https://slack.com/api/")
+    patrol_channel: str | None = _setting("PATROL_CHANNEL", None, _channel)
+    channel_namespaces: Mapping[str, tuple[str, ...]] | None = _setting(
+        "CHANNEL_NAMESPACES", None, _channel_map)
+    alert_new_crashes: bool = _setting("ALERT_NEW_CRASHES", False, _bool)
+    alert_burst: int = _setting("ALERT_BURST", 5, _int(1))
+    alert_window: float = _setting("ALERT_WINDOW", 60.0, _seconds(0.1))
+    port: int = _setting("PORT", 3000, _int(0))
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    """When the digest is posted, what it may catch up, and what it leaves out."""
+
+    cron: str = _setting("PATROL_SCHEDULE", "0 9 * * *")
+    timezone: str = _setting("PATROL_TIMEZONE", "UTC", _timezone)
+    catchup: timedelta = _setting("DIGEST_CATCHUP", timedelta(hours=6), _timedelta)
+    min_delta: int = _setting("PATROL_MIN_DELTA", 1, _int(1))
+    ignore: tuple[str, ...] = _setting("PATROL_IGNORE", (), _list)
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderSettings:
+    """The flight recorder's pace and bounds."""
+
+    log_interval_minutes: int = _setting("RECORDER_LOG_INTERVAL_MINUTES", 10, _int(0))
+    queue: int = _setting("RECORDER_QUEUE", 1000, _int(1))
+    workers: int = _setting("RECORDER_WORKERS", 4, _int(1))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of restart-patrol, by concern; see `.env.example` for each."""
+
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    recorder: RecorderSettings = field(default_factory=RecorderSettings)
+    redact_logs: bool = _setting("REDACT_LOGS", True, _bool)
+    templates_dir: str | None = _setting("TEMPLATES_DIR", None)
+
+
+GROUPS: tuple[type[Any], ...] = (ClusterSettings, LimitSettings, StoreSettings, SlackSettings,
+                                 ScheduleSettings, RecorderSettings)
+
+
+def variables() -> dict[str, Any]:
+    """Every environment variable restart-patrol reads, with its default (for docs and
+    the `.env.example` check)."""
+    found: dict[str, Any] = {}
+    for kind in (*GROUPS, Settings):
+        for f in fields(kind):
+            if "env" in f.metadata:
+                found[f.metadata["env"]] = None if f.default is MISSING else f.default
+    return found
+
+
+# ---- loading -------------------------------------------------------------------------
+def _unquoted(raw: str) -> str:
+    text = raw.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1].strip()
+    return text
+
+
+def _read(kind: type[T], env: Mapping[str, str]) -> T:
+    values: dict[str, Any] = {}
+    for f in fields(kind):  # type: ignore[arg-type]
+        name = f.metadata.get("env")
+        if name is None:
+            continue
+        raw = _unquoted(env.get(name, ""))
+        if raw:
+            values[f.name] = f.metadata["parse"](name, raw)
+    return kind(**values)
+
+
+def _check_contexts(cluster: ClusterSettings, raw: str) -> None:
+    contexts = cluster.contexts
     if len(set(contexts)) != len(contexts):
-        raise ConfigError(f"KUBE_CONTEXTS={env.get('KUBE_CONTEXTS')!r} names a context twice")
+        raise ConfigError(f"KUBE_CONTEXTS={raw!r} names a context twice")
     bad = [c for c in contexts if "/" in c]
     if bad:
         raise ConfigError(f"KUBE_CONTEXTS: context {bad[0]!r} contains '/', which separates "
                           "cluster from namespace in /restarts; rename the context")
-    if len(contexts) > 1 and env.get("CLUSTER_NAME", "").strip():
+    if len(contexts) > 1 and cluster.name:
         raise ConfigError("CLUSTER_NAME names one cluster; with several KUBE_CONTEXTS each "
                           "cluster is named after its context (unset CLUSTER_NAME)")
-    return contexts
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{name}={raw!r} is not a boolean (use true/false)")
+def _check_namespaces(cluster: ClusterSettings) -> None:
+    """PATROL_NAMESPACES: `namespace`, or `cluster/namespace` / `cluster/*`. With several
+    KUBE_CONTEXTS every entry names its cluster (a namespace of one cluster may not exist
+    in another); with one cluster its name is checked once connected (`namespaces_for`)."""
+    several = len(cluster.contexts) > 1
+    for entry in cluster.namespaces:
+        name, sep, namespace = entry.partition("/")
+        if not sep:
+            if several:
+                raise ConfigError(
+                    f"PATROL_NAMESPACES entry {entry!r}: with several KUBE_CONTEXTS name it "
+                    f"CLUSTER/NAMESPACE or CLUSTER/*, CLUSTER one of "
+                    f"{', '.join(cluster.contexts)}")
+            continue
+        if not name or not namespace or "/" in namespace:
+            raise ConfigError(f"PATROL_NAMESPACES entry {entry!r} is not NAMESPACE, "
+                              "CLUSTER/NAMESPACE or CLUSTER/*")
+        if several and name not in cluster.contexts:
+            raise ConfigError(f"PATROL_NAMESPACES entry {entry!r}: no cluster {name!r} in "
+                              f"KUBE_CONTEXTS ({', '.join(cluster.contexts)})")
 
 
-def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
-    """`90s`, `30m`, `6h`, `1d`, or plain seconds; `0` turns the feature off."""
-    return timedelta(seconds=_seconds(env, name, default.total_seconds(), minimum=0))
-
-
-def _lease_namespace(env: Mapping[str, str]) -> str:
+def _lease_namespace(env: Mapping[str, str], cluster: ClusterSettings) -> ClusterSettings:
     """LEASE_NAMESPACE, else the pod's own namespace in a cluster, else `default`."""
-    explicit = env.get("LEASE_NAMESPACE", "").strip()
-    if explicit:
-        return explicit
-    if env.get("KUBERNETES_SERVICE_HOST"):
-        try:
-            return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
-        except OSError:
-            pass
-    return "default"
+    if _unquoted(env.get("LEASE_NAMESPACE", "")) or not cluster.in_cluster:
+        return cluster
+    try:
+        own = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    except OSError:
+        return cluster
+    return _replace(cluster, lease_namespace=own) if own else cluster
+
+
+def _replace(value: T, **changes: Any) -> T:
+    from dataclasses import replace
+    return replace(value, **changes)  # type: ignore[type-var]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a `.env` file (python-dotenv's reading: quotes, `export`,
+    comments). A missing file is no settings; an unreadable one is a ConfigError."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    try:
+        values = dotenv_values(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from `env` (default: the process environment), validating each value."""
-    env = os.environ if env is None else env
-    timezone = env.get("PATROL_TIMEZONE", "").strip() or "UTC"
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"PATROL_TIMEZONE={timezone!r} is not an IANA time zone") from None
-    channel_raw = env.get("CHANNEL_NAMESPACES", "").strip()
-    contexts = _kube_contexts(env)
-    return Settings(
-        slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
-        slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
-        slack_app_token=env.get("SLACK_APP_TOKEN") or None,
-        slack_api_url=env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
-        patrol_channel=env.get("PATROL_CHANNEL") or None,
-        patrol_schedule=env.get("PATROL_SCHEDULE", "").strip() or "0 9 * * *",
-        patrol_timezone=timezone,
-        patrol_namespaces=_patrol_namespaces(env, contexts),
-        channel_namespaces=parse_channel_namespaces(channel_raw, contexts) if channel_raw
-        else None,
-        database_url=_database_url(env),
-        kubeconfig=env.get("KUBECONFIG") or None,
-        kube_context=env.get("KUBE_CONTEXT") or None,
-        kube_contexts=contexts,
-        in_cluster=bool(env.get("KUBERNETES_SERVICE_HOST")),
-        cluster_name=env.get("CLUSTER_NAME") or None,
-        port=_int(env, "PORT", 3000, minimum=0),
-        log_tail_lines=_int(env, "LOG_TAIL_LINES", 200, minimum=1),
-        log_limit_bytes=_int(env, "LOG_LIMIT_BYTES", 256 * 1024, minimum=1024),
-        redact_logs=_bool(env, "REDACT_LOGS", True),
-        templates_dir=env.get("TEMPLATES_DIR") or None,
-        min_delta=_int(env, "PATROL_MIN_DELTA", 1, minimum=1),
-        ignore=_split_list(env.get("PATROL_IGNORE", "")),
-        retention_days=_int(env, "RETENTION_DAYS", 30, minimum=8),
-        recorder_log_interval_minutes=_int(env, "RECORDER_LOG_INTERVAL_MINUTES", 10),
-        recorder_queue=_int(env, "RECORDER_QUEUE", 1000, minimum=1),
-        recorder_workers=_int(env, "RECORDER_WORKERS", 4, minimum=1),
-        crash_retention_days=_int(env, "CRASH_RETENTION_DAYS", 90, minimum=1),
-        crash_retention_per_workload=_int(env, "CRASH_RETENTION_PER_WORKLOAD", 200,
-                                          minimum=1),
-        alert_new_crashes=_bool(env, "ALERT_NEW_CRASHES", False),
-        alert_burst=_int(env, "ALERT_BURST", 5, minimum=1),
-        alert_window=_seconds(env, "ALERT_WINDOW", 60.0, minimum=0.1),
-        digest_catchup=_duration(env, "DIGEST_CATCHUP", timedelta(hours=6)),
-        kube_connect_timeout=_seconds(env, "KUBE_CONNECT_TIMEOUT", 5.0, minimum=0.01),
-        kube_read_timeout=_seconds(env, "KUBE_READ_TIMEOUT", 30.0, minimum=0.01),
-        kube_retries=_int(env, "KUBE_RETRIES", 4, minimum=0),
-        kube_retry_backoff=_seconds(env, "KUBE_RETRY_BACKOFF", 0.5, minimum=0),
-        patrol_deadline=_seconds(env, "PATROL_DEADLINE", 300.0, minimum=0.1),
-        query_deadline=_seconds(env, "QUERY_DEADLINE", 60.0, minimum=0.1),
-        leader_election=_bool(env, "LEADER_ELECTION", False),
-        lease_name=env.get("LEASE_NAME", "").strip() or "restart-patrol",
-        lease_namespace=_lease_namespace(env),
-        lease_duration=_int(env, "LEASE_DURATION", 15, minimum=2),
-    )
+    """Build Settings from `env`, validating each value. With no `env`: the process
+    environment over the `.env` file in the working directory (or ENV_FILE)."""
+    if env is None:
+        file = Path(os.environ.get("ENV_FILE") or ".env")
+        env = {**read_env_file(file), **os.environ}
+    cluster = _read(ClusterSettings, env)
+    _check_contexts(cluster, env.get("KUBE_CONTEXTS", ""))
+    _check_namespaces(cluster)
+    cluster = _lease_namespace(env, _replace(
+        cluster, in_cluster=bool(env.get("KUBERNETES_SERVICE_HOST"))))
+    slack = _read(SlackSettings, env)
+    if slack.channel_namespaces is not None:
+        slack = _replace(slack, channel_namespaces=parse_channel_namespaces(
+            _unquoted(env.get("CHANNEL_NAMESPACES", "")), cluster.contexts))
+    top = _read(Settings, env)
+    return _replace(top, cluster=cluster, limits=_read(LimitSettings, env),
+                    store=_read(StoreSettings, env), slack=slack,
+                    schedule=_read(ScheduleSettings, env), recorder=_read(RecorderSettings, env))
+
+
+def namespaces_for(settings: Settings, cluster: str) -> tuple[str, ...]:
+    """The namespaces to patrol in `cluster` (empty = all). PATROL_NAMESPACES entries name
+    a namespace, or `cluster/namespace` (`cluster/*`) — required with several clusters,
+    accepted with one. An entry naming another cluster than the only one is a ConfigError
+    (it would silently patrol nothing)."""
+    entries = settings.cluster.namespaces
+    if not entries:
+        return ()
+    several = len(settings.cluster.contexts) > 1
+    mine: list[str] = []
+    for entry in entries:
+        name, sep, namespace = entry.partition("/")
+        if not sep:
+            mine.append(entry)
+        elif name == cluster:
+            mine.append(namespace)
+        elif not several:
+            raise ConfigError(f"PATROL_NAMESPACES entry {entry!r} names cluster {name!r}, "
+                              f"but this bot serves cluster {cluster!r}")
+    if several and not mine:
+        return ()  # a cluster no entry names is patrolled whole
+    return () if "*" in mine else tuple(mine)

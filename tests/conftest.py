@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,9 @@ from bot.sim.scenario import Simulation, build_world, load_scenario
 from bot.sim.server import SimServer
 from bot.sim.world import World
 from tests.fakes.slack_api import FakeSlack
+from tests.support.settings import amend
+
+pytest_plugins = ["tests.support.throwaway_pg"]  # the `throwaway_pg` fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -31,9 +33,9 @@ class Sim:
         self.server = server
         self.kubeconfig = kubeconfig
 
-    def settings(self, **changes: object) -> Settings:
-        base = load_settings({"KUBECONFIG": str(self.kubeconfig)})
-        return replace(base, **changes)  # type: ignore[arg-type]
+    def settings(self, **env: object) -> Settings:
+        """Settings for this cluster, amended by variable name (DATABASE_URL=…)."""
+        return amend(load_settings({"KUBECONFIG": str(self.kubeconfig)}), **env)
 
 
 def start_sim(tmp_path: Path, scenario: dict | None = None, token: str | None = None) -> Sim:

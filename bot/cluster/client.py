@@ -35,7 +35,13 @@ from kubernetes.utils import Backoff, on_retry_after_error
 
 from bot.cluster import wire
 from bot.cluster.errors import describe, retriable, translate, translated
-from bot.errors import ClusterError, ConfigError, NotFoundError
+from bot.errors import (
+    ClusterError,
+    ClusterUnavailable,
+    ConfigError,
+    DeadlineExceeded,
+    NotFoundError,
+)
 from bot.settings import Settings
 
 PAGE_SIZE = 500
@@ -71,21 +77,22 @@ def connect(settings: Settings, context: str | None = None) -> ClusterClient:
     Any unreadable kubeconfig (missing, broken YAML, binary, a YAML scalar, wrong shapes)
     is a ConfigError of one line; the loader's own exceptions never escape."""
     configuration = k8s.Configuration()
-    where = settings.kubeconfig or "~/.kube/config"
-    paths = [p for p in (settings.kubeconfig or "").split(os.pathsep) if p]
+    where = settings.cluster.kubeconfig or "~/.kube/config"
+    paths = [p for p in (settings.cluster.kubeconfig or "").split(os.pathsep) if p]
     if paths and not any(os.path.exists(p) for p in paths):
         raise ConfigError(f"cannot read kubeconfig {where}: no such file")
     try:
-        if settings.kubeconfig is None and settings.in_cluster:
+        if settings.cluster.kubeconfig is None and settings.cluster.in_cluster:
             k8s_config.load_incluster_config(client_configuration=configuration)
-            name = settings.cluster_name or "in-cluster"
+            name = settings.cluster.name or "in-cluster"
         else:
             k8s_config.load_kube_config(
-                config_file=settings.kubeconfig, context=context or settings.kube_context,
+                config_file=settings.cluster.kubeconfig,
+                context=context or settings.cluster.context,
                 client_configuration=configuration, persist_config=False)
-            contexts, current = k8s_config.list_kube_config_contexts(settings.kubeconfig)
-            chosen = settings.kube_context or (current or {}).get("name", "")
-            name = context or settings.cluster_name or next(
+            contexts, current = k8s_config.list_kube_config_contexts(settings.cluster.kubeconfig)
+            chosen = settings.cluster.context or (current or {}).get("name", "")
+            name = context or settings.cluster.name or next(
                 (c["context"].get("cluster", c["name"]) for c in contexts
                  if c["name"] == chosen), chosen or "cluster")
     except k8s_config.ConfigException as exc:
@@ -97,9 +104,9 @@ def connect(settings: Settings, context: str | None = None) -> ClusterClient:
         raise ConfigError(f"cannot load kubeconfig {where}: {_kubeconfig_problem(exc)}"
                           ) from None
     configuration.retries = False  # every retry is decided once, in ClusterClient._get
-    limits = Limits(connect_timeout=settings.kube_connect_timeout,
-                    read_timeout=settings.kube_read_timeout,
-                    retries=settings.kube_retries, backoff=settings.kube_retry_backoff)
+    limits = Limits(connect_timeout=settings.limits.connect_timeout,
+                    read_timeout=settings.limits.read_timeout,
+                    retries=settings.limits.retries, backoff=settings.limits.retry_backoff)
     return ClusterClient(k8s.ApiClient(configuration), name, limits=limits)
 
 
@@ -141,7 +148,7 @@ class Response:
     server_time: datetime | None
 
 
-class ListExpired(ClusterError):
+class ListExpired(ClusterUnavailable):
     """A continue token expired (410 Gone) mid-list: what was read is inconsistent and the
     read must start over; `ClusterClient.relisted` does that, once."""
 
@@ -264,13 +271,13 @@ class ClusterClient:
             assert deadline is not None
             last = (f"; last attempt: {describe(failures[-1], self.server, limits.read_timeout)}"
                     if failures else "")
-            raise ClusterError(
+            raise DeadlineExceeded(
                 f"{what}: gave up at the {deadline.seconds:g} s deadline ({deadline.setting})"
                 f"{last}") from None
         except (ApiException, urllib3.exceptions.HTTPError) as exc:
             if len(failures) > 1 and retriable(exc):
                 elapsed = time.monotonic() - started
-                raise ClusterError(
+                raise ClusterUnavailable(
                     f"{what}: {describe(exc, self.server, limits.read_timeout)} "
                     f"{len(failures)} times over {elapsed:.1f} s",
                     status=getattr(exc, "status", None)) from None
@@ -344,7 +351,7 @@ class ClusterClient:
         try:
             return read()
         except ListExpired as exc:
-            raise ClusterError(
+            raise ClusterUnavailable(
                 f"{exc.what}: the list expired twice while paging (410 Gone): the "
                 "cluster changes faster than it can be read; try again", status=410
             ) from None

@@ -1,5 +1,9 @@
 """Translate kubernetes/urllib3/msgspec failures into `bot.errors` with a human message.
 
+This is the one place a library failure becomes transient (`ClusterUnavailable`: no
+answer, timeouts, 429/5xx, resets) or permanent (`ClusterError` and its 401/403/404
+kinds, TLS and decode failures).
+
 Each message says which API call failed, on which object, and what to check (RBAC,
 context, network), in one line. The client's request path decides what is retried
 (`retriable`); this module only words the outcome.
@@ -18,7 +22,14 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 
 from bot.cluster.wire import StatusBody
-from bot.errors import ClusterError, ConfigError, ForbiddenError, NotFoundError, PatrolError
+from bot.errors import (
+    ClusterError,
+    ClusterUnavailable,
+    ConfigError,
+    ForbiddenError,
+    NotFoundError,
+    PatrolError,
+)
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -97,13 +108,14 @@ def translate(exc: BaseException, what: str, path: str, server: str) -> PatrolEr
                 f"{what}: forbidden (403): {message} — grant restart-patrol get/list/watch on "
                 "pods, pods/log, events, replicasets and jobs (see deploy/rbac.yaml)",
                 resource=named.group(1) if named else resource_of(path))
-        return ClusterError(f"{what}: the API server answered {exc.status}: {message}",
-                            status=exc.status)
+        kind = ClusterUnavailable if exc.status in RETRIED_STATUSES else ClusterError
+        return kind(f"{what}: the API server answered {exc.status}: {message}",
+                    status=exc.status)
     if isinstance(exc, urllib3.exceptions.HTTPError):
         if retriable(exc):
-            return ClusterError(f"{what}: {describe(exc, server, 0)}")
+            return ClusterUnavailable(f"{what}: {describe(exc, server, 0)}")
         reason = getattr(exc, "reason", None) or exc
-        return ClusterError(
+        return ClusterUnavailable(
             f"{what}: cannot reach the Kubernetes API at {server} ({_short(reason)}); "
             "check KUBECONFIG/KUBE_CONTEXT, the VPN and that the cluster is up")
     if isinstance(exc, msgspec.ValidationError):

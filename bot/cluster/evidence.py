@@ -82,8 +82,8 @@ def read_evidence(cluster: ClusterClient, settings: Settings,
     events: tuple[EventNote, ...] = ()
     try:
         log = cluster.previous_log(target.namespace, target.pod, target.container,
-                                   tail_lines=settings.log_tail_lines,
-                                   limit_bytes=settings.log_limit_bytes)
+                                   tail_lines=settings.limits.log_tail_lines,
+                                   limit_bytes=settings.limits.log_limit_bytes)
     except ClusterError as exc:
         unreadable.append(Unreadable.of("pods/log", exc))
     try:

@@ -14,7 +14,7 @@ from difflib import get_close_matches
 
 from bot.cluster.client import ClusterClient, connect
 from bot.errors import ClusterError, ConfigError, NotFoundError, UsageError
-from bot.settings import Settings
+from bot.settings import Settings, namespaces_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +121,13 @@ class Fleet:
 def connect_fleet(settings: Settings) -> Fleet:
     """One client per KUBE_CONTEXTS entry, or the single configured cluster. Connecting
     reads only the kubeconfig: a cluster that is down fails later, on its own requests."""
-    if not settings.kube_contexts:
-        return Fleet([connect(settings)])
+    if not settings.cluster.contexts:
+        fleet = Fleet([connect(settings)])
+        namespaces_for(settings, fleet.primary.name)  # PATROL_NAMESPACES names this cluster
+        return fleet
     clients: list[ClusterClient] = []
     try:
-        for context in settings.kube_contexts:
+        for context in settings.cluster.contexts:
             clients.append(connect(settings, context))
     except ConfigError:
         for client in clients:

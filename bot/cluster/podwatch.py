@@ -25,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from bot.cluster import wire
 from bot.cluster.client import ClusterClient
 from bot.cluster.errors import translated
-from bot.errors import ClusterError, PatrolError
+from bot.errors import ClusterError, ClusterUnavailable, PatrolError
 
 log = logging.getLogger("restart_patrol.watch")
 
@@ -216,7 +216,7 @@ class PodWatch:
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if self.stopping.is_set():
                     return version
-                raise ClusterError(f"watch {self.what}: the stream broke ({exc})") from None
+                raise ClusterUnavailable(f"watch {self.what}: the stream broke ({exc})") from None
             finally:
                 with self._lock:
                     self._response = None

@@ -165,12 +165,12 @@ class Recorder:
         self.on_new_crash = on_new_crash
         self.namespaces: tuple[str | None, ...] = namespaces_for(settings, cluster.name) or (
             None,)
-        self.interval = timedelta(minutes=settings.recorder_log_interval_minutes)
+        self.interval = timedelta(minutes=settings.recorder.log_interval_minutes)
         self.heartbeat = heartbeat
         self._stop = threading.Event()
         self._changed = threading.Condition()
-        workers = max(1, settings.recorder_workers)
-        per_worker = max(1, settings.recorder_queue // workers)
+        workers = max(1, settings.recorder.workers)
+        per_worker = max(1, settings.recorder.queue // workers)
         self._queues: list[queue.Queue[_Capture | None]] = [
             queue.Queue(maxsize=per_worker) for _ in range(workers)]
         self._pods: dict[str | None, dict[str, _PodState]] = {}
@@ -274,8 +274,8 @@ class Recorder:
         now = now or self.server_clock()
         removed = self.sink.prune(
             self.cluster.name, now,
-            older_than=now - timedelta(days=self.settings.crash_retention_days),
-            per_workload=self.settings.crash_retention_per_workload)
+            older_than=now - timedelta(days=self.settings.store.crash_retention_days),
+            per_workload=self.settings.store.crash_retention_per_workload)
         if removed:
             log.info("pruned %d recorded crashes", removed)
         return removed

@@ -48,7 +48,7 @@ def _weekdays(field: str) -> str:
 
 def digest_trigger(settings: Settings) -> CronTrigger:
     """The cron trigger, validated: a bad PATROL_SCHEDULE is a ConfigError at start-up."""
-    fields = settings.patrol_schedule.split()
+    fields = settings.schedule.cron.split()
     try:
         if len(fields) not in (5, 6):
             raise ValueError(f"wrong number of fields: {len(fields)}, expected 5 "
@@ -57,9 +57,9 @@ def digest_trigger(settings: Settings) -> CronTrigger:
         minute, hour, day, month, weekday = fields
         return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
                            day_of_week=_weekdays(weekday),
-                           timezone=ZoneInfo(settings.patrol_timezone))
+                           timezone=ZoneInfo(settings.schedule.timezone))
     except ValueError as exc:
-        raise ConfigError(f"PATROL_SCHEDULE={settings.patrol_schedule!r} is not a cron "
+        raise ConfigError(f"PATROL_SCHEDULE={settings.schedule.cron!r} is not a cron "
                           f"expression: {exc}") from None
 
 
@@ -92,14 +92,14 @@ def start_scheduler(settings: Settings, job: Callable[[], None], *,
                     catch_up: bool = False) -> BackgroundScheduler:
     """Start the scheduler with the single digest job (run once at once if `catch_up`:
     the job then finds a missed or unfinished slot)."""
-    scheduler = BackgroundScheduler(timezone=ZoneInfo(settings.patrol_timezone))
-    extra = {"next_run_time": datetime.now(ZoneInfo(settings.patrol_timezone))} if (
+    scheduler = BackgroundScheduler(timezone=ZoneInfo(settings.schedule.timezone))
+    extra = {"next_run_time": datetime.now(ZoneInfo(settings.schedule.timezone))} if (
         catch_up) else {}
     scheduler.add_job(job, digest_trigger(settings), id=JOB_ID, max_instances=1,
                       coalesce=True, replace_existing=True, misfire_grace_time=600, **extra)
     scheduler.start()
-    log.info("daily digest scheduled: %s (%s)", settings.patrol_schedule,
-             settings.patrol_timezone)
+    log.info("daily digest scheduled: %s (%s)", settings.schedule.cron,
+             settings.schedule.timezone)
     return scheduler
 
 

@@ -96,7 +96,7 @@ class DigestJob:
         self.clock = clock
         self.retry = retry or Retry()
         self.trigger = digest_trigger(settings)
-        self.lookback = max(settings.digest_catchup, GRACE)
+        self.lookback = max(settings.schedule.catchup, GRACE)
         self.started_at = clock()
         self.stopping = threading.Event()
         self._since: datetime | None = None

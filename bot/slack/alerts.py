@@ -31,7 +31,7 @@ log = logging.getLogger("restart_patrol.alerts")
 def new_crash_message(crash: CrashRecord, settings: Settings) -> dict[str, Any]:
     """The alert for a first-seen crash, from templates/alert.blocks.j2. With several
     clusters (KUBE_CONTEXTS) it names the cluster, and its hint names `cluster/namespace`."""
-    several = len(settings.kube_contexts) > 1
+    several = len(settings.cluster.contexts) > 1
     return render_message("alert.blocks.j2", settings.templates_dir, c=crash,
                           scope=f"{crash.cluster}/{crash.namespace}" if several
                           else crash.namespace)
@@ -51,9 +51,9 @@ def held_crashes_message(crashes: Sequence[CrashRecord], settings: Settings
                          ) -> dict[str, Any]:
     """The summary of alerts held past ALERT_BURST, from templates/alerts_held.blocks.j2."""
     return render_message("alerts_held.blocks.j2", settings.templates_dir, crashes=crashes,
-                          burst=settings.alert_burst,
-                          window=human_duration(settings.alert_window),
-                          several=len(settings.kube_contexts) > 1)
+                          burst=settings.slack.alert_burst,
+                          window=human_duration(settings.slack.alert_window),
+                          several=len(settings.cluster.contexts) > 1)
 
 
 class AlertGate:
@@ -102,8 +102,8 @@ def new_crash_alerter(settings: Settings,
                       client: WebClient | None = None) -> Callable[[CrashRecord], None]:
     """The recorder's `on_new_crash` callback posting to PATROL_CHANNEL, capped by
     ALERT_BURST per ALERT_WINDOW."""
-    channel = settings.patrol_channel
-    if not settings.slack_bot_token or not channel:
+    channel = settings.slack.patrol_channel
+    if not settings.slack.bot_token or not channel:
         raise ConfigError("ALERT_NEW_CRASHES=true needs SLACK_BOT_TOKEN and PATROL_CHANNEL")
     web = client or build_web_client(settings)
 
@@ -117,4 +117,4 @@ def new_crash_alerter(settings: Settings,
             log.error("could not post the summary of %d new crashes: %s", len(crashes),
                       exc.response.get("error", exc))
 
-    return AlertGate(alert, summary, settings.alert_burst, settings.alert_window)
+    return AlertGate(alert, summary, settings.slack.alert_burst, settings.slack.alert_window)

@@ -18,10 +18,10 @@ def build_web_client(settings: Settings, *, replay_safe: bool = True) -> WebClie
     retries on. `replay_safe=False` keeps only the rate-limit retry (a 429 was not
     accepted): a 5xx or a dropped connection may follow an accepted post, and replaying it
     would post twice — the digest reconciles those through the channel history instead."""
-    base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else (
-        settings.slack_api_url + "/")
+    base_url = settings.slack.api_url if settings.slack.api_url.endswith("/") else (
+        settings.slack.api_url + "/")
     return WebClient(
-        token=settings.slack_bot_token,
+        token=settings.slack.bot_token,
         base_url=base_url,
         timeout=30,
         retry_handlers=[

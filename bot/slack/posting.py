@@ -21,7 +21,6 @@ from bot.render.terminal import digest_text
 from bot.runner import ContainerReport, PatrolRun
 from bot.settings import Settings
 from bot.store import Store
-from bot.store.crashes import CrashStore
 
 SPARK = "▁▂▃▄▅▆▇█"
 DIGEST_ROWS = 15
@@ -126,7 +125,7 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
     sparks: dict[tuple[str, str, str], str] = {}  # one history query per workload
     for r in reports:
         log = (r.log_tail or "").rstrip("\n")
-        lines = log.split("\n")[-settings.log_tail_lines:] if log else []
+        lines = log.split("\n")[-settings.limits.log_tail_lines:] if log else []
         text = "\n".join(lines)
         inline = text if r.log_tail is not None and fits_inline(text) else None
         key = (r.namespace, r.workload_kind, r.workload_name)
@@ -157,7 +156,7 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
 def recorded_logs(services: Services, report: ContainerReport) -> str:
     """The log tails kept with the report's recorded crashes, newest first, in one text
     (empty when none was kept)."""
-    crashes = CrashStore(services.store.engine)
+    crashes = services.store.crashes
     parts = []
     for h in report.history:
         if not h.log_captured or h.id is None:

@@ -33,7 +33,7 @@ class SlackFrontend:
 
     @property
     def socket_mode(self) -> bool:
-        return self.settings.slack_app_token is not None
+        return self.settings.slack.app_token is not None
 
     def events_endpoint(self) -> WsgiApp:
         """Bolt's WSGI adapter: verifies the signature, acks, dispatches."""
@@ -48,7 +48,7 @@ class SlackFrontend:
 
     def connect(self) -> None:
         """Open the Socket Mode connection (Socket Mode only)."""
-        self._socket = SocketModeHandler(self.app, self.settings.slack_app_token)
+        self._socket = SocketModeHandler(self.app, self.settings.slack.app_token)
         self._socket.connect()
 
     def close(self) -> None:

@@ -21,7 +21,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.diagnosis.engine import EventNote
-from bot.errors import StoreError
 from bot.patrol.history import (
     BASELINE,
     CAPTURED,
@@ -34,6 +33,7 @@ from bot.patrol.history import (
     events_json,
     tally,
 )
+from bot.store.errors import store_error
 from bot.store.schema import crash_fingerprints, crashes, recorder_state
 
 _DESCRIBED = (CAPTURED, NO_LOG, RATE_LIMITED)  # captures whose diagnosis means something
@@ -49,10 +49,6 @@ _SUMMARY_COLUMNS = (
     crashes.c.changed_at, crashes.c.is_new,
 )
 
-
-def _reason(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    return str(orig or exc).split("\n")[0]
 
 
 def _record(row: Any) -> CrashRecord:
@@ -137,7 +133,7 @@ class CrashStore:
                     conn.execute(update(crashes).where(crashes.c.id == crash_id).values(
                         is_new=True, changed_at=crash.changed_at))
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not record a crash: {_reason(exc)}") from None
+            raise store_error("could not record a crash", exc) from None
         return _with(crash, crash_id, is_new, bool(data), len(data))
 
     def _seen(self, conn: Any, crash: CrashRecord, crash_id: int,
@@ -181,7 +177,7 @@ class CrashStore:
                                                                      seen_at=now))
                 return previous
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not record the recorder's start: {_reason(exc)}") from None
+            raise store_error("could not record the recorder's start", exc) from None
 
     def mark_seen(self, cluster: str, now: datetime) -> datetime | None:
         """Heartbeat; returns when crashes were last pruned (None: never)."""
@@ -194,8 +190,7 @@ class CrashStore:
                     recorder_state.c.cluster == cluster)).scalar()
                 return pruned
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not record the recorder's heartbeat: {_reason(exc)}"
-                             ) from None
+            raise store_error("could not record the recorder's heartbeat", exc) from None
 
     def prune(self, cluster: str, now: datetime, *, older_than: datetime,
               per_workload: int) -> int:
@@ -218,7 +213,7 @@ class CrashStore:
                     recorder_state.c.cluster == cluster).values(pruned_at=now))
                 return removed
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not prune recorded crashes: {_reason(exc)}") from None
+            raise store_error("could not prune recorded crashes", exc) from None
 
     # ---- reads for the recorder -----------------------------------------------------
     def watermarks(self, cluster: str, namespaces: Collection[str] = ()) -> dict[
@@ -233,7 +228,7 @@ class CrashStore:
             with self.engine.connect() as conn:
                 return {(uid, name): int(count) for uid, name, count in conn.execute(query)}
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read recorded crashes: {_reason(exc)}") from None
+            raise store_error("could not read recorded crashes", exc) from None
 
     def last_described(self, cluster: str, pod_uid: str, container: str) -> CrashRecord | None:
         """The newest crash of this container whose diagnosis was made (or carried)."""
@@ -254,7 +249,7 @@ class CrashStore:
             with self.engine.connect() as conn:
                 return [(row[0], row[1]) for row in conn.execute(query)]
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read recorded crashes: {_reason(exc)}") from None
+            raise store_error("could not read recorded crashes", exc) from None
 
     # ---- reads for people -----------------------------------------------------------
     def _records(self, query: Any) -> list[CrashRecord]:
@@ -262,7 +257,7 @@ class CrashStore:
             with self.engine.connect() as conn:
                 return [_record(row) for row in conn.execute(query)]
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read recorded crashes: {_reason(exc)}") from None
+            raise store_error("could not read recorded crashes", exc) from None
 
     def history(self, cluster: str, namespace: str, *, pod_uids: Sequence[str] = (),
                 pod_name: str | None = None, workload: tuple[str, str] | None = None,
@@ -312,7 +307,7 @@ class CrashStore:
                     c.cluster == cluster, c.namespace == namespace).distinct()).scalars()
                 return sorted(set(pods) | set(workloads))
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read recorded crashes: {_reason(exc)}") from None
+            raise store_error("could not read recorded crashes", exc) from None
 
     def log_of(self, cluster: str, crash_id: int) -> tuple[CrashRecord, str | None] | None:
         """A recorded crash and its log tail (decompressed), or None if unknown."""
@@ -322,7 +317,7 @@ class CrashStore:
                 row = conn.execute(select(*_SUMMARY_COLUMNS, c.log).where(
                     c.cluster == cluster, c.id == crash_id)).first()
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read a recorded log: {_reason(exc)}") from None
+            raise store_error("could not read a recorded log", exc) from None
         if row is None:
             return None
         text = zlib.decompress(row.log).decode("utf-8", errors="replace") if row.log else None
@@ -350,7 +345,7 @@ class CrashStore:
                 new = {(ns, kind, name, identity)
                        for ns, kind, name, identity in conn.execute(fresh)}
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read recorded crashes: {_reason(exc)}") from None
+            raise store_error("could not read recorded crashes", exc) from None
         grouped: dict[tuple[str, str, str], list[CrashRecord]] = {}
         dropped = 0
         for crash in self._records(query):

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Engine, RowMapping, and_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.errors import StoreError
+from bot.store.errors import store_error
 from bot.store.schema import (
     PURPOSE_DIGEST,
     PURPOSE_DIGEST_PENDING,
@@ -92,7 +92,7 @@ class DigestSlots:
             with self.engine.connect() as conn:
                 return conn.execute(query).scalar_one()  # type: ignore[no-any-return]
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read the digest schedule: {_reason(exc)}") from None
+            raise store_error("could not read the digest schedule", exc) from None
 
     def claim(self, key: SlotKey, owner: str, now: datetime) -> Slot | None:
         """Claim a new slot; None when it was already claimed (by anyone)."""
@@ -105,7 +105,7 @@ class DigestSlots:
         except IntegrityError:
             return None
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not claim the digest slot: {_reason(exc)}") from None
+            raise store_error("could not claim the digest slot", exc) from None
         return Slot(key, CLAIMED, owner, now, now, 1, None, None, None, None)
 
     def get(self, key: SlotKey) -> Slot | None:
@@ -113,7 +113,7 @@ class DigestSlots:
             with self.engine.connect() as conn:
                 row = conn.execute(select(digest_slots).where(_where(key))).mappings().first()
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read the digest slot: {_reason(exc)}") from None
+            raise store_error("could not read the digest slot", exc) from None
         return None if row is None else _slot(row)
 
     def take_over(self, slot: Slot, owner: str, now: datetime) -> Slot | None:
@@ -127,7 +127,7 @@ class DigestSlots:
                 ).values(state=CLAIMED, claimed_by=owner, claimed_at=now,
                          attempts=slot.attempts + 1)).rowcount
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not take the digest slot over: {_reason(exc)}") from None
+            raise store_error("could not take the digest slot over", exc) from None
         return self.get(slot.key) if done == 1 else None
 
     def attach_snapshot(self, slot: Slot, snapshot_id: int) -> None:
@@ -160,7 +160,7 @@ class DigestSlots:
                     c.scheduled_at < key.scheduled_at, c.state.in_(UNFINISHED),
                 )).values(state=SUPERSEDED))
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not record the posted digest: {_reason(exc)}") from None
+            raise store_error("could not record the posted digest", exc) from None
 
     def unfinished(self, cluster: str, channel: str, after: datetime) -> list[Slot]:
         """Unfinished slots scheduled after `after`, oldest first."""
@@ -172,7 +172,7 @@ class DigestSlots:
             with self.engine.connect() as conn:
                 return [_slot(row) for row in conn.execute(query).mappings()]
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read the digest slots: {_reason(exc)}") from None
+            raise store_error("could not read the digest slots", exc) from None
 
     def history(self, cluster: str, channel: str) -> list[Slot]:
         """Every slot of a channel, oldest first (for tests and operators)."""
@@ -183,7 +183,7 @@ class DigestSlots:
             with self.engine.connect() as conn:
                 return [_slot(row) for row in conn.execute(query).mappings()]
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read the digest slots: {_reason(exc)}") from None
+            raise store_error("could not read the digest slots", exc) from None
 
     def _update(self, slot: Slot, what: str, **values: object) -> None:
         """Update this claim if it is still ours (same owner and attempt)."""
@@ -194,7 +194,7 @@ class DigestSlots:
                     _where(slot.key), c.claimed_by == slot.claimed_by,
                     c.attempts == slot.attempts).values(**values))
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not {what}: {_reason(exc)}") from None
+            raise store_error(f"could not {what}", exc) from None
 
 
 def _slot(row: RowMapping) -> Slot:
@@ -203,7 +203,3 @@ def _slot(row: RowMapping) -> Slot:
                 row["attempts"], row["snapshot_id"], row["message_ts"], row["posted_at"],
                 row["error"])
 
-
-def _reason(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    return str(orig or exc).split("\n")[0]

@@ -32,6 +32,8 @@ from bot.patrol.model import (
     QuietPod,
     WorkloadRef,
 )
+from bot.store.crashes import CrashStore
+from bot.store.errors import store_error
 from bot.store.migrations import migrate
 from bot.store.podsets import PodSetBuilder, unpack, workloads_of
 from bot.store.schema import (
@@ -236,10 +238,13 @@ def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
 
 
 class Store:
-    """Snapshots in SQLite (WAL) or PostgreSQL."""
+    """The database facade (SQLite in WAL mode, or PostgreSQL): snapshots here, recorded
+    crashes in `crashes`, digest slots in `slots`. Callers above bot.store go through it
+    and never build table classes from the engine themselves."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.crashes = CrashStore(engine)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -256,8 +261,7 @@ class Store:
             migrate(engine)
         except SQLAlchemyError as exc:
             engine.dispose()
-            reason = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).split("\n")[0]
-            raise StoreError(f"cannot open database {_safe_url(url)}: {reason}") from None
+            raise store_error(f"cannot open database {_safe_url(url)}", exc) from None
         return cls(engine)
 
     def close(self) -> None:
@@ -287,7 +291,7 @@ class Store:
                 yield writer
                 writer.close()
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not record the snapshot: {_reason(exc)}") from None
+            raise store_error("could not record the snapshot", exc) from None
 
     def record_snapshot(
         self, cluster: str, taken_at: datetime, purpose: str,
@@ -317,7 +321,7 @@ class Store:
                     conn.execute(delete(snapshots).where(snapshots.c.id.in_(ids)))
                 return len(ids)
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not prune old snapshots: {_reason(exc)}") from None
+            raise store_error("could not prune old snapshots", exc) from None
 
     # ---- reads ----------------------------------------------------------------------
     def latest_snapshot(
@@ -334,7 +338,7 @@ class Store:
             with self.engine.connect() as conn:
                 row = conn.execute(query).mappings().first()
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read snapshots: {_reason(exc)}") from None
+            raise store_error("could not read snapshots", exc) from None
         if row is None:
             return None
         return SnapshotInfo(row["id"], row["cluster"], row["taken_at"], row["purpose"],
@@ -386,7 +390,7 @@ class Store:
             with self.engine.connect() as conn:
                 return list(conn.execute(query).scalars())
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read the baseline snapshot: {_reason(exc)}") from None
+            raise store_error("could not read the baseline snapshot", exc) from None
 
     def load_baseline(self, info: SnapshotInfo,
                       namespaces: Sequence[str] | None = None) -> Baseline:
@@ -399,7 +403,7 @@ class Store:
                                                                           namespaces)},
                     pods=self._pods(conn, info, namespaces))
         except (SQLAlchemyError, ValueError) as exc:
-            raise StoreError(f"could not read the baseline snapshot: {_reason(exc)}") from None
+            raise store_error("could not read the baseline snapshot", exc) from None
 
     def record_diagnoses(self, snapshot_id: int,
                          items: Iterable[tuple[str, str, str, str | None, str, str]]) -> None:
@@ -413,7 +417,7 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(workload_diagnoses.insert(), rows)
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not record diagnoses: {_reason(exc)}") from None
+            raise store_error("could not record diagnoses", exc) from None
 
     def fingerprint_history(self, cluster: str, namespace: str, kind: str, name: str, *,
                             exclude: int | None = None, limit: int = 14) -> list[str | None]:
@@ -434,7 +438,7 @@ class Store:
             with self.engine.connect() as conn:
                 return [row.fingerprint for row in conn.execute(query)]
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not read diagnosis history: {_reason(exc)}") from None
+            raise store_error("could not read diagnosis history", exc) from None
 
     def workload_history(
         self, cluster: str, namespace: str, kind: str, name: str, since: datetime,
@@ -469,10 +473,6 @@ class Store:
                     present |= {sid for sid, data in conn.execute(sets)
                                 if (kind, name) in workloads_of(data)}
         except (SQLAlchemyError, ValueError) as exc:
-            raise StoreError(f"could not read workload history: {_reason(exc)}") from None
+            raise store_error("could not read workload history", exc) from None
         return [(at, totals.get(sid, 0)) for sid, at in points if sid in present]
 
-
-def _reason(exc: Exception) -> str:
-    orig = getattr(exc, "orig", None)
-    return str(orig or exc).split("\n")[0]

@@ -29,6 +29,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from tests.support.settings import amend
+
 PANIC = ["panic: runtime error: invalid memory address or nil pointer dereference",
          "[signal SIGSEGV: segmentation violation code=0x1 addr=0x18 pc=0x8a1f2c]", "",
          "goroutine 1 [running]:", "main.(*Server).handle(0xc000010000)",
@@ -130,19 +132,17 @@ def floor(kubeconfig: str) -> None:
 
 def record(kubeconfig: str, database: str, rounds: int) -> None:
     """The Recorder: first list, then each round's restarts until idle."""
-    from dataclasses import replace
 
     from bot.cluster.client import connect
     from bot.cluster.recorder import CAPTURE_SECONDS, Recorder
     from bot.settings import load_settings
     from bot.store import Store
-    from bot.store.crashes import CrashStore
 
-    settings = replace(load_settings({"KUBECONFIG": kubeconfig}), recorder_queue=100_000)
+    settings = amend(load_settings({"KUBECONFIG": kubeconfig}), RECORDER_QUEUE=100_000)
     cluster = connect(settings)
     store = Store.open(database)
     start = time.perf_counter()
-    recorder = Recorder(cluster, CrashStore(store.engine), settings)
+    recorder = Recorder(cluster, store.crashes, settings)
     recorder.start()
     head = cluster.api.call_api(*cluster.api.param_serialize(
         "GET", "/api/v1/pods", query_params=[("limit", "1")],

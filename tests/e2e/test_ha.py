@@ -24,7 +24,6 @@ import pytest
 from bot.patrol.timestamps import parse_api_time
 from bot.slack.digests import EVENT_TYPE
 from bot.store import Store
-from bot.store.crashes import CrashStore
 from bot.store.slots import POSTED
 from tests.conftest import Sim, start_sim
 from tests.e2e.test_slack_served import free_port
@@ -87,7 +86,7 @@ def test_two_replicas_one_digest_per_slot_takeover_and_release(
         "PATROL_SCHEDULE": "*/3 * * * * *", "LEADER_ELECTION": "true",
         "LEASE_DURATION": str(LEASE), "LEASE_NAMESPACE": "default"}
     store = Store.open(database_url)
-    crashes = CrashStore(store.engine)
+    crashes = store.crashes
     replicas = [Replica(env, tmp_path, name) for name in "ab"]
 
     def lease() -> dict:

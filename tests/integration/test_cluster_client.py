@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from bot.errors import ClusterError, ConfigError, NotFoundError
 from bot.patrol.model import ContainerKind
 from bot.runner import observe
 from tests.conftest import Sim, start_sim
+from tests.support.settings import amend
 
 
 def test_workloads_roll_up_through_real_owner_objects(sim: Sim) -> None:
@@ -114,7 +114,7 @@ def test_rejected_credentials_are_explained(tmp_path: Path) -> None:
     running = start_sim(tmp_path, token="right-token")
     bad = tmp_path / "bad-kubeconfig"
     bad.write_text(running.kubeconfig.read_text().replace("right-token", "wrong-token"))
-    cluster = connect(replace(running.settings(), kubeconfig=str(bad)))
+    cluster = connect(amend(running.settings(), KUBECONFIG=str(bad)))
     with pytest.raises(ClusterError, match="rejected our credentials"):
         list(cluster.pods("default"))
     cluster.close()
@@ -131,7 +131,7 @@ def test_unreachable_api_server_is_one_clear_line(sim: Sim, tmp_path: Path) -> N
     dead = tmp_path / "dead"
     dead.write_text(sim.kubeconfig.read_text().replace(sim.server.url,
                                                        f"http://127.0.0.1:{port}"))
-    cluster = connect(replace(sim.settings(), kubeconfig=str(dead)))
+    cluster = connect(amend(sim.settings(), KUBECONFIG=str(dead)))
     with pytest.raises(ClusterError) as err:
         list(cluster.pods(None))
     message = str(err.value)
@@ -142,7 +142,7 @@ def test_unreachable_api_server_is_one_clear_line(sim: Sim, tmp_path: Path) -> N
 
 def test_missing_kubeconfig_is_a_config_error(tmp_path: Path, sim: Sim) -> None:
     with pytest.raises(ConfigError, match="kubeconfig"):
-        connect(replace(sim.settings(), kubeconfig=str(tmp_path / "absent")))
+        connect(amend(sim.settings(), KUBECONFIG=str(tmp_path / "absent")))
 
 
 def test_server_time_comes_with_the_answer_that_carried_it(sim: Sim) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,7 @@ from bot.store import Store
 from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.integration.test_slack_app import SECRET, Bot, InlineExecutor
+from tests.support.settings import amend
 
 
 def _west_scenario() -> dict:
@@ -78,8 +79,9 @@ def clusters(tmp_path: Path) -> Iterator[Clusters]:
     ({"KUBE_CONTEXTS": "a,b", "CLUSTER_NAME": "prod"}, "unset CLUSTER_NAME"),
     ({"KUBE_CONTEXTS": "a/b"}, "contains '/'"),
     ({"KUBE_CONTEXTS": "a,b", "PATROL_NAMESPACES": "payments"}, "CLUSTER/NAMESPACE"),
-    ({"KUBE_CONTEXTS": "a,b", "PATROL_NAMESPACES": "c/payments"}, "CLUSTER one of a, b"),
-    ({"PATROL_NAMESPACES": "a/payments"}, "has no '/'"),
+    ({"KUBE_CONTEXTS": "a,b", "PATROL_NAMESPACES": "c/payments"},
+     "no cluster 'c' in KUBE_CONTEXTS"),
+    ({"PATROL_NAMESPACES": "a/b/c"}, "is not NAMESPACE, CLUSTER/NAMESPACE"),
     ({"CHANNEL_NAMESPACES": "C1=a/b/c"}, "CLUSTER/NAMESPACE"),
     ({"CHANNEL_NAMESPACES": "C1=x;C1=y"}, "names channel C1 twice"),
     ({"KUBE_CONTEXTS": "a,b", "CHANNEL_NAMESPACES": "C1=c/x"}, "no cluster 'c' in KUBE_CONTEXTS"),
@@ -179,13 +181,13 @@ def test_patrol_covers_every_cluster_and_survives_one_down(
 @pytest.fixture
 def bot(clusters: Clusters, tmp_path: Path) -> Iterator[Bot]:
     slack = FakeSlack().start()
-    settings = replace(clusters.settings(tmp_path), slack_bot_token=TOKEN,
-                       slack_signing_secret=SECRET, slack_api_url=slack.base_url,
-                       channel_namespaces={"CEAST": ("east/*",), "CALL": ("*",)})
+    settings = amend(clusters.settings(tmp_path), SLACK_BOT_TOKEN=TOKEN,
+                       SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.base_url,
+                       CHANNEL_NAMESPACES={"CEAST": ("east/*",), "CALL": ("*",)})
     fleet = connect_fleet(settings)
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.store.database_url)
     app = build_app(Services(settings, fleet.primary, store, fleet),
-                    build_web_client(settings), Access(settings.channel_namespaces),
+                    build_web_client(settings), Access(settings.slack.channel_namespaces),
                     executor=InlineExecutor())
     try:
         yield Bot(app, slack, clusters.east)
@@ -255,11 +257,11 @@ def test_alerts_name_the_cluster_when_several_are_served(clusters: Clusters,
 def test_leader_runs_a_recorder_and_a_digest_per_cluster(clusters: Clusters,
                                                          tmp_path: Path) -> None:
     slack = FakeSlack().start()
-    settings = replace(clusters.settings(tmp_path), slack_bot_token=TOKEN,
-                       slack_signing_secret=SECRET, patrol_channel="CALL",
-                       slack_api_url=slack.base_url)
+    settings = amend(clusters.settings(tmp_path), SLACK_BOT_TOKEN=TOKEN,
+                       SLACK_SIGNING_SECRET=SECRET, PATROL_CHANNEL="CALL",
+                       SLACK_API_URL=slack.base_url)
     fleet = connect_fleet(settings)
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.store.database_url)
     try:
         services = Services(settings, fleet.primary, store, fleet)
         jobs = leader_jobs(services, SlackFrontend(services, Access(None)), "replica-1")

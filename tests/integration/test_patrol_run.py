@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from bot.cluster.client import connect
 from bot.runner import investigate, run_patrol
 from bot.store import Store
 from tests.conftest import Sim, start_sim
+from tests.support.settings import amend
 
 
 def patrol(sim: Sim, store: Store, **kw: object):
@@ -165,7 +165,7 @@ def test_a_410_in_a_later_namespace_keeps_every_namespace(sim: Sim, tmp_path: Pa
 
 def test_digests_prune_snapshots_older_than_the_retention(sim: Sim, tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
-    settings = replace(sim.settings(), retention_days=10)
+    settings = amend(sim.settings(), RETENTION_DAYS=10)
     cluster = connect(settings)
     first = run_patrol(cluster, store, settings)
     sim.world.advance(timedelta(days=12))

@@ -70,7 +70,7 @@ def make_rig(tmp_path: Path) -> Iterator:
         settings = running.settings(**changes)
         cluster = connect(settings)
         store = Store.open(f"sqlite:///{tmp_path}/r{len(built)}.db")
-        crashes = CrashStore(store.engine)
+        crashes = store.crashes
         recorder = Recorder(cluster, crashes, settings, watch_seconds=30)
         recorder.start()
         rig = Rig(running, cluster, store, crashes, recorder)
@@ -133,7 +133,7 @@ def test_a_capture_keeps_the_redacted_log_the_events_and_the_diagnosis(make_rig)
 
 
 def test_a_crash_loop_is_counted_every_time_but_its_log_fetched_once(make_rig) -> None:
-    rig = make_rig(shop(every="4m", backoff=True), recorder_log_interval_minutes=10)
+    rig = make_rig(shop(every="4m", backoff=True), RECORDER_LOG_INTERVAL_MINUTES=10)
     rig.advance(minutes=31)  # first crash at 30m
     rig.advance(minutes=4)
     rig.advance(minutes=4)
@@ -148,7 +148,7 @@ def test_a_crash_loop_is_counted_every_time_but_its_log_fetched_once(make_rig) -
 
 
 def test_a_full_capture_queue_drops_captures_but_counts_the_restarts(make_rig) -> None:
-    rig = make_rig(shop(replicas=6), recorder_queue=1, recorder_workers=1)
+    rig = make_rig(shop(replicas=6), RECORDER_QUEUE=1, RECORDER_WORKERS=1)
     gate = threading.Event()
     rig.sim.server.log_gate = gate  # the worker's first log fetch waits here
     rig.sim.world.advance(timedelta(minutes=40))  # six pods crash in the same step
@@ -192,7 +192,7 @@ def test_two_recorders_at_once_store_each_restart_once(rig: Rig) -> None:
 
 
 def test_the_recorder_prunes_by_count_and_age_once_a_day(make_rig) -> None:
-    rig = make_rig(crash_retention_per_workload=2, crash_retention_days=1)
+    rig = make_rig(CRASH_RETENTION_PER_WORKLOAD=2, CRASH_RETENTION_DAYS=1)
     rig.advance(hours=4)
     assert len(rig.rows()) == 4
     rig.recorder.housekeep()  # never pruned before: prunes now

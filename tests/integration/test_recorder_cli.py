@@ -18,7 +18,6 @@ import pytest
 from bot.errors import NotFoundError
 from bot.runner import investigate
 from bot.store import Store
-from bot.store.crashes import CrashStore
 from tests.conftest import start_sim
 from tests.integration.test_recorder import Rig, make_rig, shop  # noqa: F401 (fixture)
 
@@ -52,7 +51,7 @@ def test_record_runs_alone_until_sigterm_and_stores_every_restart(tmp_path: Path
         wait_for(lambda: any("watch=true" in r for r in list(sim.server.requests)),
                  "the recorder's watch")
         sim.world.advance(timedelta(hours=3))
-        crashes = CrashStore(store.engine)
+        crashes = store.crashes
         wait_for(lambda: len(crashes.history("shop", "shop", pod_name=None,
                                              workload=("Deployment", "orders"))) == 3,
                  "three recorded crashes")

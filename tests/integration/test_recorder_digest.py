@@ -18,9 +18,9 @@ from bot.slack.alerts import new_crash_alerter
 from bot.slack.client import build_web_client
 from bot.slack.posting import Services, post_drilldown
 from bot.store import Store
-from bot.store.crashes import CrashStore
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.integration.test_recorder import PANIC, Rig, make_rig  # noqa: F401 (fixture)
+from tests.support.settings import amend
 
 OOM = {"every": "6h", "first_after": "4h", "exit_code": 137, "reason": "OOMKilled",
        "kind": "oom", "log": ["loading batch 1840233"]}
@@ -73,9 +73,9 @@ def test_new_crashes_alert_once_each_and_name_the_rollout(make_rig, slack: FakeS
     scenario["namespaces"]["shop"]["workloads"][0]["containers"][0]["crash"][
         "first_after"] = "90m"  # the old pods never crash: replaced at 1h
     probe = make_rig(scenario)  # to build settings pointing at this fake Slack
-    settings = replace(probe.recorder.settings, slack_bot_token=TOKEN,
-                       slack_api_url=slack.base_url, patrol_channel="CALERT",
-                       alert_new_crashes=True)
+    settings = amend(probe.recorder.settings, SLACK_BOT_TOKEN=TOKEN,
+                       SLACK_API_URL=slack.base_url, PATROL_CHANNEL="CALERT",
+                       ALERT_NEW_CRASHES=True)
     probe.recorder.stop()
     alert = new_crash_alerter(settings, build_web_client(settings))
     recorder = Recorder(probe.cluster, probe.crashes, settings, on_new_crash=alert,
@@ -113,7 +113,7 @@ def crash(n: int, at: datetime, workload: str = "orders") -> CrashRecord:
 
 def test_retention_by_age_and_by_count_per_workload(database_url: str) -> None:
     store = Store.open(database_url)
-    crashes = CrashStore(store.engine)
+    crashes = store.crashes
     now = datetime(2026, 11, 30, 9, tzinfo=UTC)
     for n in range(1, 9):  # one a day, the oldest 8 days ago
         assert crashes.record(crash(n, now - timedelta(days=9 - n)), "log") is not None
@@ -133,8 +133,8 @@ def test_the_drilldown_lists_recorded_crashes_and_uploads_their_logs(
     rig: Rig = make_rig()
     rig.advance(minutes=40)
     rig.advance(hours=1)
-    settings = replace(rig.recorder.settings, slack_bot_token=TOKEN,
-                       slack_api_url=slack.base_url)
+    settings = amend(rig.recorder.settings, SLACK_BOT_TOKEN=TOKEN,
+                       SLACK_API_URL=slack.base_url)
     services = Services(settings, rig.cluster, rig.store)
     reports = investigate(rig.cluster, settings, "shop", "orders", store=rig.store)
     client = build_web_client(settings)

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from slack_sdk.signature import SignatureVerifier
 
 from bot.store import Store
-from bot.store.crashes import CrashStore
 from tests.conftest import start_sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.integration.test_recorder import shop
@@ -74,7 +73,7 @@ def test_serve_records_alerts_and_answers_for_a_gone_pod(tmp_path: Path) -> None
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     store = Store.open(url)
-    crashes = CrashStore(store.engine)
+    crashes = store.crashes
     try:
         wait_for(lambda: proc.poll() is not None
                  or any("watch=true" in r for r in list(sim.server.requests)),

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,6 +30,7 @@ from bot.slack.posting import Services
 from bot.store import Store
 from tests.conftest import Sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.support.settings import amend
 
 SECRET = "test-signing-secret"
 OPS, ONCALL, NEW = "COPS", "CALL", "CNEW"
@@ -110,16 +111,16 @@ class Bot:
 @pytest.fixture
 def bot(sim: Sim, tmp_path: Path) -> Iterator[Bot]:
     slack = FakeSlack().start()
-    settings = sim.settings(slack_bot_token=TOKEN, slack_signing_secret=SECRET,
-                            slack_api_url=slack.base_url, patrol_channel=ONCALL,
-                            database_url=f"sqlite:///{tmp_path}/bot.db")
-    settings = replace(settings, channel_namespaces={
+    settings = sim.settings(SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET,
+                            SLACK_API_URL=slack.base_url, PATROL_CHANNEL=ONCALL,
+                            DATABASE_URL=f"sqlite:///{tmp_path}/bot.db")
+    settings = amend(settings, CHANNEL_NAMESPACES={
         channel: tuple(namespaces.split(","))
         for channel, namespaces in (rule.split("=") for rule in RULES.split(";"))})
     cluster = connect(settings)
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.store.database_url)
     app = build_app(Services(settings, cluster, store), build_web_client(settings),
-                    Access(settings.channel_namespaces), executor=InlineExecutor())
+                    Access(settings.slack.channel_namespaces), executor=InlineExecutor())
     try:
         yield Bot(app, slack, sim)
     finally:

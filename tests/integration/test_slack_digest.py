@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from bot.slack.posting import sparkline
 from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slots import DAY0, Rig
+from tests.support.settings import amend
 
 
 def digest_rig(sim: Sim, slack: FakeSlack, tmp_path: Path) -> Rig:
@@ -68,8 +68,8 @@ def test_all_quiet_when_nothing_restarted(slack: FakeSlack, tmp_path: Path) -> N
 
 
 def test_scheduler_runs_one_non_overlapping_job_in_the_time_zone(sim: Sim) -> None:
-    settings = replace(sim.settings(), patrol_schedule="30 8 * * 1-5",
-                       patrol_timezone="Australia/Brisbane")
+    settings = amend(sim.settings(), PATROL_SCHEDULE="30 8 * * 1-5",
+                       PATROL_TIMEZONE="Australia/Brisbane")
     scheduler = start_scheduler(settings, lambda: None)
     try:
         (job,) = scheduler.get_jobs()
@@ -77,13 +77,13 @@ def test_scheduler_runs_one_non_overlapping_job_in_the_time_zone(sim: Sim) -> No
         fire = job.next_run_time
         assert (fire.hour, fire.minute, str(fire.tzinfo)) == (8, 30, "Australia/Brisbane")
         assert fire.weekday() < 5
-        sunday = start_scheduler(replace(settings, patrol_schedule="0 6 * * 0"), lambda: None)
+        sunday = start_scheduler(amend(settings, PATROL_SCHEDULE="0 6 * * 0"), lambda: None)
         assert sunday.get_jobs()[0].next_run_time.weekday() == 6  # crontab: 0 is Sunday
         sunday.shutdown(wait=False)
     finally:
         scheduler.shutdown(wait=False)
     with pytest.raises(ConfigError, match="PATROL_SCHEDULE"):
-        digest_trigger(replace(settings, patrol_schedule="every morning"))
+        digest_trigger(amend(settings, PATROL_SCHEDULE="every morning"))
 
 
 def test_sparkline() -> None:

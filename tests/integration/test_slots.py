@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from bot.store.slots import CLAIMED, FAILED, POSTED, SUPERSEDED, SlotKey
 from bot.store.snapshots import PURPOSE_DIGEST, PURPOSE_DIGEST_PENDING
 from tests.conftest import Sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.support.settings import amend
 
 CHANNEL = "CALL"
 FAST = Retry(attempts=4, first=0.01, cap=0.05)
@@ -33,10 +33,10 @@ class Rig:
                  ) -> None:
         self.sim = sim
         self.slack = slack
-        chosen: dict[str, object] = {"patrol_schedule": "0 9 * * *"} | changes
-        self.settings = replace(sim.settings(), slack_bot_token=TOKEN,
-                                slack_api_url=slack.base_url, patrol_channel=CHANNEL,
-                                database_url=database_url, **chosen)  # type: ignore[arg-type]
+        chosen: dict[str, object] = {"PATROL_SCHEDULE": "0 9 * * *"} | changes
+        self.settings = amend(sim.settings(), SLACK_BOT_TOKEN=TOKEN,
+                                SLACK_API_URL=slack.base_url, PATROL_CHANNEL=CHANNEL,
+                                DATABASE_URL=database_url, **chosen)  # type: ignore[arg-type]
         self.cluster = connect(self.settings)
         self.store = Store.open(database_url)
         self.services = Services(self.settings, self.cluster, self.store)
@@ -181,7 +181,7 @@ def test_missed_slots_are_caught_up_once_and_coalesced(rig: Rig) -> None:
 
 def test_no_catch_up_beyond_digest_catchup_nor_before_the_schedule_began(
         sim: Sim, slack: FakeSlack, database_url: str) -> None:
-    rig = Rig(sim, slack, database_url, digest_catchup=timedelta(hours=1))
+    rig = Rig(sim, slack, database_url, DIGEST_CATCHUP=timedelta(hours=1))
     try:
         rig.now = DAY0 + timedelta(hours=3)  # first start ever, after today's slot
         rig.job().tick()
@@ -209,7 +209,7 @@ def test_a_live_claim_of_another_replica_is_left_alone(rig: Rig) -> None:
 
 def test_a_failing_patrol_is_reported_and_the_slot_stays_open(sim: Sim, slack: FakeSlack,
                                                               tmp_path: Path) -> None:
-    rig = Rig(sim, slack, f"sqlite:///{tmp_path}/f.db", patrol_namespaces=("qld2-production",))
+    rig = Rig(sim, slack, f"sqlite:///{tmp_path}/f.db", PATROL_NAMESPACES=("qld2-production",))
     try:
         sim.server.forbidden_namespaces.add("qld2-production")
         rig.schedule_began()

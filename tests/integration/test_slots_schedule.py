@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,13 +9,14 @@ import pytest
 from bot.errors import ConfigError
 from bot.schedule.daily import digest_trigger, latest_fire, next_fire
 from bot.settings import Settings, load_settings
+from tests.support.settings import amend
 
 MONDAY = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
 def trigger(schedule: str, timezone: str = "UTC"):
-    return digest_trigger(replace(Settings(), patrol_schedule=schedule,
-                                  patrol_timezone=timezone))
+    return digest_trigger(amend(Settings(), PATROL_SCHEDULE=schedule,
+                                  PATROL_TIMEZONE=timezone))
 
 
 @pytest.mark.parametrize(("weekdays", "expected"), [
@@ -60,7 +60,7 @@ def test_latest_fire_within_the_lookback() -> None:
     ("", timedelta(hours=6)), ("0", timedelta(0)), ("90", timedelta(seconds=90)),
     ("30m", timedelta(minutes=30)), ("1d", timedelta(days=1))])
 def test_digest_catchup_setting(raw: str, expected: timedelta) -> None:
-    assert load_settings({"DIGEST_CATCHUP": raw}).digest_catchup == expected
+    assert load_settings({"DIGEST_CATCHUP": raw}).schedule.catchup == expected
 
 
 def test_a_bad_digest_catchup_is_a_config_error() -> None:

@@ -176,7 +176,7 @@ def test_a_bad_setting_exits_2_with_one_line(env: dict[str, str], needle: str,
 
 def test_an_unknown_context_and_a_closed_port(sim: Sim, tmp_path: Path, held: Held) -> None:
     with pytest.raises(ConfigError, match="prod-eu"):
-        connect(sim.settings(kube_context="prod-eu"))
+        connect(sim.settings(KUBE_CONTEXT="prod-eu"))
     closed = tmp_path / "closed"
     closed.write_text(sim.kubeconfig.read_text().replace(sim.server.url,
                                                          "http://127.0.0.1:9"))

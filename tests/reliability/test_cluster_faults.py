@@ -10,7 +10,6 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from bot.store import Store
 from tests.conftest import Sim
 from tests.reliability.conftest import Held
 from tests.reliability.proxy import Fault, FaultProxy
+from tests.support.settings import amend
 
 PODS_PAGE = r"^GET /api/v1/pods\?"
 
@@ -35,9 +35,9 @@ def through(proxy: FaultProxy, sim: Sim, tmp_path: Path, **changes: object) -> S
     """Settings whose kubeconfig points at `proxy`, with short timeouts and backoff."""
     kubeconfig = tmp_path / f"kubeconfig-proxy-{uuid.uuid4().hex[:6]}"
     kubeconfig.write_text(sim.kubeconfig.read_text().replace(sim.server.url, proxy.url))
-    fast: dict[str, object] = {"kube_read_timeout": 1.0, "kube_retry_backoff": 0.05,
-                               "kube_retries": 3}
-    return replace(sim.settings(), kubeconfig=str(kubeconfig),
+    fast: dict[str, object] = {"KUBE_READ_TIMEOUT": 1.0, "KUBE_RETRY_BACKOFF": 0.05,
+                               "KUBE_RETRIES": 3}
+    return amend(sim.settings(), KUBECONFIG=str(kubeconfig),
                    **(fast | changes))  # type: ignore[arg-type]
 
 
@@ -87,7 +87,7 @@ def test_a_503_that_persists_fails_with_one_line_naming_the_call(sim: Sim, tmp_p
     fault = Fault("status", PODS_PAGE, status=503, times=None,
                   message="etcdserver: leader changed")
     with FaultProxy(sim.server.url, fault) as proxy:
-        settings = through(proxy, sim, tmp_path, kube_retries=3)
+        settings = through(proxy, sim, tmp_path, KUBE_RETRIES=3)
         with pytest.raises(ClusterError) as err:
             patrol_json(settings, tmp_path)
     message = str(err.value)
@@ -129,8 +129,8 @@ def test_a_hung_page_fails_within_the_patrol_deadline(sim: Sim, tmp_path: Path,
                                                       held: Held) -> None:
     fault = Fault("hang", PODS_PAGE, times=None)
     with FaultProxy(sim.server.url, fault) as proxy:
-        settings = through(proxy, sim, tmp_path, kube_read_timeout=0.5, kube_retries=10,
-                           patrol_deadline=1.5)
+        settings = through(proxy, sim, tmp_path, KUBE_READ_TIMEOUT=0.5, KUBE_RETRIES=10,
+                           PATROL_DEADLINE=1.5)
         with pytest.raises(ClusterError) as err:
             patrol_json(settings, tmp_path)
     message = str(err.value)
@@ -146,7 +146,7 @@ def test_tls_to_a_plain_http_server_is_one_line(sim: Sim, tmp_path: Path, held: 
     kubeconfig = tmp_path / "kubeconfig-tls"
     kubeconfig.write_text(sim.kubeconfig.read_text().replace(sim.server.url, https))
     with pytest.raises(ClusterError) as err:
-        patrol_json(replace(sim.settings(), kubeconfig=str(kubeconfig)), tmp_path)
+        patrol_json(amend(sim.settings(), KUBECONFIG=str(kubeconfig)), tmp_path)
     message = str(err.value)
     assert message.startswith(f"get /version: cannot talk to the Kubernetes API at {https} (")
     assert "\n" not in message
@@ -169,7 +169,7 @@ def test_the_recorders_watch_connects_within_kube_connect_timeout(sim: Sim, held
         kubeconfig = sim.kubeconfig.read_text().replace(sim.server.url,
                                                         f"http://127.0.0.1:{port}")
         sim.kubeconfig.write_text(kubeconfig)
-        cluster = connect(sim.settings(kube_connect_timeout=0.3))
+        cluster = connect(sim.settings(KUBE_CONNECT_TIMEOUT=0.3))
         watch = PodWatch(cluster, None, handler=None, watch_seconds=30)  # type: ignore[arg-type]
         failed: list[BaseException] = []
 

@@ -105,7 +105,7 @@ def test_a_hung_post_never_blocks_the_next_slot(sim: Sim, slack: FakeSlack,
                                                 tmp_path: Path, held: Held) -> None:
     held("chat.postMessage never answers", "the slot is abandoned at its deadline; the "
          "next slot posts")
-    rig = Rig(sim, slack, f"sqlite:///{tmp_path}/hung.db", patrol_schedule="* * * * * *")
+    rig = Rig(sim, slack, f"sqlite:///{tmp_path}/hung.db", PATROL_SCHEDULE="* * * * * *")
     try:
         rig.schedule_began(datetime.now(UTC) - timedelta(minutes=1))
         slack.fail_next["chat.postMessage"] = ["hang"]

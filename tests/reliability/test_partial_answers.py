@@ -19,7 +19,6 @@ from bot.render.terminal import digest_text, reports_text
 from bot.runner import investigate, run_patrol
 from bot.slack.posting import Services, digest_message
 from bot.store import Store
-from bot.store.crashes import CrashStore
 from tests.conftest import Sim, start_sim
 from tests.reliability.conftest import Held
 
@@ -145,7 +144,7 @@ def test_the_recorder_under_a_403_on_pods_log_keeps_events_and_the_probe_kill(
     settings = running.settings()
     cluster = connect(settings)
     store = Store.open(f"sqlite:///{tmp_path}/r.db")
-    crashes = CrashStore(store.engine)
+    crashes = store.crashes
     recorder = Recorder(cluster, crashes, settings, watch_seconds=30)
     recorder.start()
     try:

@@ -15,7 +15,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.reliability.conftest import Held
 from tests.reliability.slack_served import Bot, block_kit_limit_problems, served_bot
+from tests.support.settings import amend
 
 NS = "crashloop"
 PODS = 5000
@@ -152,8 +152,8 @@ def test_fleet_drilldown_is_capped_at_three_pods(served: tuple[Bot, Sim, Path],
 
 def test_digest_of_5000_crashlooping_pods(served: tuple[Bot, Sim, Path], held: Held) -> None:
     bot, sim, tmp = served
-    settings = replace(sim.settings(), slack_bot_token=TOKEN, slack_api_url=bot.slack.base_url,
-                       patrol_channel="CDIGEST")
+    settings = amend(sim.settings(), SLACK_BOT_TOKEN=TOKEN, SLACK_API_URL=bot.slack.base_url,
+                       PATROL_CHANNEL="CDIGEST")
     store = Store.open(f"sqlite:///{tmp}/digest.db")
     try:
         services = Services(settings, connect(settings), store)

@@ -12,7 +12,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.reliability.conftest import Held
 from tests.reliability.slack_served import Bot, sent_to_slack, served_bot
+from tests.support.settings import amend
 
 NS = "secrets"
 
@@ -300,8 +300,8 @@ def test_namespace_table_full_table_button_and_digest_leak_nothing(
     bot.click(rows[0]["accessory"]["value"], "CNS", table["ts"])
     bot.slack.wait_for(lambda: bot.slack.replies("CNS", table["ts"]))
 
-    settings = replace(sim.settings(), slack_bot_token=TOKEN,
-                       slack_api_url=bot.slack.base_url, patrol_channel="CDIGEST")
+    settings = amend(sim.settings(), SLACK_BOT_TOKEN=TOKEN,
+                       SLACK_API_URL=bot.slack.base_url, PATROL_CHANNEL="CDIGEST")
     store = Store.open(f"sqlite:///{tmp_path}/digest.db")
     try:
         services = Services(settings, connect(settings), store)

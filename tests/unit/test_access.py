@@ -21,7 +21,7 @@ def test_rules_restrict_channels_and_star_allows_all() -> None:
 
 
 def test_unset_means_open() -> None:
-    access = Access(load_settings({}).channel_namespaces)
+    access = Access(load_settings({}).slack.channel_namespaces)
     assert access.open and access.allows("C1", "kube-system")
 
 
