@@ -204,7 +204,7 @@ def _print_recorded_log(cluster: ClusterClient, store: Store, args: argparse.Nam
                         templates_dir: str | None) -> int:
     from bot.render.environment import render
 
-    found = store.crashes.log_of(cluster.name, args.log)
+    found = store.history.log_of(cluster.name, args.log)
     if found is None or found[0].namespace != args.namespace:
         raise NotFoundError(f"no recorded crash #{args.log} in namespace {args.namespace} "
                             f"of cluster {cluster.name}")

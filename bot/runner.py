@@ -34,7 +34,7 @@ from bot.patrol.model import (
 from bot.render.environment import phrase
 from bot.settings import Settings, namespaces_for
 from bot.store import SnapshotInfo, Store
-from bot.store.crashes import CrashStore
+from bot.store.crash_history import CrashHistory
 from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST, PURPOSE_DIGEST_PENDING
 
 WorkloadKey = tuple[str, str, str]
@@ -185,7 +185,7 @@ def run_patrol(
             writer.close(taken_at=now)
         readable = options.namespaces - skipped.keys() if options.namespaces else None
         vanished = baselines.vanished(readable)
-    history = (store.crashes.window(cluster.name, info.taken_at, now, present,
+    history = (store.history.window(cluster.name, info.taken_at, now, present,
                                                chosen) if info is not None else None)
     with paused_gc():  # the digest is built while the patrol's objects are still alive
         digest = builder.finish(info.taken_at if info else None, now, vanished, history)
@@ -355,7 +355,7 @@ def investigate(cluster: ClusterClient, settings: Settings, namespace: str, targ
     exists is answered from the recorder's records. Bounded by QUERY_DEADLINE."""
     cluster = bounded(cluster, settings.limits.query_deadline, "QUERY_DEADLINE")
     observed_at = cluster.server_now()
-    crashes = store.crashes if store is not None else None
+    crashes = store.history if store is not None else None
     pods = observe(cluster, [namespace])
     try:
         chosen = resolve_target(pods, target)[:max_pods]
@@ -393,7 +393,7 @@ def investigate(cluster: ClusterClient, settings: Settings, namespace: str, targ
     return reports
 
 
-def _recorded_reports(crashes: CrashStore, settings: Settings, recorded: list[CrashRecord],
+def _recorded_reports(crashes: CrashHistory, settings: Settings, recorded: list[CrashRecord],
                       container: str | None, max_pods: int) -> list[ContainerReport]:
     """Reports for pods that are gone, rebuilt from their newest recorded crash (its log
     tail is diagnosed again, so the hints are today's)."""

@@ -156,7 +156,7 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
 def recorded_logs(services: Services, report: ContainerReport) -> str:
     """The log tails kept with the report's recorded crashes, newest first, in one text
     (empty when none was kept)."""
-    crashes = services.store.crashes
+    crashes = services.store.history
     parts = []
     for h in report.history:
         if not h.log_captured or h.id is None:

@@ -32,6 +32,7 @@ from bot.patrol.model import (
     QuietPod,
     WorkloadRef,
 )
+from bot.store.crash_history import CrashHistory
 from bot.store.crashes import CrashStore
 from bot.store.errors import store_error
 from bot.store.migrations import migrate
@@ -238,13 +239,15 @@ def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
 
 
 class Store:
-    """The database facade (SQLite in WAL mode, or PostgreSQL): snapshots here, recorded
-    crashes in `crashes`, digest slots in `slots`. Callers above bot.store go through it
+    """The database facade (SQLite in WAL mode, or PostgreSQL): snapshots here, the
+    recorder's crash rows in `crashes`, reads of that history in `history`, digest slots in
+    `slots`. Callers above bot.store go through it
     and never build table classes from the engine themselves."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.crashes = CrashStore(engine)
+        self.history = CrashHistory(engine)
 
     @classmethod
     def open(cls, url: str) -> Store:

@@ -86,7 +86,7 @@ def test_two_replicas_one_digest_per_slot_takeover_and_release(
         "PATROL_SCHEDULE": "*/3 * * * * *", "LEADER_ELECTION": "true",
         "LEASE_DURATION": str(LEASE), "LEASE_NAMESPACE": "default"}
     store = Store.open(database_url)
-    crashes = store.crashes
+    crashes = store.history
     replicas = [Replica(env, tmp_path, name) for name in "ab"]
 
     def lease() -> dict:

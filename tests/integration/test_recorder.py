@@ -56,7 +56,7 @@ class Rig:
         self.settle()
 
     def rows(self) -> list:
-        return sorted(self.crashes.history("shop", "shop", workload=("Deployment", "orders"),
+        return sorted(self.store.history.history("shop", "shop", workload=("Deployment", "orders"),
                                            limit=1000), key=lambda c: c.restart_count)
 
 
@@ -123,7 +123,7 @@ def test_a_capture_keeps_the_redacted_log_the_events_and_the_diagnosis(make_rig)
     assert (crash.workload_kind, crash.workload_name) == ("Deployment", "orders")
     assert crash.node == "n1" and crash.image == "orders:1.14.2"
     assert crash.pod_name.startswith("orders-") and crash.container_kind == "container"
-    stored = rig.crashes.log_of("shop", crash.id or 0)
+    stored = rig.store.history.log_of("shop", crash.id or 0)
     assert stored is not None
     _, text = stored
     assert text is not None and "panic: runtime error" in text
@@ -215,13 +215,13 @@ def test_the_default_cluster_records_exactly_what_a_patrol_counts(make_rig) -> N
     for _ in range(16):  # 8 simulated hours
         rig.advance(minutes=30)
     run = run_patrol(rig.cluster, rig.store, settings, digest_run=True, diagnose_top=0)
-    window = rig.crashes.window(rig.cluster.name, first.digest.window_to,
+    window = rig.store.history.window(rig.cluster.name, first.digest.window_to,
                                 run.digest.window_to, present=set())
     recorded = {key: sum(t.count for t in w.tallies) for key, w in window.workloads.items()}
     counted = {(w.namespace, w.kind, w.name): w.restarts for w in run.digest.workloads}
     assert recorded == counted and sum(recorded.values()) == rig.recorder.restarts > 50
     rows = [c for ns in {k[0] for k in recorded}
-            for c in rig.crashes.history(rig.cluster.name, ns, limit=1000)]
+            for c in rig.store.history.history(rig.cluster.name, ns, limit=1000)]
     kinds = {(c.workload_kind, c.workload_name, c.container, c.container_kind) for c in rows}
     assert ("CronJob", "nightly-report", "report", "container") in kinds
     assert ("Deployment", "thumbnailer", "cache-sidecar", "sidecar") in kinds

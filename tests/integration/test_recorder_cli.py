@@ -51,7 +51,7 @@ def test_record_runs_alone_until_sigterm_and_stores_every_restart(tmp_path: Path
         wait_for(lambda: any("watch=true" in r for r in list(sim.server.requests)),
                  "the recorder's watch")
         sim.world.advance(timedelta(hours=3))
-        crashes = store.crashes
+        crashes = store.history
         wait_for(lambda: len(crashes.history("shop", "shop", pod_name=None,
                                              workload=("Deployment", "orders"))) == 3,
                  "three recorded crashes")

@@ -86,7 +86,7 @@ def test_new_crashes_alert_once_each_and_name_the_rollout(make_rig, slack: FakeS
         rig.settle()
         rig.advance(hours=7)
         rig.advance(hours=7)
-        rows = rig.crashes.history("shop", "shop", limit=100)
+        rows = rig.store.history.history("shop", "shop", limit=100)
         # new pods from the 1h rollout crash at 2.5h, 4.5h … 12.5h
         assert len([r for r in rows if r.workload_name == "orders"]) == 6
         messages = slack.messages("CALERT")
@@ -121,10 +121,10 @@ def test_retention_by_age_and_by_count_per_workload(database_url: str) -> None:
     for n in range(1, 3):
         crashes.record(crash(n, now - timedelta(hours=n), "billing"))
     removed = crashes.prune("c", now, older_than=now - timedelta(days=5), per_workload=3)
-    kept = crashes.history("c", "shop", workload=("Deployment", "orders"), limit=100)
+    kept = store.history.history("c", "shop", workload=("Deployment", "orders"), limit=100)
     assert [c.restart_count for c in kept] == [8, 7, 6]
     assert removed == 5
-    assert len(crashes.history("c", "shop", workload=("Deployment", "billing"))) == 2
+    assert len(store.history.history("c", "shop", workload=("Deployment", "billing"))) == 2
     store.close()
 
 

@@ -73,7 +73,7 @@ def test_serve_records_alerts_and_answers_for_a_gone_pod(tmp_path: Path) -> None
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     store = Store.open(url)
-    crashes = store.crashes
+    crashes = store.history
     try:
         wait_for(lambda: proc.poll() is not None
                  or any("watch=true" in r for r in list(sim.server.requests)),

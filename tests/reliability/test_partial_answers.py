@@ -144,14 +144,13 @@ def test_the_recorder_under_a_403_on_pods_log_keeps_events_and_the_probe_kill(
     settings = running.settings()
     cluster = connect(settings)
     store = Store.open(f"sqlite:///{tmp_path}/r.db")
-    crashes = store.crashes
-    recorder = Recorder(cluster, crashes, settings, watch_seconds=30)
+    recorder = Recorder(cluster, store.crashes, settings, watch_seconds=30)
     recorder.start()
     try:
         assert recorder.wait_idle(running.world.resource_version, timeout=20), recorder.failure
         running.world.advance(timedelta(minutes=40))
         assert recorder.wait_idle(running.world.resource_version, timeout=20), recorder.failure
-        (crash,) = crashes.history("shop", "edge", workload=("Deployment", "ingress-gateway"))
+        (crash,) = store.history.history("shop", "edge", workload=("Deployment", "ingress-gateway"))
     finally:
         recorder.stop()
         cluster.close()
