@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -202,6 +203,33 @@ def _transports_in_use(raw: Sequence[str]) -> tuple[re.Pattern[str], ...]:
     return tuple(used)
 
 
+# A source column that a log viewer puts before every line (`prometheus - `, `api | `): one
+# token and a dash or pipe. It must lead two thirds of the sampled lines, word for word, and
+# must not be a level word.
+_LEADER = re.compile(r"[\w.@/-]{1,48} [-|](?= |$)")
+_LEVEL_WORD = re.compile(r"^(trace|debug|info|notice|warn|warning|error|err|fatal|critical|"
+                         r"crit|panic|emerg|alert)\b", re.I)
+_LEADER_MIN = 3
+
+
+def _leader_in_use(sample: Sequence[str]) -> str | None:
+    """The column every line repeats after the transport prefixes, if there is one."""
+    lines = [ln for ln in sample if ln.strip()]
+    counts = Counter(m.group(0) for ln in lines if (m := _LEADER.match(ln)))
+    if not counts:
+        return None
+    leader, hits = counts.most_common(1)[0]
+    if hits < _LEADER_MIN or hits * 3 < len(lines) * 2 or _LEVEL_WORD.match(leader):
+        return None
+    return leader
+
+
+def _strip_leader(line: str, leader: str) -> str:
+    if line.startswith(leader) and line[len(leader):len(leader) + 1] in ("", " "):
+        return line[len(leader) + 1:]
+    return line
+
+
 def _strip_transport(line: str, used: tuple[re.Pattern[str], ...]) -> str:
     stripped = True
     while stripped:
@@ -236,8 +264,11 @@ def split_lines(text: str) -> LogLines:
     if _newest_first(raw_lines):
         raw_lines.reverse()
     used = _transports_in_use(raw_lines)
+    sample = [_strip_transport(ln, used) for ln in (*raw_lines[:SAMPLE], *raw_lines[-SAMPLE:])]
+    leader = _leader_in_use(sample)
     for original in raw_lines:
-        raw = (_strip_transport(original, used) if used else original)[:MAX_LINE]
+        raw = _strip_transport(original, used) if used else original
+        raw = (_strip_leader(raw, leader) if leader else raw)[:MAX_LINE]
         stripped = raw.strip()
         parsed = _from_json(stripped) if stripped.startswith("{") and stripped.endswith(
             "}") else None

@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true",
                         help="list the cases the last column gets wrong")
     parser.add_argument("--fold", choices=("A", "B"),
-                        help=f"list only the misses of this fold of {FOLDED} (and none of the "
-                             "other files): keeps the other fold unread while tuning")
+                        help=f"list only the misses of this fold of {FOLDED} and print no row "
+                             "that includes the other fold: keeps it unread while tuning")
     args = parser.parse_args(argv)
     cases = load_cases()
     columns: list[tuple[str, list[dict[str, Any]]]] = []
@@ -148,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     width = 34
     print(f"{'':{width}s}" + "".join(f" | {title:^15.15s}" for title, _ in columns))
     print(f"{'fixtures (cases)':{width}s}" + " | sig %   cat %" * len(columns))
+    hidden = {"A": "B", "B": "A"}.get(args.fold or "")
     for label, idx in rows_of(cases, args.runtimes):
+        if hidden and any(cases[i]["file"] == FOLDED and fold_of(cases[i]) == hidden
+                          for i in idx):
+            continue  # --fold: nothing that includes the other fold is shown
         print(f"{label + f' ({len(idx)})':{width}s}" + "".join(
             f" | {percent(res, idx, 'signature')}   {percent(res, idx, 'category')}"
             for _, res in columns))

@@ -14,7 +14,13 @@ _START = re.compile(r"^(panic: |fatal error: |SIG[A-Z]{2,6}: [a-z][a-z -]+$|"
 _NESTED = re.compile(r"^\s+panic: ")  # a panic raised while handling the one above
 _SIGNAL = re.compile(r"^\[signal \w+")
 _GOROUTINE = re.compile(r"^goroutine \d+ (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\[running\]:")
-_FRAME_FILE = re.compile(r"^\s+(\S+\.go:\d+)")
+_FRAME_FILE = re.compile(r"^\s*(\S+\.go:\d+)")
+# a frame's file line, also when a copy lost its leading tab
+_FILE_LINE = re.compile(r"^\s*\S+\.(?:go|s):\d+(?: \+0x[0-9a-f]+)?\s*$")
+
+
+def _file_line(line: Line) -> bool:
+    return indented(line) or _FILE_LINE.match(line.core) is not None
 _MACHINERY = ("panic(", "runtime.", "created by ")
 
 
@@ -24,8 +30,8 @@ def _culprit(lines: Sequence[Line], g: int, end: int) -> tuple[Line, Line | None
     k = g + 1
     while k < end and lines[k].core.strip() and not lines[k].core.startswith("goroutine "):
         func = lines[k]
-        file_line = lines[k + 1] if k + 1 < end and indented(lines[k + 1]) else None
-        if not indented(func):
+        file_line = lines[k + 1] if k + 1 < end and _file_line(lines[k + 1]) else None
+        if not _file_line(func):
             frames.append((func, file_line))
         k += 2 if file_line is not None else 1
     machinery = [n for n, (f, _) in enumerate(frames) if f.core.startswith(_MACHINERY)]

@@ -12,7 +12,7 @@ from bot.diagnosis.finding import MAX_LINES, Finding, anywhere, finding, indente
 from bot.diagnosis.logtext import Line
 
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
-_FRAME = re.compile(r'^\s+File "[^"]+", line \d+')
+_FRAME = re.compile(r'^\s*File "[^"]+", line \d+')
 _CHAINED = re.compile(r"^(During handling of the above exception, another exception occurred:|"
                       r"The above exception was the direct cause of the following exception:)")
 _EXC = re.compile(r"^([A-Za-z_][\w.]*)(:\s.*)?$")
@@ -23,12 +23,17 @@ _EXC_NAME = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning
 def _traceback_end(lines: Sequence[Line], start: int) -> int | None:
     """Index of the exception line closing the traceback that starts at `start`."""
     k = start + 1
+    after_frame = False
     while k < len(lines):
         core = lines[k].core
         if not core.strip():
             k += 1
             continue
-        if indented(lines[k]) or core.startswith("^"):
+        frame, source = _FRAME.match(core) is not None, after_frame
+        after_frame = frame
+        # a frame's source line, also when a copy lost the indentation of both
+        if frame or indented(lines[k]) or core.startswith("^") or (
+                source and not _EXC_NAME.match(core.strip())):
             k += 1
             continue
         if _EXC.match(core.strip()) and not _CHAINED.match(core):
@@ -89,5 +94,23 @@ def detect_gunicorn(lines: Sequence[Line]) -> Finding | None:
     tb = detect(lines[:reason])
     if tb is not None:
         return replace(tb, lines=(*tb.lines, lines[reason].shown.rstrip())[:MAX_LINES])
+    exc = _exception_above(lines, reason)
+    if exc is not None:  # the traceback's head scrolled away; its exception line is left
+        return finding(Category.PYTHON_EXCEPTION, [exc, lines[reason]], runtime="python",
+                       headline=exc.core.strip())
     return finding(Category.APP_FATAL, picked, runtime="python",
                    headline=lines[reason].core.strip())
+
+
+_BOOTING = re.compile(r"Booting worker with pid|Starting gunicorn")
+_WORKER_REACH = 40
+
+
+def _exception_above(lines: Sequence[Line], reason: int) -> Line | None:
+    """The last unindented exception line of the worker's boot (since `Booting worker`)."""
+    for line in reversed(lines[max(0, reason - _WORKER_REACH):reason]):
+        if _BOOTING.search(line.core):
+            return None
+        if not indented(line) and _EXC_NAME.match(line.core.strip()):
+            return line
+    return None

@@ -15,24 +15,50 @@ _OVERFLOW = re.compile(r"thread '[^']*' has overflowed its stack|"
                        r"fatal runtime error: stack overflow")
 
 
+# A panic whose payload is another panic or its consequence: a task's JoinError, a lock
+# poisoned by the panicking thread, a thread's Err(Any) unwrapped by whoever joined it.
+_WRAPS = re.compile(r"JoinError::Panic|PoisonError|\bpanicked\b|Any \{ \.\. \}|"
+                    r"Err` value: Any")
+_CASCADE_GAP = 4  # non-blank lines between panics of one cascade
+
+
+def _panic(lines: Sequence[Line], i: int) -> tuple[Line | None, str, str]:
+    """(message line, message, location) of the panic at line `i`."""
+    m = _PANIC.search(lines[i].core)
+    assert m is not None
+    rest = m.group(2).strip()
+    if rest.endswith(":"):  # Rust ≥1.73: location then the message on the next line
+        message_line = next_nonblank(lines, i)
+        return message_line, message_line.core.strip() if message_line else "", rest.rstrip(":")
+    old = re.match(r"'(.*)', (\S+)$", rest)  # older: panicked at 'message', src/main.rs:2:5
+    return None, *((old.group(1), old.group(2)) if old else (rest, ""))
+
+
+def _root_panic(lines: Sequence[Line], panics: list[int]) -> int:
+    """Walk back from the last panic while it wraps the one before (its payload is a
+    JoinError, a poisoned lock, another panic) or follows it closely: the first is the
+    root."""
+    k = len(panics) - 1
+    while k > 0:
+        _, message, _ = _panic(lines, panics[k])
+        between = [ln for ln in lines[panics[k - 1] + 1:panics[k]] if ln.core.strip()]
+        if not (_WRAPS.search(message) or len(between) <= _CASCADE_GAP):
+            break
+        k -= 1
+    return panics[k]
+
+
 def detect(lines: Sequence[Line]) -> Finding | None:
-    """The panic line and its message (on the next line since Rust 1.73)."""
+    """The root panic and its message (on the next line since Rust 1.73); when later panics
+    wrap it, the last one is quoted too."""
     i = last(lines, _PANIC)
     if i is not None:
-        head = lines[i]
-        m = _PANIC.search(head.core)
-        assert m is not None
-        rest = m.group(2).strip()
-        message_line: Line | None = None
-        if rest.endswith(":"):  # Rust ≥1.73: location then the message on the next line
-            message_line = next_nonblank(lines, i)
-            location = rest.rstrip(":")
-            message = message_line.core.strip() if message_line else ""
-        else:  # older: panicked at 'message', src/main.rs:2:5
-            old = re.match(r"'(.*)', (\S+)$", rest)
-            message, location = (old.group(1), old.group(2)) if old else (rest, "")
-        return finding(Category.RUST_PANIC, [head, message_line], runtime="rust",
-                       headline=message, location=location or None)
+        panics = [ln.index for ln in lines if _PANIC.search(ln.core)]
+        root = _root_panic(lines, panics)
+        message_line, message, location = _panic(lines, root)
+        return finding(Category.RUST_PANIC, [lines[root], message_line,
+                                             lines[i] if i != root else None],
+                       runtime="rust", headline=message, location=location or None)
     i = last(lines, _OVERFLOW)
     if i is not None:
         picked = [ln for ln in lines if _OVERFLOW.search(ln.core)][-2:]

@@ -1,0 +1,201 @@
+"""Choosing the lines that explain a crash when several could: the exception over the hint
+under it, the headline with its deepest cause, the first of several panics, the assertion
+under a wrapper's `Aborted (core dumped)`. Each case is written for this test in the shape a
+runtime prints (not copied from the fixture files)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.diagnosis.engine import Evidence, diagnose
+
+
+def signature_of(log: str, exit_code: int | None = None) -> tuple[str, tuple[str, ...]]:
+    d = diagnose(Evidence(exit_code=exit_code, log=log))
+    assert 0 < len(d.signature) <= 8
+    return d.category, d.signature
+
+
+# ---- a hint is not the error it explains --------------------------------------------------
+def test_an_exception_with_a_hint_under_it_is_quoted_not_the_hint() -> None:
+    log = ("orders.db.ConnectError: could not reach the primary: connection refused\n"
+           "Is the server running on host \"pg-0\" and accepting\nconnections on port 6543?\n")
+    category, signature = signature_of(log, exit_code=1)
+    assert category == "dependency-unavailable"
+    assert signature == ("orders.db.ConnectError: could not reach the primary: connection "
+                         "refused",)
+
+
+def test_a_traceback_that_lost_its_indentation_still_ends_in_its_exception() -> None:
+    log = ("Traceback (most recent call last):\n"
+           'File "/srv/ledger/boot.py", line 9, in <module>\n'
+           "store = Store.open(url)\n"
+           'File "/srv/ledger/store.py", line 41, in open\n'
+           "return cls(pool.connect())\n"
+           "ledger.errors.StoreUnavailable: connection refused by 10.2.0.7:7000\n"
+           "Is the server running on host 10.2.0.7 and accepting connections?\n"
+           "worker exited with code 1\n")
+    category, signature = signature_of(log, exit_code=1)
+    assert category == "dependency-unavailable"
+    assert signature[0] == "ledger.errors.StoreUnavailable: connection refused by 10.2.0.7:7000"
+
+
+def test_an_error_logged_with_its_object_dumped_under_it_quotes_the_log_line() -> None:
+    log = ("[2026-11-27 09:00:00.000 +0000] INFO: booting\n"
+           "[2026-11-27 09:00:01.000 +0000] ERROR: listen EADDRINUSE: address already in use "
+           "0.0.0.0:8443\n"
+           "    err: {\n"
+           '      "type": "Error",\n'
+           '      "message": "listen EADDRINUSE: address already in use 0.0.0.0:8443",\n'
+           '      "stack":\n'
+           "          Error: listen EADDRINUSE: address already in use 0.0.0.0:8443\n"
+           "              at Server.setupListenHandle [as _listen2] (node:net:1817:16)\n"
+           '      "code": "EADDRINUSE"\n'
+           "    }\n")
+    category, signature = signature_of(log)
+    assert category == "port-in-use"
+    assert signature == ("[2026-11-27 09:00:01.000 +0000] ERROR: listen EADDRINUSE: address "
+                         "already in use 0.0.0.0:8443",)
+
+
+# ---- a headline and its deepest cause -------------------------------------------------------
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    ("Error: Could not find or load main class com.acme.billing.Main\n"
+     "Caused by: java.lang.ClassNotFoundException: com.acme.billing.Main\n",
+     "exec-error", ("Error: Could not find or load main class com.acme.billing.Main",
+                    "Caused by: java.lang.ClassNotFoundException: com.acme.billing.Main")),
+    ("+ exec java -jar /srv/billing.jar\n"
+     "Error: LinkageError occurred while loading main class com.acme.billing.Main\n"
+     "\tjava.lang.UnsupportedClassVersionError: com/acme/billing/Main has been compiled by a "
+     "more recent version of the Java Runtime (class file version 65.0), this version of the "
+     "Java Runtime only recognizes class file versions up to 61.0\n",
+     "jvm-exception", ("Error: LinkageError occurred while loading main class",
+                       "UnsupportedClassVersionError: com/acme/billing/Main has been compiled")),
+])
+def test_the_launcher_error_and_the_cause_it_prints(log: str, category: str,
+                                                    quoted: tuple[str, ...]) -> None:
+    got, signature = signature_of(log, exit_code=1)
+    assert got == category
+    text = "\n".join(signature)
+    assert all(q in text for q in quoted)
+
+
+# ---- several panics: the first is the root --------------------------------------------------
+def test_a_task_panic_wrapped_by_a_join_error_keeps_the_first_panic_as_root() -> None:
+    log = ("thread 'tokio-runtime-worker' panicked at src/sync/pull.rs:88:14:\n"
+           "called `Option::unwrap()` on a `None` value\n"
+           "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n"
+           "thread 'main' panicked at src/main.rs:31:42:\n"
+           "called `Result::unwrap()` on an `Err` value: JoinError::Panic(Id(17), \"called "
+           "`Option::unwrap()` on a `None` value\", ...)\n")
+    d = diagnose(Evidence(exit_code=101, log=log))
+    assert d.category == "rust-panic"
+    assert d.signature[:2] == ("thread 'tokio-runtime-worker' panicked at src/sync/pull.rs:88:14:",
+                               "called `Option::unwrap()` on a `None` value")
+    assert d.signature[-1] == "thread 'main' panicked at src/main.rs:31:42:"
+    assert d.summary == ("Rust panic: called `Option::unwrap()` on a `None` value at "
+                         "src/sync/pull.rs:88:14")
+
+
+def test_panics_far_apart_that_do_not_wrap_each_other_keep_the_last() -> None:
+    first = ("thread 'main' panicked at src/a.rs:1:1:\nold failure\n"
+             + "".join(f"INFO request {i} served\n" for i in range(10)))
+    log = first + "thread 'main' panicked at src/b.rs:2:2:\nnew failure\n"
+    d = diagnose(Evidence(exit_code=101, log=log))
+    assert d.signature == ("thread 'main' panicked at src/b.rs:2:2:", "new failure")
+
+
+# ---- the assertion under a wrapper's report -------------------------------------------------
+def test_an_assertion_then_a_backtrace_then_the_wrapper_report() -> None:
+    log = ("node[1]: ../src/util.cc:20:void node::Check(): Assertion `(r) == (0)' failed.\n"
+           " 1: 0x8f0a50 node::Abort() [node]\n"
+           " 2: 0x8f0b10  [node]\n"
+           " 3: 0x9a1c22 node::worker::Worker::StartThread(v8::FunctionCallbackInfo<v8::Value> "
+           "const&) [node]\n"
+           " 4: 0x7f7bd10 __libc_start_main [/lib/libc.so.6]\n"
+           "/app/run.sh: line 12:    42 Aborted                 (core dumped) node server.js\n")
+    category, signature = signature_of(log)
+    assert category == "native-crash"
+    assert signature[0].endswith("Assertion `(r) == (0)' failed.")
+    assert signature[-1].endswith("Aborted                 (core dumped) node server.js")
+    assert any("node::worker::Worker::StartThread" in line for line in signature)
+    assert not any("node::Abort" in line and "StartThread" not in line
+                   for line in signature[2:-1])
+
+
+def test_an_assertion_without_quotes_is_an_assertion() -> None:
+    log = "svc: ring.c:77: push: Assertion (head) != (tail) failed.\nAborted (core dumped)\n"
+    category, signature = signature_of(log)
+    assert category == "native-crash"
+    assert signature == ("svc: ring.c:77: push: Assertion (head) != (tail) failed.",
+                         "Aborted (core dumped)")
+
+
+def test_a_shell_report_of_a_signal_and_the_runner_exit_status() -> None:
+    log = ("Compiling module graph\n"
+           "/ci/steps.sh: line 40:  311 Aborted                 (core dumped) ./bundle build\n"
+           "The step \"./bundle build\" exited with 134.\n")
+    category, signature = signature_of(log, exit_code=134)
+    assert category == "native-crash"
+    assert signature == (
+        "/ci/steps.sh: line 40:  311 Aborted                 (core dumped) ./bundle build",
+        'The step "./bundle build" exited with 134.')
+
+
+# ---- gunicorn points up to the import error; the entrypoint's own failures ------------------
+def test_gunicorn_gave_up_after_an_import_error_whose_traceback_scrolled_away() -> None:
+    log = ("ImportError: cannot import name 'Celery' from partially initialized module 'tasks'\n"
+           "[2026-11-27 09:00:00 +0000] [9] [INFO] Worker exiting (pid: 9)\n"
+           "[2026-11-27 09:00:00 +0000] [1] [INFO] Shutting down: Master\n"
+           "[2026-11-27 09:00:00 +0000] [1] [INFO] Reason: Worker failed to boot.\n")
+    d = diagnose(Evidence(exit_code=3, log=log))
+    assert d.category == "python-exception"
+    assert d.signature[0].startswith("ImportError: cannot import name 'Celery'")
+    assert d.summary.startswith("Python exception: ImportError")
+
+
+def test_an_entrypoint_that_went_on_after_failing_lines_is_quoted_with_the_crash() -> None:
+    log = ("/srv/start.sh: line 2: $'\\r': command not found\n"
+           "/srv/start.sh: line 3: cd: $'app\\r': No such file or directory\n"
+           "/srv/start.sh: line 4: $'\\r': command not found\n"
+           "Traceback (most recent call last):\n  File \"/srv/run.py\", line 1, in <module>\n"
+           "    import app\nModuleNotFoundError: No module named 'app'\n")
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.category == "python-exception"
+    assert d.signature[0] == "ModuleNotFoundError: No module named 'app'"
+    assert d.signature[1:] == ("/srv/start.sh: line 2: $'\\r': command not found",
+                               "/srv/start.sh: line 3: cd: $'app\\r': No such file or directory")
+
+
+# ---- a log viewer's source column -------------------------------------------------------------
+def test_a_source_column_before_every_line_is_not_part_of_the_crash() -> None:
+    body = ["{\"level\":\"info\",\"msg\":\"compacting\"}", "panic: send on closed channel", "",
+            "goroutine 4411 [running]:", "main.(*Hub).broadcast(0xc000120000)",
+            "/go/src/hub/hub.go:88 +0x1b5", "created by main.(*Hub).Run"]
+    log = "\n".join(f"2026-11-27 09:00:0{i % 10} | hub - {line}".rstrip()
+                    for i, line in enumerate(body))
+    d = diagnose(Evidence(exit_code=2, log=log))
+    assert d.category == "go-panic"
+    assert d.signature[0] == "panic: send on closed channel"
+    assert "main.(*Hub).broadcast(0xc000120000)" in d.signature
+    assert d.summary == "Go panic: send on closed channel in main.(*Hub).broadcast (hub.go:88)"
+
+
+def test_a_column_that_only_some_lines_share_is_kept() -> None:
+    log = "db - primary elected\nready\nserving\nfatal: db - replica lost quorum\n"
+    _, signature = signature_of(log, exit_code=1)
+    assert signature == ("fatal: db - replica lost quorum",)
+
+
+# ---- an events table whose columns were squeezed by a copy ------------------------------------
+def test_a_squeezed_events_table_is_still_read() -> None:
+    log = ("Events:\nType Reason Age From Message\n"
+           "Warning Unhealthy 3m (x3 over 4m) kubelet Liveness probe failed: Get "
+           "\"http://10.0.0.4:8080/live\": context deadline exceeded\n"
+           "Normal Killing 3m kubelet Container web failed liveness probe, will be restarted\n"
+           "Warning Unhealthy 2m (x9 over 4m) kubelet Readiness probe failed: HTTP probe failed "
+           "with statuscode: 503\n")
+    d = diagnose(Evidence(exit_code=137, log=log))
+    assert d.category == "probe-kill" and "liveness probe" in d.summary
+    assert "Normal Killing 3m kubelet Container web failed liveness probe, will be restarted" in (
+        d.signature)
