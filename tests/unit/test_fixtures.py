@@ -28,5 +28,7 @@ def test_fixture_signature_and_category(case: dict) -> None:
     for expected in case["expected_signature"]:
         assert expected in text, f"{expected!r} not in signature {d.signature}"
     assert d.category in case["accept_categories"], (d.category, d.signature)
-    assert 0 < len(d.signature) <= 8
+    assert len(d.signature) <= 8
+    if case["expected_signature"]:  # a case expecting no lines: nothing in its log explains it
+        assert d.signature
     assert d.summary and d.meaning
