@@ -142,6 +142,9 @@ def _found(case: _Case) -> Category:
 
 # Evaluated in order; the first rule whose condition holds names the category.
 _RULES: tuple[Rule, ...] = (
+    # the kubelet lost a container of a pod that was evicted: the eviction is the story
+    (lambda c: c.ev.reason == "ContainerStatusUnknown" and _disruption(c.ev) is not None,
+     lambda c: Category.EVICTED_OR_PREEMPTED),
     (lambda c: c.ev.reason in _STATUS_REASONS, _decoded),
     (lambda c: c.ev.reason == "Unknown" and c.ev.exit_code in (None, 255), _decoded),
     (lambda c: c.crash, _found),
@@ -244,6 +247,7 @@ def _headline(finding: Finding | None) -> str:
     text = strip_prefixes(finding.headline)
     text = re.sub(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+\] ", "", text)
     text = re.sub(r"^(\[[^\]]*\]\s*)+", "", text)
+    text = re.sub(r"^(?:ERROR|ERR|FATAL|CRITICAL|CRIT|PANIC):?\s+(?=\S)", "", text)
     return text.strip()
 
 

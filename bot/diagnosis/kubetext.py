@@ -102,6 +102,28 @@ def _memory_limit(lines: Sequence[Line]) -> str | None:
     return None
 
 
+_PROBE = re.compile(r"\b(Liveness|Readiness|Startup) probe failed", re.I)
+
+
+def _telling_rows(events: Sequence[tuple[Line, EventNote]]) -> list[Line]:
+    """The rows worth quoting: per Warning or stopping reason its first row, except probe
+    failures, quoted per probe (the most repeated row of each), liveness and startup before
+    readiness: a failing readiness probe takes the pod out of its Service but never restarts
+    the container."""
+    reasons: dict[str, tuple[Line, EventNote]] = {}
+    for ln, ev in events:
+        if ev.type != "Warning" and ev.reason not in _STOP_REASONS:
+            continue
+        probe = _PROBE.search(ev.message)
+        key = f"{ev.reason}/{probe.group(1).lower()}" if probe else ev.reason
+        held = reasons.get(key)
+        if held is None or (probe is not None and ev.count > held[1].count):
+            reasons[key] = (ln, ev)
+    if any(key.endswith(("/liveness", "/startup")) for key in reasons):
+        reasons = {k: v for k, v in reasons.items() if not k.endswith("/readiness")}
+    return [ln for ln, _ in reasons.values()][:_EVENTS_QUOTED]
+
+
 def read_kube_text(lines: Sequence[Line]) -> KubeText | None:
     """The facts of describe/events text, or None when the text is an ordinary log."""
     fields = [(ln, m) for ln in lines if (m := _DESCRIBE_FIELD.match(ln.shown)) is not None]
@@ -126,11 +148,7 @@ def read_kube_text(lines: Sequence[Line]) -> KubeText | None:
                             None)
     quoted += [ln for key, ln in block.items() if key in ("Reason", "Exit Code", "Message")]
     quoted += [ln for ln in (pod_reason_line, pod_message_line) if ln is not None]
-    reasons: dict[str, Line] = {}  # the first row of each telling reason
-    for ln, ev in events:
-        if ev.type == "Warning" or ev.reason in _STOP_REASONS:
-            reasons.setdefault(ev.reason, ln)
-    quoted += list(reasons.values())[:_EVENTS_QUOTED]
+    quoted += _telling_rows(events)
     code = _value(block.get("Exit Code"))
     return KubeText(
         reason=_value(block.get("Reason")),

@@ -47,6 +47,7 @@ _APP_PREFIX = re.compile(
     r"|\[[^\]\s]{1,64}\]\s?"  # "[hostname]" without spaces inside
     r"|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|\s?[+-]\d\d:?\d\d)?\s+"
     r"|\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?\s+"  # Go log package
+    r"|\d+:[MSCX] \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d+ [.*#-] "  # Redis
 )
 _STAMP = re.compile(r"(\d{13}|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?)")
 # Markers of a crash's first line, searched in the raw text of very long tails.

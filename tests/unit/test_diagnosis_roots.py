@@ -199,3 +199,122 @@ def test_a_squeezed_events_table_is_still_read() -> None:
     assert d.category == "probe-kill" and "liveness probe" in d.summary
     assert "Normal Killing 3m kubelet Container web failed liveness probe, will be restarted" in (
         d.signature)
+
+
+# ---- chains whose first traceback lost its header ---------------------------------------------
+def test_the_cause_above_a_chain_separator_is_kept_without_its_header() -> None:
+    log = ('  File "/usr/lib/python3.12/socket.py", line 850, in create_connection\n'
+           "    sock.connect(sa)\n"
+           "ConnectionRefusedError: [Errno 111] Connection refused\n\n"
+           "During handling of the above exception, another exception occurred:\n\n"
+           "Traceback (most recent call last):\n  File \"/srv/jobs.py\", line 12, in <module>\n"
+           "    queue.ping()\n"
+           "jobs.queue.BrokerUnavailable: cannot reach the broker at mq:5672\n")
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.category == "dependency-unavailable"
+    assert d.signature == ("ConnectionRefusedError: [Errno 111] Connection refused",
+                           "jobs.queue.BrokerUnavailable: cannot reach the broker at mq:5672")
+
+
+# ---- Rust: main returned an Err printed with Debug --------------------------------------------
+def test_a_debug_printed_error_from_main_and_the_io_kind_dumped_above_it() -> None:
+    log = ("2026-11-27T09:00:00Z  INFO store: opening sled at /data\n"
+           "[src/store.rs:40] err = Io(\n    Os {\n        code: 13,\n"
+           "        kind: PermissionDenied,\n        message: \"Permission denied\",\n    },\n)\n"
+           "Error: Custom { kind: Other, error: \"store init failed\" }\n")
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.runtime == "rust"
+    assert d.signature == ("        kind: PermissionDenied,",
+                           "Error: Custom { kind: Other, error: \"store init failed\" }")
+
+
+def test_prose_after_error_is_not_taken_for_a_debug_print() -> None:
+    log = "starting\nError: Unable to open the store (see above)\n"
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.runtime != "rust"
+
+
+# ---- a server's own crash report; container-runtime and shell start-up failures ---------------
+def test_a_server_crash_report_names_the_signal_not_its_empty_assertion_field() -> None:
+    log = ("=== BUG REPORT START ===\n"
+           "1:M 27 Nov 2026 09:00:00.000 # Keystore 7.2.4 crashed by signal: 11, si_code: 1\n"
+           "1:M 27 Nov 2026 09:00:00.000 # Accessing address: 0x18\n"
+           "1:M 27 Nov 2026 09:00:00.000 # Failed assertion: <no assertion failed> (<no file>:0)\n"
+           "\n------ STACK TRACE ------\n")
+    d = diagnose(Evidence(exit_code=139, log=log))
+    assert d.category == "native-crash"
+    assert d.signature[0].endswith("# Keystore 7.2.4 crashed by signal: 11, si_code: 1")
+    assert d.summary == "Native crash: Keystore 7.2.4 crashed by signal: 11, si_code: 1"
+
+
+@pytest.mark.parametrize(("log", "quoted"), [
+    ('container_linux.go:380: starting container process caused: exec: "/srv/agent": '
+     "permission denied\n", 'exec: "/srv/agent": permission denied'),
+    ('OCI-less runtime: starting container process caused "exec: \\"/srv/agent\\": no such file '
+     'or directory"\n', "no such file or directory"),
+    ("INFO  [db] migrations applied\n/srv/start.sh: 7: Bad substitution\n",
+     "/srv/start.sh: 7: Bad substitution"),
+])
+def test_start_up_failures_of_the_runtime_and_the_entrypoint_are_exec_errors(
+        log: str, quoted: str) -> None:
+    d = diagnose(Evidence(log=log))
+    assert d.category == "exec-error", (d.category, d.signature)
+    assert quoted in "\n".join(d.signature)
+
+
+@pytest.mark.parametrize("line", [
+    'ERROR:    Error loading ASGI app. Could not import module "service.api".',
+    "[2026-11-27 09:00:00 +0000] [8] [ERROR] Failed to find attribute 'application' in 'site'.",
+    "Error: Could not locate a Flask application. Use the 'flask --app' option.",
+])
+def test_an_app_server_told_to_load_an_app_that_is_not_there_is_a_config_error(
+        line: str) -> None:
+    d = diagnose(Evidence(exit_code=1, log=f"INFO:     Started server process [1]\n{line}\n"))
+    assert d.category == "config-error"
+    assert d.signature == (line,)
+
+
+# ---- describe/event text ----------------------------------------------------------------------
+def test_the_most_repeated_liveness_failure_is_quoted_and_readiness_is_not() -> None:
+    log = ("  Type     Reason     Age                From     Message\n"
+           "  ----     ------     ----               ----     -------\n"
+           "  Warning  Unhealthy  9h (x2 over 9h)    kubelet  Liveness probe failed: Get "
+           "\"http://10.0.0.9:9000/live\": dial tcp 10.0.0.9:9000: connect: connection refused\n"
+           "  Warning  Unhealthy  2h (x140 over 9h)  kubelet  Readiness probe failed: HTTP probe "
+           "failed with statuscode: 503\n"
+           "  Warning  Unhealthy  2h (x57 over 9h)   kubelet  Liveness probe failed: HTTP probe "
+           "failed with statuscode: 500\n"
+           "  Normal   Killing    2h (x19 over 9h)   kubelet  Container api failed liveness probe, "
+           "will be restarted\n")
+    d = diagnose(Evidence(exit_code=137, log=log))
+    assert d.category == "probe-kill"
+    text = "\n".join(d.signature)
+    assert "Liveness probe failed: HTTP probe failed with statuscode: 500" in text
+    assert "connection refused" not in text and "Readiness" not in text
+    assert "failed liveness probe, will be restarted" in text
+
+
+def test_only_readiness_failures_do_not_make_a_probe_kill() -> None:
+    log = ("  Type     Reason     Age              From     Message\n"
+           "  Warning  Unhealthy  2m (x40 over 9m)  kubelet  Readiness probe failed: HTTP probe "
+           "failed with statuscode: 503\n"
+           "  Warning  BackOff    1m (x9 over 9m)   kubelet  Back-off restarting failed "
+           "container\n")
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.category != "probe-kill"
+
+
+def test_a_container_lost_when_its_pod_was_evicted_is_the_eviction() -> None:
+    text = ("Name:         web-5d8f7c9b6-k2j4h\nNamespace:    shop\nStatus:       Failed\n"
+            "Reason:       Evicted\nMessage:      The node was low on resource: memory. "
+            "Threshold quantity: 100Mi, available: 80Mi.\nContainers:\n  web:\n"
+            "    State:          Terminated\n      Reason:       ContainerStatusUnknown\n"
+            "      Message:      The container could not be located when the pod was terminated\n"
+            "      Exit Code:    137\n")
+    d = diagnose(Evidence(log=text))
+    assert d.category == "evicted-or-preempted"
+    assert any("low on resource: memory" in line for line in d.signature)
+    lost = diagnose(Evidence(log=text.replace("Reason:       Evicted\n", "").replace(
+        "Message:      The node was low on resource: memory. Threshold quantity: 100Mi, "
+        "available: 80Mi.\n", "")))
+    assert lost.category == "unknown"

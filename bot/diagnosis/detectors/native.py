@@ -18,13 +18,14 @@ _CRASH_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\bCheck failed: "),
     re.compile(r"terminate called (after throwing an instance of|without an active "
                r"exception|recursively)"),
-    re.compile(r"Assertion [`'\"].*[`'\"]? failed|\bassert(?:ion)? fail(?:ed|ure)\b|"
-               r"\bassertion `[^`]*' failed|\bAssertion\b.{1,400}\bfailed\.?\s*$", re.I),
+    re.compile(r"(?<!no )(?:Assertion [`'\"].*[`'\"]? failed|\bassert(?:ion)? fail(?:ed|ure)\b|"
+               r"\bassertion `[^`]*' failed|\bAssertion\b.{1,400}\bfailed\.?\s*$)", re.I),
     re.compile(r"Fatal Python error: "),
     re.compile(r"\*\*\* ?SIG[A-Z]+ (?:\(@0x[0-9a-f]+\) )?received|"
                r"\*\*\* Aborted at \d+|[Cc]aught signal \(?SIG[A-Z]+\)?|"
                r"[Cc]aught (?:Segmentation fault|Aborted|Bus error|Illegal instruction)|"
-               r"received signal SIG[A-Z]+|qemu: uncaught target signal \d+"),
+               r"received signal SIG[A-Z]+|qemu: uncaught target signal \d+|"
+               r"\bcrashed by signal:? \d+"),  # a server's own crash report (Redis)
     re.compile(r"\*\*\* (stack smashing|buffer overflow) detected \*\*\*"),
     re.compile(r"double free or corruption|free\(\): invalid|malloc\(\): |corrupted size vs|"
                r"memory allocation of \d+ bytes failed"),
@@ -34,6 +35,7 @@ _CRASH_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 # lower-cased words one of which occurs wherever a crash pattern matches
 _WORDS = ("check failed", "terminate called", "assert", "fatal python", "***", "free(",
+          "crashed by signal",
           "double free", "malloc", "corrupted", "segmentation", "bus error", "illegal instr",
           "floating point", "core dumped", "sig", "signal 11", "qemu", "memory allocation")
 _WHAT = re.compile(r"^\s*what\(\):\s+")

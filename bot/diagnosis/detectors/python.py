@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.diagnosis.categories import Category
-from bot.diagnosis.finding import MAX_LINES, Finding, anywhere, finding, indented, last, mentions
+from bot.diagnosis.finding import (
+    MAX_LINES,
+    Finding,
+    anywhere,
+    finding,
+    indented,
+    last,
+    mentions,
+    prev_nonblank,
+)
 from bot.diagnosis.logtext import Line
 
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
@@ -75,9 +84,21 @@ def detect(lines: Sequence[Line]) -> Finding | None:
     ends = [e for e in (_traceback_end(lines, s) for s in chain) if e is not None]
     if not ends:
         return _headless(lines)
-    final, origin = lines[ends[-1]], lines[ends[0]]
+    final, origin = lines[ends[-1]], _cause_above(lines, chain[0]) or lines[ends[0]]
     return finding(Category.PYTHON_EXCEPTION, [origin, final], runtime="python",
                    headline=final.core.strip())
+
+
+def _cause_above(lines: Sequence[Line], start: int) -> Line | None:
+    """The exception that ends right above the chain separator before the traceback at
+    `start`, when that earlier traceback lost its header (the tail began inside it)."""
+    separator = prev_nonblank(lines, start)
+    if separator is None or not _CHAINED.match(separator.core):
+        return None
+    cause = prev_nonblank(lines, separator.index)
+    if cause is None or indented(cause) or not _EXC.match(cause.core.strip()):
+        return None
+    return cause
 
 
 _GUNICORN_REASON = re.compile(r"Reason: (Worker failed to boot|App failed to load)\.")

@@ -73,8 +73,32 @@ _CAUSE = re.compile(r"^\s+(?:\d+: )?(\S.*)$")
 _CHAIN_LOOKAHEAD = 4
 
 
+# `Error: Os { code: 2, kind: NotFound, … }`: main returned an Err, printed with Debug
+_DEBUG_ERROR = re.compile(r"^Error: [A-Z]\w*(?: \{.*|\(.*)$")
+# an io::ErrorKind printed in a Debug dump above it: the cause when main's own kind is vague
+_IO_KIND = re.compile(r"\bkind: (NotFound|PermissionDenied|ConnectionRefused|ConnectionReset|"
+                      r"ConnectionAborted|NotConnected|AddrInUse|AddrNotAvailable|BrokenPipe|"
+                      r"AlreadyExists|TimedOut|HostUnreachable|NetworkUnreachable|"
+                      r"UnexpectedEof|OutOfMemory|InvalidInput|InvalidData)\b")
+_KIND_REACH = 20
+
+
+def _debug_error(lines: Sequence[Line]) -> Finding | None:
+    """main's Err printed with Debug, and the io error kind a dump above it names."""
+    i = last(lines, _DEBUG_ERROR, unindented=True)
+    if i is None:
+        return None
+    kind = next((ln for ln in reversed(lines[max(0, i - _KIND_REACH):i + 1])
+                 if _IO_KIND.search(ln.core)), None)
+    head = lines[i].core.strip()
+    if kind is not None and kind.index != i:
+        head = f"{kind.core.strip().rstrip(',')} ({head})"
+    return finding(Category.APP_FATAL, [kind, lines[i]], runtime="rust", headline=head)
+
+
 def detect_main_error(lines: Sequence[Line]) -> Finding | None:
-    """`Error: msg` returned from main with its cause chain: the last cause is the root."""
+    """`Error: msg` returned from main with its cause chain: the last cause is the root; or
+    main's Err printed with Debug (`Error: Custom { kind: … }`)."""
     i = last(lines, _MAIN_ERROR)
     if i is None:
         return None
@@ -82,7 +106,7 @@ def detect_main_error(lines: Sequence[Line]) -> Finding | None:
                   if _CAUSED_BY.match(lines[k].core)), None)
     numbered = lines[i].core.rstrip() == "Error:"  # eyre: the messages follow, numbered
     if chain is None and not numbered:
-        return None
+        return _debug_error(lines)
     causes: list[Line] = []
     for line in lines[(chain if chain is not None else i) + 1:]:
         if _CAUSED_BY.match(line.core) or not line.core.strip():
