@@ -181,6 +181,16 @@ _CAUSE_EVENTS = frozenset({"Failed", "FailedMount", "FailedAttachVolume", "Faile
                            "FailedPostStartHook", "FailedPreStopHook"})
 
 
+def _event_finding(events: tuple[EventNote, ...]) -> Finding | None:
+    """With no log: the crash a failure event's message names (the runtime's exec error, a
+    missing ConfigMap), read by the same detectors as a log, quoting the message."""
+    stated = [e.message for e in events if e.reason in _CAUSE_EVENTS and e.message.strip()]
+    if not stated:
+        return None
+    found = extract_signature(split_lines("\n".join(stated)))
+    return found if found is not None and found.category in REAL_CRASHES else None
+
+
 def _kube_finding(kube: KubeText) -> Finding | None:
     """The lines the text states; a crash category when the termination message or a failure
     event names one (read by the same detectors as a log)."""
@@ -207,6 +217,8 @@ def diagnose(ev: Evidence) -> Diagnosis:
         finding = _kube_finding(kube)
     else:
         finding = _read_log(ev, lines)
+        if finding is None and not ev.log.strip():
+            finding = _event_finding(ev.events)
     runtime = (finding.runtime if finding and finding.runtime else None) or infer_runtime(
         lines, ev.image, ev.exit_code)
     decoded = decode_termination(ev.exit_code, ev.reason, ev.signal, runtime)

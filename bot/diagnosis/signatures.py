@@ -49,13 +49,30 @@ _ROOT_CAUSES: tuple[tuple[re.Pattern[str], Category], ...] = (
 )
 
 
+# A programming error in the app's own code: whatever words its message holds ("Cannot read
+# properties of undefined (reading 'config')"), it is not a configuration the process
+# rejected, so it is never refined to config-error.
+_PROGRAMMING_ERROR = re.compile(
+    r"\b(?:TypeError|ReferenceError|RangeError|AttributeError|NameError|UnboundLocalError|"
+    r"IndexError|ZeroDivisionError|RecursionError|AssertionError|NotImplementedError|"
+    r"NullPointerException|ClassCastException|ArrayIndexOutOfBoundsException|"
+    r"IndexOutOfBoundsException|ConcurrentModificationException|ArithmeticException|"
+    r"StackOverflowError|NoMethodError|NilClass)\b|nil pointer dereference|index out of range")
+_EXCEPTIONS = frozenset({Category.PYTHON_EXCEPTION, Category.JVM_EXCEPTION,
+                         Category.NODE_EXCEPTION, Category.GO_PANIC, Category.RUST_PANIC})
+
+
 def refine(found: Finding) -> Finding:
     """Most specific root cause: placeholder, address in use, unreachable dependency,
-    rejected configuration."""
+    rejected configuration (never for a programming error in the app's code)."""
     if found.category not in REFINABLE:
         return found
     lines = [line.strip() for line in found.lines]
+    programming = found.category in _EXCEPTIONS and _PROGRAMMING_ERROR.search(
+        found.headline or (lines[-1] if lines else "")) is not None
     for pattern, category in _ROOT_CAUSES:
+        if programming and category == Category.CONFIG_ERROR:
+            continue
         if any(pattern.search(line) for line in lines):
             return found if category == found.category else replace(found, category=category)
     return found

@@ -55,14 +55,15 @@ DEPENDENCY = re.compile(
     r"cannot connect to host|can't connect to (local )?(MySQL|MariaDB|server)|"
     r"connect(ion)? timed out|i/o timeout|(could not|failed to|unable to|cannot) connect to|"
     r"Connection reset by peer|server closed the connection unexpectedly|"
-    r"Is the server running on", re.I)
-PORT = re.compile(r"(?-i:\bEADDRINUSE\b|BindException|AddrInUse)|address already in use|port "
+    r"Is the server running on|(?-i::econnrefused\b|:nxdomain\b|:ehostunreach\b)", re.I)
+PORT = re.compile(r"(?-i:\bEADDRINUSE\b|BindException|AddrInUse|:eaddrinuse\b)|"
+                  r"address already in use|port "
                   r"is already allocated|(port|address) \S* ?(was|is) already in use|"
                   r"cannot bind socket|could not bind to address", re.I)
 _DEPENDENCY_WORDS = (
     "refused", "host name", "not known", "servname", "no such host", "name resolution",
     "does not resolve", "resolve host", "bad address", "getaddrinfo", "enotfound",
-    "eai_again", "unknownhost", "ehostunreach", "etimedout", "econnreset", "no route",
+    "eai_again", "nxdomain", "unknownhost", "ehostunreach", "etimedout", "econnreset", "no route",
     "link failure", "serverselection", "mongonetwork", "nobrokers", "amqpconnection",
     "cannotconnect", "connectionbad", "connectexception", "connecttimeout", "connectionerror",
     "connecterror", "new connection", "connect to", "timed out", "timeout", "reset by peer",

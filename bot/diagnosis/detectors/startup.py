@@ -90,6 +90,8 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                r"InvalidConfigurationException|ConfigError|ImproperlyConfigured)", re.I),
     re.compile(r"flag provided but not defined|unknown (shorthand )?flag|"
                r"unrecognized arguments?:|unrecognized option|invalid option|"
+               r"error: the following arguments are required:|error: argument \S+: "
+               r"(?:invalid|expected)|"
                r"unknown command \"[^\"]+\" for \"|required flag\(s\) .* not set", re.I),
     re.compile(r"missing required (configuration|config|env|environment variable|setting|"
                r"option|parameter)|(environment )?variable \S+ (is )?(not set|required|missing|"
