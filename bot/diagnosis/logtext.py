@@ -35,8 +35,9 @@ _TRANSPORT: tuple[re.Pattern[str], ...] = (
                r"(?:[\w./@-]+(?:\[[\w.-]+\])?: |[\w-]+/[\w.-]+ )"),
     # docker compose / foreman: "web_1   | ", "17:18:10 web.1  | "
     re.compile(r"(?:\d\d:\d\d:\d\d )?[\w.-]+\s*\|(?: |$)"),
-    # a timestamp column then a pipe: "2026-03-15 21:42:07.500 | "
-    re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\s*\|(?: |$)"),
+    # a timestamp column then a pipe or a tab: "2026-03-15 21:42:07.500 | ", export columns
+    re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
+               r"(?:\s*\|(?: |$)|\t)"),
     # kubectl logs --prefix: "[pod/api-7d…/app] "
     re.compile(r"\[pod/[^\]\s]+\] "),
     # stern "pod container ", k9s/kubectl-tail "pod:" / "pod container:"
@@ -192,15 +193,19 @@ def _from_json(raw: str) -> list[tuple[str, str | None]] | None:
 
 
 def _transports_in_use(raw: Sequence[str]) -> tuple[re.Pattern[str], ...]:
-    """The transport prefix shapes that start at least a third of the sampled lines."""
+    """The transport prefix shapes that start at least a third of the sampled lines, layer
+    by layer: a compose or journald prefix inside a CRI one is found once the outer layer
+    is stripped from the sample."""
     sample = [ln for ln in (*raw[:SAMPLE], *raw[-SAMPLE:]) if ln.strip()]
-    if not sample:
-        return ()
-    used = []
-    for pattern in _TRANSPORT:
-        hits = sum(1 for ln in sample if pattern.match(ln))
-        if hits and hits * 3 >= len(sample):
-            used.append(pattern)
+    used: list[re.Pattern[str]] = []
+    while sample:
+        layer = [pattern for pattern in _TRANSPORT if pattern not in used
+                 and (hits := sum(1 for ln in sample if pattern.match(ln)))
+                 and hits * 3 >= len(sample)]
+        if not layer:
+            break
+        used += layer
+        sample = [_strip_transport(ln, tuple(layer)) for ln in sample]
     return tuple(used)
 
 
@@ -253,6 +258,20 @@ def _newest_first(raw: Sequence[str]) -> bool:
     return all(a >= b for a, b in pairs) and any(a > b for a, b in pairs)
 
 
+def _parsed(text: str) -> list[tuple[str, str | None]] | None:
+    """The lines of a JSON record (one level of nesting: docker's json-file driver wrapping
+    an app's own JSON line), or None when `text` is not one."""
+    stripped = text.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return None
+    parsed = _from_json(stripped)
+    if parsed is None or len(parsed) != 1:
+        return parsed
+    inner = parsed[0][0].strip()
+    nested = _from_json(inner) if inner.startswith("{") and inner.endswith("}") else None
+    return nested or parsed
+
+
 def split_lines(text: str) -> LogLines:
     """Normalise a log tail into Lines (CRLF, ANSI, transport prefixes, JSON logs)."""
     out = LogLines()
@@ -267,18 +286,31 @@ def split_lines(text: str) -> LogLines:
     used = _transports_in_use(raw_lines)
     sample = [_strip_transport(ln, used) for ln in (*raw_lines[:SAMPLE], *raw_lines[-SAMPLE:])]
     leader = _leader_in_use(sample)
+    texts: list[tuple[str, str | None, bool]] = []  # (text, JSON level, from a JSON record)
+    wrapped: list[int] = []
     for original in raw_lines:
         raw = _strip_transport(original, used) if used else original
         raw = (_strip_leader(raw, leader) if leader else raw)[:MAX_LINE]
-        stripped = raw.strip()
-        parsed = _from_json(stripped) if stripped.startswith("{") and stripped.endswith(
-            "}") else None
+        parsed = _parsed(raw) if raw.rstrip().endswith("}") else None
         if parsed is None:
-            out.append(Line(len(out), raw, strip_prefixes(raw) if raw[:1] in _PREFIX_START
-                            else raw))
+            texts.append((raw, None, False))
             continue
         for shown, level in parsed:
-            out.append(Line(len(out), shown, strip_prefixes(shown), level))
+            wrapped.append(len(texts))
+            texts.append((shown, level, True))
+    if wrapped:  # the records may carry prefixes of their own (compose inside json-file)
+        inner = _transports_in_use([texts[i][0] for i in wrapped])
+        inner_sample = [_strip_transport(texts[i][0], inner) for i in (
+            *wrapped[:SAMPLE], *wrapped[-SAMPLE:])]
+        inner_leader = None if leader else _leader_in_use(inner_sample)
+        for i in wrapped if inner or inner_leader else ():
+            shown, level, _ = texts[i]
+            shown = _strip_transport(shown, inner)
+            texts[i] = (_strip_leader(shown, inner_leader) if inner_leader else shown, level,
+                        True)
+    for shown, level, from_json in texts:
+        core = strip_prefixes(shown) if from_json or shown[:1] in _PREFIX_START else shown
+        out.append(Line(len(out), shown, core, level))
     while out and not out[-1].shown.strip():
         out.pop()
     return out
