@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.diagnosis.events import EventNote
-from bot.diagnosis.logtext import Line
+from bot.diagnosis.logtext import Line, LogLines, joined
 
 _DESCRIBE_FIELD = re.compile(r"^(\s*)(Name|Namespace|Status|Reason|Message|Exit Code|Signal|"
                              r"State|Last State|Started|Finished|Node|Controlled By|"
@@ -124,8 +124,15 @@ def _telling_rows(events: Sequence[tuple[Line, EventNote]]) -> list[Line]:
     return [ln for ln, _ in reasons.values()][:_EVENTS_QUOTED]
 
 
+# a describe field or an event row somewhere in the text: one scan before the line-by-line
+_SHAPE = re.compile(r"^\s*(?:(?:\S+\s+)?(?:Normal|Warning)\s|(?:Last State|State|Exit Code|"
+                    r"Events|Controlled By):)", re.M)
+
+
 def read_kube_text(lines: Sequence[Line]) -> KubeText | None:
     """The facts of describe/events text, or None when the text is an ordinary log."""
+    if isinstance(lines, LogLines) and joined(_SHAPE).search(lines.shown_blob) is None:
+        return None
     fields = [(ln, m) for ln in lines if (m := _DESCRIBE_FIELD.match(ln.shown)) is not None]
     header = next((ln.index for ln in lines[:_HEADER_WINDOW] if _EVENTS_HEADER.match(ln.shown)),
                   None)

@@ -56,8 +56,8 @@ CRASH_MARKERS = ("\npanic: ", "\nfatal error: ", "Traceback (most recent call la
                  "Exception in thread", "FATAL ERROR", "' panicked at",
                  "A fatal error has been detected", "terminate called after", "Caused by: ",
                  "<--- Last few GCs --->", "Segmentation fault")
-LARGE = 1_000_000  # bytes; longer tails are analysed in focus windows
-WINDOW = 400_000
+LARGE = 256 * 1024  # bytes (LOG_LIMIT_BYTES default); longer tails: focus windows
+WINDOW = 128 * 1024
 SAMPLE = 200  # lines looked at from each end to decide which transport prefixes are in use
 _JSON_MESSAGE_KEYS = ("msg", "message", "@message", "log", "event", "textPayload")
 _JSON_ERROR_KEYS = ("error", "err", "exception", "error.message", "exc_info")
@@ -82,7 +82,7 @@ class Line:
 class LogLines(list[Line]):
     """The lines of one log, plus their `core` texts joined (built once, on demand), so a
     detector can ask "does this pattern occur anywhere?" in one pass before going line by
-    line."""
+    line. Each joined text starts with a newline, so every line follows one (`joined()`)."""
 
     _blob: str | None = None
     _lower: str | None = None
@@ -91,13 +91,13 @@ class LogLines(list[Line]):
     @property
     def shown_blob(self) -> str:
         if self._shown is None:
-            self._shown = "\n".join(line.shown for line in self)
+            self._shown = "".join("\n" + line.shown for line in self)
         return self._shown
 
     @property
     def blob(self) -> str:
         if self._blob is None:
-            self._blob = "\n".join(line.core for line in self)
+            self._blob = "".join("\n" + line.core for line in self)
         return self._blob
 
     @property
@@ -105,6 +105,21 @@ class LogLines(list[Line]):
         if self._lower is None:
             self._lower = self.blob.lower()
         return self._lower
+
+
+_JOINED: dict[re.Pattern[str], re.Pattern[str]] = {}
+
+
+def joined(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """`pattern` for a search of a LogLines' joined text: multi-line, and a leading `^` made
+    the newline every line follows, which the regex engine finds many times faster than it
+    tries `^` at every position."""
+    compiled = _JOINED.get(pattern)
+    if compiled is None:
+        text = pattern.pattern
+        text = "\n" + text[1:] if text.startswith("^") else text
+        compiled = _JOINED[pattern] = re.compile(text, pattern.flags | re.MULTILINE)
+    return compiled
 
 
 def strip_prefixes(text: str) -> str:
