@@ -16,16 +16,7 @@ def signature_of(log: str, exit_code: int | None = None) -> tuple[str, tuple[str
     return d.category, d.signature
 
 
-# ---- a hint is not the error it explains --------------------------------------------------
-def test_an_exception_with_a_hint_under_it_is_quoted_not_the_hint() -> None:
-    log = ("orders.db.ConnectError: could not reach the primary: connection refused\n"
-           "Is the server running on host \"pg-0\" and accepting\nconnections on port 6543?\n")
-    category, signature = signature_of(log, exit_code=1)
-    assert category == "dependency-unavailable"
-    assert signature == ("orders.db.ConnectError: could not reach the primary: connection "
-                         "refused",)
-
-
+# ---- a hint is not the error it explains (more in ROOTS below) -----------------------------
 def test_a_traceback_that_lost_its_indentation_still_ends_in_its_exception() -> None:
     log = ("Traceback (most recent call last):\n"
            'File "/srv/ledger/boot.py", line 9, in <module>\n'
@@ -38,24 +29,6 @@ def test_a_traceback_that_lost_its_indentation_still_ends_in_its_exception() -> 
     category, signature = signature_of(log, exit_code=1)
     assert category == "dependency-unavailable"
     assert signature[0] == "ledger.errors.StoreUnavailable: connection refused by 10.2.0.7:7000"
-
-
-def test_an_error_logged_with_its_object_dumped_under_it_quotes_the_log_line() -> None:
-    log = ("[2026-11-27 09:00:00.000 +0000] INFO: booting\n"
-           "[2026-11-27 09:00:01.000 +0000] ERROR: listen EADDRINUSE: address already in use "
-           "0.0.0.0:8443\n"
-           "    err: {\n"
-           '      "type": "Error",\n'
-           '      "message": "listen EADDRINUSE: address already in use 0.0.0.0:8443",\n'
-           '      "stack":\n'
-           "          Error: listen EADDRINUSE: address already in use 0.0.0.0:8443\n"
-           "              at Server.setupListenHandle [as _listen2] (node:net:1817:16)\n"
-           '      "code": "EADDRINUSE"\n'
-           "    }\n")
-    category, signature = signature_of(log)
-    assert category == "port-in-use"
-    assert signature == ("[2026-11-27 09:00:01.000 +0000] ERROR: listen EADDRINUSE: address "
-                         "already in use 0.0.0.0:8443",)
 
 
 # ---- a headline and its deepest cause -------------------------------------------------------
@@ -123,26 +96,7 @@ def test_an_assertion_then_a_backtrace_then_the_wrapper_report() -> None:
                    for line in signature[2:-1])
 
 
-def test_an_assertion_without_quotes_is_an_assertion() -> None:
-    log = "svc: ring.c:77: push: Assertion (head) != (tail) failed.\nAborted (core dumped)\n"
-    category, signature = signature_of(log)
-    assert category == "native-crash"
-    assert signature == ("svc: ring.c:77: push: Assertion (head) != (tail) failed.",
-                         "Aborted (core dumped)")
-
-
-def test_a_shell_report_of_a_signal_and_the_runner_exit_status() -> None:
-    log = ("Compiling module graph\n"
-           "/ci/steps.sh: line 40:  311 Aborted                 (core dumped) ./bundle build\n"
-           "The step \"./bundle build\" exited with 134.\n")
-    category, signature = signature_of(log, exit_code=134)
-    assert category == "native-crash"
-    assert signature == (
-        "/ci/steps.sh: line 40:  311 Aborted                 (core dumped) ./bundle build",
-        'The step "./bundle build" exited with 134.')
-
-
-# ---- gunicorn points up to the import error; the entrypoint's own failures ------------------
+# ---- gunicorn points up to the import error ---------------------------------------------------
 def test_gunicorn_gave_up_after_an_import_error_whose_traceback_scrolled_away() -> None:
     log = ("ImportError: cannot import name 'Celery' from partially initialized module 'tasks'\n"
            "[2026-11-27 09:00:00 +0000] [9] [INFO] Worker exiting (pid: 9)\n"
@@ -152,19 +106,6 @@ def test_gunicorn_gave_up_after_an_import_error_whose_traceback_scrolled_away() 
     assert d.category == "python-exception"
     assert d.signature[0].startswith("ImportError: cannot import name 'Celery'")
     assert d.summary.startswith("Python exception: ImportError")
-
-
-def test_an_entrypoint_that_went_on_after_failing_lines_is_quoted_with_the_crash() -> None:
-    log = ("/srv/start.sh: line 2: $'\\r': command not found\n"
-           "/srv/start.sh: line 3: cd: $'app\\r': No such file or directory\n"
-           "/srv/start.sh: line 4: $'\\r': command not found\n"
-           "Traceback (most recent call last):\n  File \"/srv/run.py\", line 1, in <module>\n"
-           "    import app\nModuleNotFoundError: No module named 'app'\n")
-    d = diagnose(Evidence(exit_code=1, log=log))
-    assert d.category == "python-exception"
-    assert d.signature[0] == "ModuleNotFoundError: No module named 'app'"
-    assert d.signature[1:] == ("/srv/start.sh: line 2: $'\\r': command not found",
-                               "/srv/start.sh: line 3: cd: $'app\\r': No such file or directory")
 
 
 # ---- a log viewer's source column -------------------------------------------------------------
@@ -199,21 +140,6 @@ def test_a_squeezed_events_table_is_still_read() -> None:
     assert d.category == "probe-kill" and "liveness probe" in d.summary
     assert "Normal Killing 3m kubelet Container web failed liveness probe, will be restarted" in (
         d.signature)
-
-
-# ---- chains whose first traceback lost its header ---------------------------------------------
-def test_the_cause_above_a_chain_separator_is_kept_without_its_header() -> None:
-    log = ('  File "/usr/lib/python3.12/socket.py", line 850, in create_connection\n'
-           "    sock.connect(sa)\n"
-           "ConnectionRefusedError: [Errno 111] Connection refused\n\n"
-           "During handling of the above exception, another exception occurred:\n\n"
-           "Traceback (most recent call last):\n  File \"/srv/jobs.py\", line 12, in <module>\n"
-           "    queue.ping()\n"
-           "jobs.queue.BrokerUnavailable: cannot reach the broker at mq:5672\n")
-    d = diagnose(Evidence(exit_code=1, log=log))
-    assert d.category == "dependency-unavailable"
-    assert d.signature == ("ConnectionRefusedError: [Errno 111] Connection refused",
-                           "jobs.queue.BrokerUnavailable: cannot reach the broker at mq:5672")
 
 
 # ---- Rust: main returned an Err printed with Debug --------------------------------------------
@@ -318,3 +244,72 @@ def test_a_container_lost_when_its_pod_was_evicted_is_the_eviction() -> None:
         "Message:      The node was low on resource: memory. Threshold quantity: 100Mi, "
         "available: 80Mi.\n", "")))
     assert lost.category == "unknown"
+
+
+# ---- the root and what explains it: category and the exact lines quoted -----------------------
+ROOTS = [
+    pytest.param(
+        "orders.db.ConnectError: could not reach the primary: connection refused\n"
+        "Is the server running on host \"pg-0\" and accepting\nconnections on port 6543?\n",
+        1, "dependency-unavailable",
+        ("orders.db.ConnectError: could not reach the primary: connection refused",),
+        id="an exception with a hint under it is quoted, not the hint"),
+    pytest.param(
+        "[2026-11-27 09:00:00.000 +0000] INFO: booting\n"
+        "[2026-11-27 09:00:01.000 +0000] ERROR: listen EADDRINUSE: address already in use "
+        "0.0.0.0:8443\n"
+        "    err: {\n"
+        '      "type": "Error",\n'
+        '      "message": "listen EADDRINUSE: address already in use 0.0.0.0:8443",\n'
+        '      "stack":\n'
+        "          Error: listen EADDRINUSE: address already in use 0.0.0.0:8443\n"
+        "              at Server.setupListenHandle [as _listen2] (node:net:1817:16)\n"
+        '      "code": "EADDRINUSE"\n'
+        "    }\n",
+        None, "port-in-use",
+        ("[2026-11-27 09:00:01.000 +0000] ERROR: listen EADDRINUSE: address already in use "
+         "0.0.0.0:8443",),
+        id="an error logged with its object dumped under it quotes the log line"),
+    pytest.param(
+        "svc: ring.c:77: push: Assertion (head) != (tail) failed.\nAborted (core dumped)\n",
+        None, "native-crash",
+        ("svc: ring.c:77: push: Assertion (head) != (tail) failed.", "Aborted (core dumped)"),
+        id="an assertion without quotes is an assertion"),
+    pytest.param(
+        "Compiling module graph\n"
+        "/ci/steps.sh: line 40:  311 Aborted                 (core dumped) ./bundle build\n"
+        "The step \"./bundle build\" exited with 134.\n",
+        134, "native-crash",
+        ("/ci/steps.sh: line 40:  311 Aborted                 (core dumped) ./bundle build",
+         'The step "./bundle build" exited with 134.'),
+        id="a shell report of a signal and the runner's exit status"),
+    pytest.param(
+        "/srv/start.sh: line 2: $'\\r': command not found\n"
+        "/srv/start.sh: line 3: cd: $'app\\r': No such file or directory\n"
+        "/srv/start.sh: line 4: $'\\r': command not found\n"
+        "Traceback (most recent call last):\n  File \"/srv/run.py\", line 1, in <module>\n"
+        "    import app\nModuleNotFoundError: No module named 'app'\n",
+        1, "python-exception",
+        ("ModuleNotFoundError: No module named 'app'",
+         "/srv/start.sh: line 2: $'\\r': command not found",
+         "/srv/start.sh: line 3: cd: $'app\\r': No such file or directory"),
+        id="an entrypoint that went on after failing lines is quoted after the crash"),
+    pytest.param(
+        '  File "/usr/lib/python3.12/socket.py", line 850, in create_connection\n'
+        "    sock.connect(sa)\n"
+        "ConnectionRefusedError: [Errno 111] Connection refused\n\n"
+        "During handling of the above exception, another exception occurred:\n\n"
+        "Traceback (most recent call last):\n  File \"/srv/jobs.py\", line 12, in <module>\n"
+        "    queue.ping()\n"
+        "jobs.queue.BrokerUnavailable: cannot reach the broker at mq:5672\n",
+        1, "dependency-unavailable",
+        ("ConnectionRefusedError: [Errno 111] Connection refused",
+         "jobs.queue.BrokerUnavailable: cannot reach the broker at mq:5672"),
+        id="the cause above a chain separator is kept without its traceback's header"),
+]
+
+
+@pytest.mark.parametrize(("log", "exit_code", "category", "signature"), ROOTS)
+def test_the_root_and_what_explains_it(log: str, exit_code: int | None, category: str,
+                                       signature: tuple[str, ...]) -> None:
+    assert signature_of(log, exit_code) == (category, signature)
