@@ -224,7 +224,7 @@ def _transports_in_use(raw: Sequence[str]) -> tuple[re.Pattern[str], ...]:
     return tuple(used)
 
 
-# A source column that a log viewer puts before every line (`prometheus - `, `api | `): one
+# A source column that a log viewer puts before every line (`api - `, `worker | `): one
 # token and a dash or pipe. It must lead two thirds of the sampled lines, word for word, and
 # must not be a level word.
 _LEADER = re.compile(r"[\w.@/-]{1,48} [-|](?= |$)")
