@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.diagnosis.categories import REAL_CRASHES, Category
+from bot.diagnosis.detectors.jvm import java_release
 from bot.diagnosis.events import EventNote
 from bot.diagnosis.exit_codes import ExitDecoding, decode_termination, signal_of
 from bot.diagnosis.fingerprint import fingerprint
@@ -24,7 +25,7 @@ from bot.diagnosis.kubetext import KubeText, read_kube_text
 from bot.diagnosis.logtext import LogLines, split_lines, strip_prefixes
 from bot.diagnosis.runtimes import infer_runtime
 from bot.diagnosis.signatures import MAX_LINES, Finding, extract_signature, last_words
-from bot.diagnosis.wording import WORDING, Facts
+from bot.diagnosis.wording import CONTAINER_KINDS, WORDING, Facts
 
 __all__ = ["REAL_CRASHES", "Diagnosis", "EventNote", "Evidence", "diagnose"]
 
@@ -44,6 +45,15 @@ class Evidence:
     has_liveness_probe: bool | None = None
     has_startup_probe: bool | None = None
     disruption_reason: str | None = None
+    # Which list of the pod status the container comes from: "container", "init", "sidecar"
+    # or "ephemeral" (ContainerKind's values); None when the caller does not say.
+    container_kind: str | None = None
+    # Whether the pod's events could be read: False after a 403 or an API error, so "no
+    # events" is not read as "they expired"; None when the caller does not say.
+    events_readable: bool | None = None
+    # Whether the container's spec sets a memory limit (memory_limit holds its value): False
+    # when the spec was read and sets none; None when unknown.
+    has_memory_limit: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +152,9 @@ def _found(case: _Case) -> Category:
 
 # Evaluated in order; the first rule whose condition holds names the category.
 _RULES: tuple[Rule, ...] = (
+    # the kubelet lost a container of a pod that was evicted: the eviction is the story
+    (lambda c: c.ev.reason == "ContainerStatusUnknown" and _disruption(c.ev) is not None,
+     lambda c: Category.EVICTED_OR_PREEMPTED),
     (lambda c: c.ev.reason in _STATUS_REASONS, _decoded),
     (lambda c: c.ev.reason == "Unknown" and c.ev.exit_code in (None, 255), _decoded),
     (lambda c: c.crash, _found),
@@ -178,6 +191,16 @@ _CAUSE_EVENTS = frozenset({"Failed", "FailedMount", "FailedAttachVolume", "Faile
                            "FailedPostStartHook", "FailedPreStopHook"})
 
 
+def _event_finding(events: tuple[EventNote, ...]) -> Finding | None:
+    """With no log: the crash a failure event's message names (the runtime's exec error, a
+    missing ConfigMap), read by the same detectors as a log, quoting the message."""
+    stated = [e.message for e in events if e.reason in _CAUSE_EVENTS and e.message.strip()]
+    if not stated:
+        return None
+    found = extract_signature(split_lines("\n".join(stated)))
+    return found if found is not None and found.category in REAL_CRASHES else None
+
+
 def _kube_finding(kube: KubeText) -> Finding | None:
     """The lines the text states; a crash category when the termination message or a failure
     event names one (read by the same detectors as a log)."""
@@ -204,12 +227,17 @@ def diagnose(ev: Evidence) -> Diagnosis:
         finding = _kube_finding(kube)
     else:
         finding = _read_log(ev, lines)
+        if finding is None and not ev.log.strip():
+            finding = _event_finding(ev.events)
     runtime = (finding.runtime if finding and finding.runtime else None) or infer_runtime(
         lines, ev.image, ev.exit_code)
     decoded = decode_termination(ev.exit_code, ev.reason, ev.signal, runtime)
     category = _category(ev, finding, decoded)
     signature = finding.lines if finding else ()
     summary, hints = WORDING[category].render(_facts(ev, finding, decoded))
+    if ev.container_kind in CONTAINER_KINDS:
+        prefix, hint = CONTAINER_KINDS[ev.container_kind]
+        summary, hints = prefix + summary, [hint, *hints]
     return Diagnosis(
         exit_code=ev.exit_code, signal=signal_of(ev.exit_code, ev.signal), reason=ev.reason,
         meaning=decoded.meaning, category=category, runtime=runtime, signature=signature,
@@ -244,18 +272,24 @@ def _headline(finding: Finding | None) -> str:
     text = strip_prefixes(finding.headline)
     text = re.sub(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+\] ", "", text)
     text = re.sub(r"^(\[[^\]]*\]\s*)+", "", text)
+    text = re.sub(r"^(?:ERROR|ERR|FATAL|CRITICAL|CRIT|PANIC):?\s+(?=\S)", "", text)
     return text.strip()
+
+
+_STARTUP_PROBE_EVENT = re.compile(r"Startup probe failed|failed startup probe", re.I)
 
 
 def _facts(ev: Evidence, finding: Finding | None, decoded: ExitDecoding) -> Facts:
     head = _headline(finding)
+    subject = "\n".join((head, *(finding.lines if finding else ()), ev.message or ""))
+    java = java_release(subject)
     location = finding.location if finding else None
     limit = ev.memory_limit or ""
     origin = finding.lines[0].strip() if finding and len(finding.lines) > 1 else ""
     arch = _image_arch(ev.image) or ""
     return Facts(
         head=head,
-        subject="\n".join((head, *(finding.lines if finding else ()), ev.message or "")),
+        subject=subject,
         where=f" in {location}" if location else "",
         frame=f" in {location}" if location else " in the first frame",
         at=f" at {location}" if location else "",
@@ -263,13 +297,18 @@ def _facts(ev: Evidence, finding: Finding | None, decoded: ExitDecoding) -> Fact
         limit=limit, limit_now=f" (now {limit})" if limit else "",
         limit_paren=f" ({limit})" if limit else "", limit_of=f" of {limit}" if limit else "",
         exit_code=ev.exit_code,
-        exit_code_or_1=ev.exit_code if ev.exit_code is not None else 1,
         probe=_probe_kind(ev.events) or "liveness",
         disruption=_disruption(ev) or "a disruption",
         arch=arch, image=ev.image or "", image_paren=f" (image {ev.image})" if ev.image else "",
         what=head or ev.message or decoded.meaning,
         colon_head=f": {head}" if head else "",
         meaning=decoded.meaning[:1].upper() + decoded.meaning[1:],
-        has_events=bool(ev.events), has_liveness_probe=bool(ev.has_liveness_probe),
-        has_startup_probe=bool(ev.has_startup_probe), log_empty=not ev.log.strip(),
+        has_events=bool(ev.events), events_readable=ev.events_readable,
+        has_liveness_probe=bool(ev.has_liveness_probe),
+        has_startup_probe=bool(ev.has_startup_probe) or any(
+            _STARTUP_PROBE_EVENT.search(e.message) for e in ev.events),
+        no_memory_limit=ev.has_memory_limit is False,
+        probe_failure="\n".join(e.message for e in ev.events if _PROBE_EVENT.search(e.message)),
+        java_needed=str(java[0]) if java else "", java_running=str(java[1]) if java else "",
+        log_empty=not ev.log.strip(),
     )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.diagnosis.categories import Category
-from bot.diagnosis.logtext import Line, LogLines
+from bot.diagnosis.logtext import Line, LogLines, joined
 
 MAX_LINES = 8
 
@@ -46,18 +46,12 @@ def prev_nonblank(lines: Sequence[Line], i: int) -> Line | None:
     return None
 
 
-_MULTILINE: dict[re.Pattern[str], re.Pattern[str]] = {}
-
-
 def anywhere(lines: Sequence[Line], pattern: re.Pattern[str], *, shown: bool = False) -> bool:
     """False only when `pattern` surely matches no line (`core`, or `shown` texts): one scan
     of the joined text."""
     if not isinstance(lines, LogLines):
         return True
-    ml = _MULTILINE.get(pattern)
-    if ml is None:
-        ml = _MULTILINE[pattern] = re.compile(pattern.pattern, pattern.flags | re.MULTILINE)
-    return ml.search(lines.shown_blob if shown else lines.blob) is not None
+    return joined(pattern).search(lines.shown_blob if shown else lines.blob) is not None
 
 
 def mentions(lines: Sequence[Line], keywords: tuple[str, ...], *, shown: bool = False) -> bool:

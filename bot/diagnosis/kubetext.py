@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.diagnosis.events import EventNote
-from bot.diagnosis.logtext import Line
+from bot.diagnosis.logtext import Line, LogLines, joined
 
 _DESCRIBE_FIELD = re.compile(r"^(\s*)(Name|Namespace|Status|Reason|Message|Exit Code|Signal|"
                              r"State|Last State|Started|Finished|Node|Controlled By|"
@@ -22,6 +22,10 @@ _DESCRIBE_FIELD = re.compile(r"^(\s*)(Name|Namespace|Status|Reason|Message|Exit 
 # "  Warning  Unhealthy  3m (x5 over 4m)  kubelet  Liveness probe failed: …" (describe) and
 # "2m  Warning  Evicted  pod/web-1  The node had condition: [DiskPressure]." (get events)
 _EVENT_ROW = re.compile(r"^\s*(?:\S+\s{2,})?(Normal|Warning)\s{2,}([A-Z]\w+)\s{2,}(.+)$")
+# the same row once a copy squeezed the columns to single spaces (read only under a header):
+# type, reason, age with its "(x3 over 12m)", source ("kubelet" or "kubelet, node-1"), message
+_SQUEEZED_ROW = re.compile(r"^\s*(Normal|Warning) ([A-Z]\w+) (?:\S+)(?: \(x(\d+) over \S+\))? "
+                           r"([a-z][\w.-]*(?:, \S+)?) (\S.*)$")
 _DESCRIBE_ONLY = ("Last State", "State", "Exit Code", "Events", "Controlled By")
 # the column headers of describe's Events table and of `kubectl get events`
 _EVENTS_HEADER = re.compile(r"^\s*(Type\s+Reason\s+Age\s+From\s+Message|"
@@ -50,10 +54,13 @@ class KubeText:
     quoted: tuple[Line, ...]  # the lines that state it, in log order
 
 
-def _event(line: Line) -> EventNote | None:
+def _event(line: Line, squeezed: bool = False) -> EventNote | None:
     m = _EVENT_ROW.match(line.shown)
     if m is None:
-        return None
+        s = _SQUEEZED_ROW.match(line.shown) if squeezed else None
+        if s is None:
+            return None
+        return EventNote(s.group(1), s.group(2), s.group(5).strip(), int(s.group(3) or 1))
     columns = re.split(r"\s{2,}", m.group(3).strip())
     count = _COUNT.search(m.group(3))
     return EventNote(m.group(1), m.group(2), columns[-1], int(count.group(1)) if count else 1)
@@ -95,12 +102,44 @@ def _memory_limit(lines: Sequence[Line]) -> str | None:
     return None
 
 
+_PROBE = re.compile(r"\b(Liveness|Readiness|Startup) probe failed", re.I)
+
+
+def _telling_rows(events: Sequence[tuple[Line, EventNote]]) -> list[Line]:
+    """The rows worth quoting: per Warning or stopping reason its first row, except probe
+    failures, quoted per probe (the most repeated row of each), liveness and startup before
+    readiness: a failing readiness probe takes the pod out of its Service but never restarts
+    the container."""
+    reasons: dict[str, tuple[Line, EventNote]] = {}
+    for ln, ev in events:
+        if ev.type != "Warning" and ev.reason not in _STOP_REASONS:
+            continue
+        probe = _PROBE.search(ev.message)
+        key = f"{ev.reason}/{probe.group(1).lower()}" if probe else ev.reason
+        held = reasons.get(key)
+        if held is None or (probe is not None and ev.count > held[1].count):
+            reasons[key] = (ln, ev)
+    if any(key.endswith(("/liveness", "/startup")) for key in reasons):
+        reasons = {k: v for k, v in reasons.items() if not k.endswith("/readiness")}
+    return [ln for ln, _ in reasons.values()][:_EVENTS_QUOTED]
+
+
+# a describe field or an event row somewhere in the text: one scan before the line-by-line
+_SHAPE = re.compile(r"^\s*(?:(?:\S+\s+)?(?:Normal|Warning)\s|(?:Last State|State|Exit Code|"
+                    r"Events|Controlled By):)", re.M)
+
+
 def read_kube_text(lines: Sequence[Line]) -> KubeText | None:
     """The facts of describe/events text, or None when the text is an ordinary log."""
+    if isinstance(lines, LogLines) and joined(_SHAPE).search(lines.shown_blob) is None:
+        return None
     fields = [(ln, m) for ln in lines if (m := _DESCRIBE_FIELD.match(ln.shown)) is not None]
-    events = [(ln, ev) for ln in lines if (ev := _event(ln)) is not None]
+    header = next((ln.index for ln in lines[:_HEADER_WINDOW] if _EVENTS_HEADER.match(ln.shown)),
+                  None)
+    table = header is not None
+    events = [(ln, ev) for ln in lines
+              if (ev := _event(ln, squeezed=header is not None and ln.index > header)) is not None]
     describe = any(m.group(2) in _DESCRIBE_ONLY for _, m in fields)
-    table = any(_EVENTS_HEADER.match(ln.shown) for ln in lines[:_HEADER_WINDOW])
     if not ((describe and len(fields) >= _MIN_SHAPE) or len(events) >= _MIN_SHAPE
             or (table and events)):
         return None
@@ -116,11 +155,7 @@ def read_kube_text(lines: Sequence[Line]) -> KubeText | None:
                             None)
     quoted += [ln for key, ln in block.items() if key in ("Reason", "Exit Code", "Message")]
     quoted += [ln for ln in (pod_reason_line, pod_message_line) if ln is not None]
-    reasons: dict[str, Line] = {}  # the first row of each telling reason
-    for ln, ev in events:
-        if ev.type == "Warning" or ev.reason in _STOP_REASONS:
-            reasons.setdefault(ev.reason, ln)
-    quoted += list(reasons.values())[:_EVENTS_QUOTED]
+    quoted += _telling_rows(events)
     code = _value(block.get("Exit Code"))
     return KubeText(
         reason=_value(block.get("Reason")),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +35,9 @@ _TRANSPORT: tuple[re.Pattern[str], ...] = (
                r"(?:[\w./@-]+(?:\[[\w.-]+\])?: |[\w-]+/[\w.-]+ )"),
     # docker compose / foreman: "web_1   | ", "17:18:10 web.1  | "
     re.compile(r"(?:\d\d:\d\d:\d\d )?[\w.-]+\s*\|(?: |$)"),
-    # a timestamp column then a pipe: "2026-03-15 21:42:07.500 | "
-    re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\s*\|(?: |$)"),
+    # a timestamp column then a pipe or a tab: "2026-03-15 21:42:07.500 | ", export columns
+    re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
+               r"(?:\s*\|(?: |$)|\t)"),
     # kubectl logs --prefix: "[pod/api-7d…/app] "
     re.compile(r"\[pod/[^\]\s]+\] "),
     # stern "pod container ", k9s/kubectl-tail "pod:" / "pod container:"
@@ -46,6 +48,7 @@ _APP_PREFIX = re.compile(
     r"|\[[^\]\s]{1,64}\]\s?"  # "[hostname]" without spaces inside
     r"|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|\s?[+-]\d\d:?\d\d)?\s+"
     r"|\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?\s+"  # Go log package
+    r"|\d+:[MSCX] \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d+ [.*#-] "  # Redis
 )
 _STAMP = re.compile(r"(\d{13}|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?)")
 # Markers of a crash's first line, searched in the raw text of very long tails.
@@ -53,8 +56,8 @@ CRASH_MARKERS = ("\npanic: ", "\nfatal error: ", "Traceback (most recent call la
                  "Exception in thread", "FATAL ERROR", "' panicked at",
                  "A fatal error has been detected", "terminate called after", "Caused by: ",
                  "<--- Last few GCs --->", "Segmentation fault")
-LARGE = 1_000_000  # bytes; longer tails are analysed in focus windows
-WINDOW = 400_000
+LARGE = 256 * 1024  # bytes (LOG_LIMIT_BYTES default); longer tails: focus windows
+WINDOW = 128 * 1024
 SAMPLE = 200  # lines looked at from each end to decide which transport prefixes are in use
 _JSON_MESSAGE_KEYS = ("msg", "message", "@message", "log", "event", "textPayload")
 _JSON_ERROR_KEYS = ("error", "err", "exception", "error.message", "exc_info")
@@ -79,7 +82,7 @@ class Line:
 class LogLines(list[Line]):
     """The lines of one log, plus their `core` texts joined (built once, on demand), so a
     detector can ask "does this pattern occur anywhere?" in one pass before going line by
-    line."""
+    line. Each joined text starts with a newline, so every line follows one (`joined()`)."""
 
     _blob: str | None = None
     _lower: str | None = None
@@ -88,13 +91,13 @@ class LogLines(list[Line]):
     @property
     def shown_blob(self) -> str:
         if self._shown is None:
-            self._shown = "\n".join(line.shown for line in self)
+            self._shown = "".join("\n" + line.shown for line in self)
         return self._shown
 
     @property
     def blob(self) -> str:
         if self._blob is None:
-            self._blob = "\n".join(line.core for line in self)
+            self._blob = "".join("\n" + line.core for line in self)
         return self._blob
 
     @property
@@ -102,6 +105,21 @@ class LogLines(list[Line]):
         if self._lower is None:
             self._lower = self.blob.lower()
         return self._lower
+
+
+_JOINED: dict[re.Pattern[str], re.Pattern[str]] = {}
+
+
+def joined(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """`pattern` for a search of a LogLines' joined text: multi-line, and a leading `^` made
+    the newline every line follows, which the regex engine finds many times faster than it
+    tries `^` at every position."""
+    compiled = _JOINED.get(pattern)
+    if compiled is None:
+        text = pattern.pattern
+        text = "\n" + text[1:] if text.startswith("^") else text
+        compiled = _JOINED[pattern] = re.compile(text, pattern.flags | re.MULTILINE)
+    return compiled
 
 
 def strip_prefixes(text: str) -> str:
@@ -190,16 +208,47 @@ def _from_json(raw: str) -> list[tuple[str, str | None]] | None:
 
 
 def _transports_in_use(raw: Sequence[str]) -> tuple[re.Pattern[str], ...]:
-    """The transport prefix shapes that start at least a third of the sampled lines."""
+    """The transport prefix shapes that start at least a third of the sampled lines, layer
+    by layer: a compose or journald prefix inside a CRI one is found once the outer layer
+    is stripped from the sample."""
     sample = [ln for ln in (*raw[:SAMPLE], *raw[-SAMPLE:]) if ln.strip()]
-    if not sample:
-        return ()
-    used = []
-    for pattern in _TRANSPORT:
-        hits = sum(1 for ln in sample if pattern.match(ln))
-        if hits and hits * 3 >= len(sample):
-            used.append(pattern)
+    used: list[re.Pattern[str]] = []
+    while sample:
+        layer = [pattern for pattern in _TRANSPORT if pattern not in used
+                 and (hits := sum(1 for ln in sample if pattern.match(ln)))
+                 and hits * 3 >= len(sample)]
+        if not layer:
+            break
+        used += layer
+        sample = [_strip_transport(ln, tuple(layer)) for ln in sample]
     return tuple(used)
+
+
+# A source column that a log viewer puts before every line (`api - `, `worker | `): one
+# token and a dash or pipe. It must lead two thirds of the sampled lines, word for word, and
+# must not be a level word.
+_LEADER = re.compile(r"[\w.@/-]{1,48} [-|](?= |$)")
+_LEVEL_WORD = re.compile(r"^(trace|debug|info|notice|warn|warning|error|err|fatal|critical|"
+                         r"crit|panic|emerg|alert)\b", re.I)
+_LEADER_MIN = 3
+
+
+def _leader_in_use(sample: Sequence[str]) -> str | None:
+    """The column every line repeats after the transport prefixes, if there is one."""
+    lines = [ln for ln in sample if ln.strip()]
+    counts = Counter(m.group(0) for ln in lines if (m := _LEADER.match(ln)))
+    if not counts:
+        return None
+    leader, hits = counts.most_common(1)[0]
+    if hits < _LEADER_MIN or hits * 3 < len(lines) * 2 or _LEVEL_WORD.match(leader):
+        return None
+    return leader
+
+
+def _strip_leader(line: str, leader: str) -> str:
+    if line.startswith(leader) and line[len(leader):len(leader) + 1] in ("", " "):
+        return line[len(leader) + 1:]
+    return line
 
 
 def _strip_transport(line: str, used: tuple[re.Pattern[str], ...]) -> str:
@@ -224,6 +273,20 @@ def _newest_first(raw: Sequence[str]) -> bool:
     return all(a >= b for a, b in pairs) and any(a > b for a, b in pairs)
 
 
+def _parsed(text: str) -> list[tuple[str, str | None]] | None:
+    """The lines of a JSON record (one level of nesting: docker's json-file driver wrapping
+    an app's own JSON line), or None when `text` is not one."""
+    stripped = text.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return None
+    parsed = _from_json(stripped)
+    if parsed is None or len(parsed) != 1:
+        return parsed
+    inner = parsed[0][0].strip()
+    nested = _from_json(inner) if inner.startswith("{") and inner.endswith("}") else None
+    return nested or parsed
+
+
 def split_lines(text: str) -> LogLines:
     """Normalise a log tail into Lines (CRLF, ANSI, transport prefixes, JSON logs)."""
     out = LogLines()
@@ -236,17 +299,33 @@ def split_lines(text: str) -> LogLines:
     if _newest_first(raw_lines):
         raw_lines.reverse()
     used = _transports_in_use(raw_lines)
+    sample = [_strip_transport(ln, used) for ln in (*raw_lines[:SAMPLE], *raw_lines[-SAMPLE:])]
+    leader = _leader_in_use(sample)
+    texts: list[tuple[str, str | None, bool]] = []  # (text, JSON level, from a JSON record)
+    wrapped: list[int] = []
     for original in raw_lines:
-        raw = (_strip_transport(original, used) if used else original)[:MAX_LINE]
-        stripped = raw.strip()
-        parsed = _from_json(stripped) if stripped.startswith("{") and stripped.endswith(
-            "}") else None
+        raw = _strip_transport(original, used) if used else original
+        raw = (_strip_leader(raw, leader) if leader else raw)[:MAX_LINE]
+        parsed = _parsed(raw) if raw.rstrip().endswith("}") else None
         if parsed is None:
-            out.append(Line(len(out), raw, strip_prefixes(raw) if raw[:1] in _PREFIX_START
-                            else raw))
+            texts.append((raw, None, False))
             continue
         for shown, level in parsed:
-            out.append(Line(len(out), shown, strip_prefixes(shown), level))
+            wrapped.append(len(texts))
+            texts.append((shown, level, True))
+    if wrapped:  # the records may carry prefixes of their own (compose inside json-file)
+        inner = _transports_in_use([texts[i][0] for i in wrapped])
+        inner_sample = [_strip_transport(texts[i][0], inner) for i in (
+            *wrapped[:SAMPLE], *wrapped[-SAMPLE:])]
+        inner_leader = None if leader else _leader_in_use(inner_sample)
+        for i in wrapped if inner or inner_leader else ():
+            shown, level, _ = texts[i]
+            shown = _strip_transport(shown, inner)
+            texts[i] = (_strip_leader(shown, inner_leader) if inner_leader else shown, level,
+                        True)
+    for shown, level, from_json in texts:
+        core = strip_prefixes(shown) if from_json or shown[:1] in _PREFIX_START else shown
+        out.append(Line(len(out), shown, core, level))
     while out and not out[-1].shown.strip():
         out.pop()
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.diagnosis.logtext import Line, LogLines
+from bot.diagnosis.logtext import Line, LogLines, joined
 
 _LOG_EVIDENCE: dict[str, tuple[re.Pattern[str], ...]] = {
     "go": (
@@ -48,8 +48,7 @@ _IMAGE_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 # the same patterns over the joined log (one scan per pattern, not one per line)
 _JOINED: dict[str, tuple[re.Pattern[str], ...]] = {
-    runtime: tuple(re.compile(p.pattern, p.flags | re.MULTILINE) for p in patterns)
-    for runtime, patterns in _LOG_EVIDENCE.items()
+    runtime: tuple(joined(p) for p in patterns) for runtime, patterns in _LOG_EVIDENCE.items()
 }
 
 

@@ -19,7 +19,15 @@ from bot.diagnosis.detectors import DETECTORS
 from bot.diagnosis.detectors.bursts import last_burst
 from bot.diagnosis.detectors.logs import DEPENDENCY, PORT, detect_announced_exit
 from bot.diagnosis.detectors.startup import BAD_ADDRESS, BAD_CREDENTIALS, CONFIG, PLACEHOLDER
-from bot.diagnosis.finding import MAX_LINES, Finding, detail_of, finding, loud
+from bot.diagnosis.finding import (
+    MAX_LINES,
+    Finding,
+    anywhere,
+    detail_of,
+    finding,
+    loud,
+    mentions,
+)
 from bot.diagnosis.logtext import Line
 
 __all__ = ["MAX_LINES", "Finding", "extract_signature", "last_words", "refine"]
@@ -41,16 +49,65 @@ _ROOT_CAUSES: tuple[tuple[re.Pattern[str], Category], ...] = (
 )
 
 
+# A programming error in the app's own code: whatever words its message holds ("Cannot read
+# properties of undefined (reading 'config')"), it is not a configuration the process
+# rejected, so it is never refined to config-error.
+_PROGRAMMING_ERROR = re.compile(
+    r"\b(?:TypeError|ReferenceError|RangeError|AttributeError|NameError|UnboundLocalError|"
+    r"IndexError|ZeroDivisionError|RecursionError|AssertionError|NotImplementedError|"
+    r"NullPointerException|ClassCastException|ArrayIndexOutOfBoundsException|"
+    r"IndexOutOfBoundsException|ConcurrentModificationException|ArithmeticException|"
+    r"StackOverflowError|NoMethodError|NilClass)\b|nil pointer dereference|index out of range")
+_EXCEPTIONS = frozenset({Category.PYTHON_EXCEPTION, Category.JVM_EXCEPTION,
+                         Category.NODE_EXCEPTION, Category.GO_PANIC, Category.RUST_PANIC})
+
+
 def refine(found: Finding) -> Finding:
     """Most specific root cause: placeholder, address in use, unreachable dependency,
-    rejected configuration."""
+    rejected configuration (never for a programming error in the app's code)."""
     if found.category not in REFINABLE:
         return found
     lines = [line.strip() for line in found.lines]
+    programming = found.category in _EXCEPTIONS and _PROGRAMMING_ERROR.search(
+        found.headline or (lines[-1] if lines else "")) is not None
     for pattern, category in _ROOT_CAUSES:
+        if programming and category == Category.CONFIG_ERROR:
+            continue
         if any(pattern.search(line) for line in lines):
             return found if category == found.category else replace(found, category=category)
     return found
+
+
+# A shell script's own failing line (`entrypoint.sh: line 3: cd: …: No such file or
+# directory`, a CR-ended command): a script without `set -e` goes on and starts the app in a
+# broken state, so these lines are quoted after the crash they lead to.
+_SCRIPT_ERROR = re.compile(r"^\S+: (?:line )?\d+: (?:.*: )?(?:command not found|not found|"
+                           r"No such file or directory|Permission denied)\s*$")
+_SCRIPT_QUOTED = 2
+_NOT_AFTER_SCRIPTS = (Category.EXEC_ERROR, Category.GRACEFUL_SHUTDOWN, Category.UNKNOWN)
+
+
+def _with_script_errors(lines: Sequence[Line], found: Finding) -> Finding:
+    """The finding with the distinct script errors of the log appended (at most two)."""
+    if found.category in _NOT_AFTER_SCRIPTS or not mentions(
+            lines, ("not found", "no such file", "permission denied")) or not anywhere(
+            lines, _SCRIPT_ERROR):
+        return found
+    quoted = {q.strip() for q in found.lines}
+    seen: set[str] = set()
+    extra: list[str] = []
+    for line in lines:
+        text = line.shown.strip()
+        if not _SCRIPT_ERROR.match(line.core) or text in quoted:
+            continue
+        what = re.sub(r"^\S+: (?:line )?\d+: ", "", line.core.strip())
+        if what not in seen:
+            seen.add(what)
+            extra.append(line.shown.rstrip())
+    room = MAX_LINES - len(found.lines)
+    if not extra or room <= 0:
+        return found
+    return replace(found, lines=(*found.lines, *extra[:min(room, _SCRIPT_QUOTED)]))
 
 
 def extract_signature(lines: Sequence[Line]) -> Finding | None:
@@ -60,7 +117,7 @@ def extract_signature(lines: Sequence[Line]) -> Finding | None:
         if found is not None and found.lines:
             if found.runtime is None and detector.runtime is not None:
                 found = replace(found, runtime=detector.runtime)
-            return refine(found)
+            return _with_script_errors(lines, refine(found))
     return None
 
 

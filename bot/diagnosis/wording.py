@@ -32,7 +32,6 @@ class Facts:
     limit_paren: str = ""  # " (512Mi)"
     limit_of: str = ""  # " of 512Mi"
     exit_code: int | None = None
-    exit_code_or_1: int = 1
     probe: str = "liveness"
     disruption: str = "a disruption"
     arch: str = ""
@@ -42,8 +41,13 @@ class Facts:
     colon_head: str = ""  # ": head" when there is one
     meaning: str = ""  # the exit code's meaning, capitalised
     has_events: bool = False
+    events_readable: bool | None = None  # None: not known whether events could be read
     has_liveness_probe: bool = False
-    has_startup_probe: bool = False
+    has_startup_probe: bool = False  # from the spec, or a startup probe event
+    no_memory_limit: bool = False  # the caller knows the container sets no memory limit
+    probe_failure: str = ""  # the messages of the liveness/startup probe failure events
+    java_needed: str = ""  # from an UnsupportedClassVersionError: the release the classes need
+    java_running: str = ""  # … and the release the image runs
     log_empty: bool = True
 
 
@@ -54,10 +58,17 @@ def always(_: Facts) -> bool:
     return True
 
 
-def says(pattern: str) -> Condition:
-    """True when the crash's head, signature or message matches `pattern` (any case)."""
-    compiled = re.compile(pattern, re.I)
+def says(pattern: str, flags: int = re.I) -> Condition:
+    """True when the crash's head, signature or message matches `pattern` (any case unless
+    `flags` say otherwise)."""
+    compiled = re.compile(pattern, flags)
     return lambda facts: compiled.search(facts.subject) is not None
+
+
+def probe_says(pattern: str) -> Condition:
+    """True when a liveness/startup probe failure event's message matches `pattern`."""
+    compiled = re.compile(pattern, re.I)
+    return lambda facts: compiled.search(facts.probe_failure) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,7 @@ class Wording:
     summary: str
     hints: tuple[tuple[Hint, ...], ...] = field(default_factory=tuple)
     default_head: str = ""  # used for {head} when the log named nothing
+    summaries: tuple[Hint, ...] = ()  # conditional summaries, tried before `summary`
 
     def render(self, facts: Facts) -> tuple[str, list[str]]:
         if not facts.head and self.default_head:
@@ -81,7 +93,8 @@ class Wording:
             chosen = next((h for h in group if h.when(facts)), None)
             if chosen is not None and chosen.text:  # an empty text: this group says nothing
                 hints.append(chosen.text.format_map(values))
-        return self.summary.format_map(values), hints
+        summary = next((h.text for h in self.summaries if h.when(facts)), self.summary)
+        return summary.format_map(values), hints
 
 
 def one(text: str, when: Condition = always) -> tuple[Hint, ...]:
@@ -93,7 +106,8 @@ _RESTART_CHECK = "Diff the ConfigMap/Secret/args against the last good rollout."
 WORDING: dict[Category, Wording] = {
     Category.GO_PANIC: Wording(
         "Go panic: {head}{where}", default_head="unrecovered panic", hints=(
-            one("Exit 2 is Go's unrecovered panic, not 'misuse of shell builtin'."),
+            one("Exit 2 is Go's unrecovered panic, not 'misuse of shell builtin'.",
+                lambda f: f.exit_code == 2),
             one("A nil pointer is dereferenced{frame}: add the missing nil check.",
                 says(r"nil pointer")),
             one("Recover panics in long-running goroutines so one bad input cannot kill "
@@ -101,7 +115,9 @@ WORDING: dict[Category, Wording] = {
         )),
     Category.GO_FATAL_ERROR: Wording(
         "Go fatal error: {head}{where}", default_head="runtime fatal error", hints=(
-            one("Go fatal errors cannot be recovered; the process exits 2."),
+            (Hint("Go fatal errors cannot be recovered; the process exits 2.",
+                  lambda f: f.exit_code == 2),
+             Hint("Go fatal errors cannot be recovered, not even by recover().")),
             (Hint("A data race: guard the map with a sync.Mutex (or use sync.Map) and run "
                   "the tests with -race.", says(r"concurrent map")),
              Hint("The Go heap could not grow: raise the memory limit{limit_now} or set "
@@ -113,22 +129,31 @@ WORDING: dict[Category, Wording] = {
         "Python exception: {head}{cause}", hints=(
             (Hint("A module is missing from the image, or WORKDIR/PYTHONPATH is wrong.",
                   says(r"ModuleNotFoundError|ImportError")),
-             Hint("A required key is missing — often configuration or environment: check "
-                  "recent ConfigMap/Secret changes.", says(r"^KeyError"))),
-            one("The last line of the traceback is what ended the process "
-                "(exit {exit_code_or_1})."),
+             Hint("A required environment variable is missing: set it in the pod spec or the "
+                  "ConfigMap/Secret it comes from.", says(r"^KeyError: '[A-Z][A-Z0-9_]+'$",
+                                                          re.M))),
+            (Hint("The last line of the traceback is what ended the process "
+                  "(exit {exit_code}).", lambda f: f.exit_code is not None),
+             Hint("The last line of the traceback is what ended the process.")),
         )),
     Category.JVM_OOM: Wording(
         "Java heap exhausted: {head}", default_head="java.lang.OutOfMemoryError", hints=(
             one("Raise -Xmx or -XX:MaxRAMPercentage; the heap must fit inside the container "
                 "limit{limit_paren}."),
-            one("Add -XX:+ExitOnOutOfMemoryError so the JVM exits instead of limping on, and "
-                "-XX:+HeapDumpOnOutOfMemoryError to find the leak."),
+            (Hint("The JVM already exits on OutOfMemoryError (exit 3): add "
+                  "-XX:+HeapDumpOnOutOfMemoryError to find what fills the heap.",
+                  lambda f: f.exit_code == 3),
+             Hint("Add -XX:+ExitOnOutOfMemoryError so the JVM exits instead of limping on, and "
+                  "-XX:+HeapDumpOnOutOfMemoryError to find the leak.")),
         )),
     Category.JVM_EXCEPTION: Wording(
         "Java exception: {head}", hints=(
-            one("The deepest 'Caused by:' is usually the root cause; exit 1 means it escaped "
-                "main."),
+            (Hint("The classes were compiled for Java {java_needed} but the image runs Java "
+                  "{java_running}: use a Java {java_needed} (or newer) base image, or compile "
+                  "with --release {java_running}.", lambda f: bool(f.java_needed)),
+             Hint("The deepest 'Caused by:' is usually the root cause.", says(r"Caused by:")),
+             Hint("")),
+            one("Exit 1 means the exception escaped main.", lambda f: f.exit_code == 1),
         )),
     Category.NODE_HEAP_OOM: Wording(
         "Node.js ran out of heap: {head}", default_head="JavaScript heap out of memory", hints=(
@@ -144,8 +169,10 @@ WORDING: dict[Category, Wording] = {
         )),
     Category.RUST_PANIC: Wording(
         "Rust panic: {head}{at}", hints=(
-            one("Replace unwrap()/expect() there with error handling; 101 is Rust's panic "
-                "code."),
+            (Hint("Replace unwrap()/expect() there with error handling; 101 is Rust's panic "
+                  "code.", says(r"unwrap\(\)|expect\(|called `(?:Result|Option)::")),
+             Hint("The message above is what the code asserted{at}; a panic on the main thread "
+                  "exits 101.")),
         )),
     Category.NATIVE_CRASH: Wording(
         "Native crash: {head}", hints=(
@@ -157,7 +184,7 @@ WORDING: dict[Category, Wording] = {
                   "bug report.", says(r"Check failed|assert")),
              Hint("qemu emulates another CPU architecture here: build the image for the "
                   "node's architecture.", says(r"qemu:")),
-             Hint("Suspect native extensions and glibc/musl or CPU-architecture mismatches.")),
+             Hint("")),
         )),
     Category.EXEC_ERROR: Wording(
         "The container's command could not run: {what}", hints=(
@@ -175,8 +202,14 @@ WORDING: dict[Category, Wording] = {
                   "line end).", says(r"^\S+: \d+: (import|from|def|const|require|use)\b")),
              Hint("Make the entrypoint executable (chmod +x in the Dockerfile) or run it via "
                   "sh.", says(r"permission denied")),
+             Hint("The script uses bash syntax (${{var//…}}, arrays, [[ … ]]) but runs under "
+                  "sh: start it with bash (#!/bin/bash) or write POSIX sh.",
+                  says(r"Bad substitution|Syntax error: .* unexpected")),
              Hint("Exec-form ENTRYPOINT does not expand $VARIABLES: use sh -c or "
-                  "JAVA_TOOL_OPTIONS.", says(r"main class")),
+                  "JAVA_TOOL_OPTIONS.", says(r"main class \$")),
+             Hint("The main class is not on the classpath: check the jar and -cp/-jar in the "
+                  "command, and the class name (launcher classes move between framework "
+                  "versions).", says(r"main class")),
              Hint("The script is not in the image: check COPY and WORKDIR.",
                   says(r"can't open file")),
              Hint("Check command/args and PATH in the image; a CRLF shebang (#!/bin/sh\\r) "
@@ -189,8 +222,18 @@ WORDING: dict[Category, Wording] = {
         )),
     Category.DEPENDENCY_UNAVAILABLE: Wording(
         "A dependency is unreachable: {head}", hints=(
-            one("Check that Service, its endpoints and DNS; the app exits when it cannot "
-                "connect."),
+            (Hint("The name does not resolve: check the Service's name and namespace (a short "
+                  "name resolves only in the pod's own namespace) and that it exists.",
+                  says(r"no such host|not known|could not translate host name|nodename nor "
+                       r"servname|does not resolve|ENOTFOUND|EAI_AGAIN|getaddrinfo|"
+                       r"UnknownHost|name resolution|nxdomain|could not resolve host")),
+             Hint("Nothing accepted the connection: the dependency is down or not ready yet; "
+                  "check its pods and that its Service has endpoints.",
+                  says(r"refused|ConnectionRefused")),
+             Hint("The connection timed out: check NetworkPolicies and the dependency's health.",
+                  says(r"timed? ?out|ETIMEDOUT|deadline exceeded")),
+             Hint("Check the dependency's Service, its endpoints and DNS; the app exits when it "
+                  "cannot connect.")),
             one("Retry with backoff instead of exiting, or gate start-up with an init "
                 "container."),
         )),
@@ -208,6 +251,15 @@ WORDING: dict[Category, Wording] = {
              Hint("The data directory belongs to another initialisation or version: mount "
                   "an empty subdirectory (not the volume root) or migrate the data.",
                   says(r"data director|not empty|has files in it|incompatible with server")),
+             Hint("The server was told to load an app its module path does not lead to: check "
+                  "the module:attribute argument, WORKDIR and PYTHONPATH.",
+                  says(r"[AW]SGI app|Failed to find (attribute|application object)|"
+                       r"Flask application|must be callable")),
+             Hint("The command line is rejected: check command/args in the pod spec against "
+                  "the program's usage.",
+                  says(r"arguments are required|unrecognized (arguments|option)|flag provided "
+                       r"but not defined|unknown (shorthand )?flag|invalid option|"
+                       r"required flag|error: argument ")),
              Hint(_RESTART_CHECK)),
         )),
     Category.APP_FATAL: Wording(
@@ -218,17 +270,34 @@ WORDING: dict[Category, Wording] = {
              Hint("The app chose to exit; the line above is its reason.")),
         )),
     Category.OOM_KILLED: Wording(
-        "OOM-killed: the container exceeded its memory limit{limit_of}", hints=(
+        "OOM-killed: the container exceeded its memory limit{limit_of}", summaries=(
+            Hint("OOM-killed: the container sets no memory limit, so its pod's limit or the "
+                 "node's memory ran out", lambda f: f.no_memory_limit and not f.limit),),
+        hints=(
             (Hint("Raise the memory limit or fix the leak: usage hit the limit of {limit}.",
                   lambda f: bool(f.limit)),
-             Hint("There is no memory limit: set requests/limits so the scheduler can place "
-                  "the pod sensibly.")),
+             Hint("Set a memory request and limit that fit its usage, so the scheduler places "
+                  "it where the memory is and the limit names the culprit.",
+                  lambda f: f.no_memory_limit),
+             Hint("The memory limit is not known here: compare the container's usage with the "
+                  "limit in its spec (kubectl describe pod, Limits), then raise it or fix the "
+                  "leak.")),
             one("A child process was OOM-killed; the main process exited {exit_code} "
                 "afterwards.", lambda f: f.exit_code not in (None, 137)),
         )),
     Category.PROBE_KILL: Wording(
         "Killed by the kubelet after failing its {probe} probe", hints=(
-            one("The kubelet killed a container that was alive but too slow to answer."),
+            (Hint("Nothing listened on the probe's port when the kubelet checked: the app had "
+                  "not started yet, or listens on another port or address (0.0.0.0, not "
+                  "127.0.0.1).", probe_says(r"connection refused")),
+             Hint("The probe timed out: the app was alive but too slow to answer (overloaded, "
+                  "blocked, or in a long GC pause).",
+                  probe_says(r"timeout|deadline exceeded|timed out")),
+             Hint("The health endpoint answered with an error status: the app reported itself "
+                  "unhealthy; see what its health check tests.",
+                  probe_says(r"statuscode: [45]\d\d")),
+             Hint("The kubelet killed the container after its {probe} probe failed "
+                  "failureThreshold times in a row.")),
             one("Add a startupProbe for slow starts; raise timeoutSeconds/failureThreshold; "
                 "keep dependency checks out of liveness.",
                 lambda f: f.probe == "liveness" and not f.has_startup_probe),
@@ -247,9 +316,16 @@ WORDING: dict[Category, Wording] = {
                 "failures), rollouts and scale-downs."),
             one("It outlived the grace period and was SIGKILLed: handle SIGTERM (a PID 1 "
                 "process has no default handler).", lambda f: f.exit_code == 137),
-            one("It has a liveness probe and its events have expired: a failing probe is "
-                "the likeliest sender of that SIGTERM.",
-                lambda f: f.has_liveness_probe and not f.has_events),
+            (Hint("It has a liveness probe and its events were read but have expired (they "
+                  "live about an hour): a failing probe is the likeliest sender of that SIGTERM.",
+                  lambda f: f.has_liveness_probe and not f.has_events
+                  and f.events_readable is True),
+             Hint("It has a liveness probe and its events could not be read: a failing probe "
+                  "would have sent that SIGTERM; check them (kubectl get events).",
+                  lambda f: f.has_liveness_probe and f.events_readable is False),
+             Hint("It has a liveness probe and no events were available: a failing probe is a "
+                  "likely sender of that SIGTERM.",
+                  lambda f: f.has_liveness_probe and not f.has_events)),
         )),
     Category.CLEAN_EXIT: Wording(
         "The main process exited 0 and was restarted (restartPolicy Always)", hints=(
@@ -258,9 +334,34 @@ WORDING: dict[Category, Wording] = {
         )),
     Category.UNKNOWN: Wording(
         "{meaning}", hints=(
-            one("No OOMKilled reason and no probe events: look for a node-level OOM (dmesg), "
-                "a manual kill, or PID 1 ignoring SIGTERM.", lambda f: f.exit_code == 137),
-            one("If this is a Go program, exit 2 is an unrecovered panic: read the previous "
-                "log (kubectl logs --previous).", lambda f: f.exit_code == 2 and f.log_empty),
+            (Hint("Its events could not be read, so a probe kill or an eviction cannot be "
+                  "ruled out; without them look for a node-level OOM (dmesg), a manual kill, or "
+                  "PID 1 ignoring SIGTERM.",
+                  lambda f: f.exit_code == 137 and f.events_readable is False),
+             Hint("No OOMKilled reason and no probe or eviction events: look for a node-level "
+                  "OOM (dmesg), a manual kill, or PID 1 ignoring SIGTERM.",
+                  lambda f: f.exit_code == 137 and f.events_readable is True),
+             Hint("No OOMKilled reason and no probe or eviction events were available: look for "
+                  "a node-level OOM (dmesg), a probe kill in the events, a manual kill, or PID 1 "
+                  "ignoring SIGTERM.", lambda f: f.exit_code == 137)),
+            (Hint("If this is a Go program, exit 2 is an unrecovered panic: read the previous "
+                  "log (kubectl logs --previous).", lambda f: f.exit_code == 2 and f.log_empty),
+             Hint("No log tail was given, so nothing names the cause: read the previous "
+                  "container's log (kubectl logs --previous -c <container>).",
+                  lambda f: f.log_empty and f.exit_code not in (None, 0, 137, 143))),
         )),
+}
+
+
+# What the container's kind adds to any diagnosis: (summary prefix, hint), by the kind names
+# of the pod status lists (`bot.patrol.model.ContainerKind`'s values).
+CONTAINER_KINDS: dict[str, tuple[str, str]] = {
+    "init": ("Init container: ", "This is an init container: the pod's app containers have "
+             "not started and will not until it succeeds (the pod shows Init:Error or "
+             "Init:CrashLoopBackOff)."),
+    "sidecar": ("Sidecar container: ", "This is a native sidecar (an init container with "
+                "restartPolicy: Always): it is restarted on its own; the app containers keep "
+                "running."),
+    "ephemeral": ("Ephemeral container: ", "This is an ephemeral (debug) container: it is "
+                  "never restarted and the pod's own containers are not affected."),
 }

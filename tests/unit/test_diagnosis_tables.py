@@ -64,7 +64,15 @@ def test_no_detector_pattern_names_a_project() -> None:
     """A guard against fixture-fitting: detector sources name no project from the fixtures."""
     projects = {"kargo", "kubeblocks", "fider", "listmonk", "sippy", "tuwunel", "gathio",
                 "hortusfox", "fief", "dallinger", "cvat", "sedna", "egg", "treetracker",
-                "gnomad", "fluentbit", "dawarich", "itflow", "unifi", "zeiterfassung"}
+                "gnomad", "fluentbit", "dawarich", "itflow", "unifi", "zeiterfassung",
+                # crash_logs_3.jsonl
+                "krakend", "coroot", "dockerize", "customeros", "convoy", "wochenende",
+                "mdstudio", "4cat", "komga", "monitee", "locast2tuner", "cloudpub", "scotty",
+                "golem", "trueblocks", "nofx", "glint", "meshcentral", "unraidapi", "signet",
+                "interactsh", "bosun", "autotune", "serverpackcreator", "languagetool",
+                "servicecomb", "lifebank", "novu", "teable", "firefly", "mycryptobot",
+                "droppedneedle", "langflow", "reviewboard", "streampusher", "czkawka", "logdna",
+                "crewlink", "pypicloud", "kitchenowl", "vernemq", "jdownloader", "mqtt"}
     from pathlib import Path
 
     import bot.diagnosis as package

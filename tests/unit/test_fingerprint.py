@@ -39,3 +39,31 @@ def test_no_signature_no_fingerprint() -> None:
 def test_normalise_replaces_volatile_parts() -> None:
     assert normalise("2026-11-27T09:00:00Z pod api-7d7b75974d-4zlj6 at 10.0.0.5:8080 0xdeadbeef"
                      ) == "<ts> pod <pod> at <ip> <addr>"
+
+
+def test_normalise_covers_the_ids_of_other_pods_and_days() -> None:
+    assert normalise("pod web-7cbb9bd8kx-x2x9q and daemon fluent-bit-pvk74 on node-3") == (
+        "pod <pod> and daemon <pod> on node-<n>")
+    assert normalise("container ff2f17da9ebc exited") == "container <hex> exited"
+    assert normalise("1:M 26 Feb 2023 13:42:15.741 # crashed") == "<n>:M <ts> # crashed"
+    assert normalise("Started: Mon, 22 Jan 2024 16:57:07 +0000") == "Started: <ts> +<n>"
+    assert normalise("Nov 05 06:09:05.838398 host kubelet") == "<ts> host kubelet"
+    assert normalise("goroutine 16 [semacquire, 35 minutes]:") == "goroutine <n> [semacquire]:"
+
+
+def test_normalise_keeps_words_that_only_look_like_ids() -> None:
+    for text in ("multi-level cache", "deadbeef", "read-write", "x86-64 build", "utf-8"):
+        assert "<" not in normalise(text).replace("<n>", ""), text
+
+
+def test_a_deadlock_is_told_apart_by_where_it_waits() -> None:
+    def deadlock(frame: str) -> str:
+        return ("fatal error: all goroutines are asleep - deadlock!\n\n"
+                "goroutine 1 [chan receive, 3 minutes]:\n"
+                f"{frame}\n\t/src/{frame.split('.', maxsplit=1)[0]}.go:40 +0x1d\n")
+    a = diagnose(Evidence(exit_code=2, log=deadlock("queue.Drain()")))
+    b = diagnose(Evidence(exit_code=2, log=deadlock("cache.Warm()")))
+    assert a.category == b.category == "go-fatal-error"
+    assert "queue.Drain()" in a.signature and a.fingerprint != b.fingerprint
+    assert a.summary == ("Go fatal error: all goroutines are asleep - deadlock! in queue.Drain "
+                         "(queue.go:40)")

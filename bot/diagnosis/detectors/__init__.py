@@ -57,7 +57,7 @@ DETECTORS: tuple[Detector, ...] = (
              dotnet.detect),
     Detector("JVM exception", Category.JVM_EXCEPTION, "jvm", jvm.detect),
     Detector("node uncaught error", Category.NODE_EXCEPTION, "node", node.detect),
-    Detector("error returned from main (anyhow/eyre)", Category.APP_FATAL, "rust",
+    Detector("error returned from main (anyhow/eyre, Debug)", Category.APP_FATAL, "rust",
              rust.detect_main_error),
     Detector("ruby exception / rails aborted", Category.APP_FATAL, "ruby", ruby.detect),
     Detector("php fatal error", Category.APP_FATAL, "php", php.detect),

@@ -37,7 +37,25 @@ def detect_hs_err(lines: Sequence[Line]) -> Finding | None:
 
 
 _MAIN_CLASS = re.compile(r"Error: Could not find or load main class|"
-                         r"Error: Unable to access jarfile|Error: Invalid or corrupt jarfile")
+                         r"Error: Unable to access jarfile|Error: Invalid or corrupt jarfile|"
+                         r"Error: (?:LinkageError|A JNI error has) occur\w* while loading main "
+                         r"class|Error: A JNI error has occurred")
+# What the launcher prints under its error: the cause, plain or indented.
+_LAUNCHER_CAUSE = re.compile(r"^\s*(?:Caused by: )?(?:[a-z][\w$]*\.)+[A-Z][\w$]*"
+                             r"(?:Exception|Error)\b")
+_LAUNCHER_REACH = 3
+# class file major version → Java release (45 is Java 1.1; 52 is Java 8)
+_CLASS_VERSION = re.compile(r"class file version (\d+)\.\d+\), this version of the Java "
+                            r"Runtime only recognizes class file versions up to (\d+)")
+_CLASS_VERSION_BASE = 44
+
+
+def java_release(text: str) -> tuple[int, int] | None:
+    """(release the classes need, release running) from an UnsupportedClassVersionError."""
+    m = _CLASS_VERSION.search(text)
+    if m is None:
+        return None
+    return int(m.group(1)) - _CLASS_VERSION_BASE, int(m.group(2)) - _CLASS_VERSION_BASE
 _OOM = re.compile(r"java\.lang\.OutOfMemoryError")
 _THREAD = re.compile(r'Exception in thread "[^"]*" ([\w$.]+)')
 _TOP = re.compile(r"^([a-z][\w$]*\.)+[A-Z][\w$]*(Exception|Error|Throwable)\b(: .*)?$")
@@ -49,11 +67,19 @@ _SPRING_FAILED = re.compile(r"APPLICATION FAILED TO START")
 
 
 def _launcher(lines: Sequence[Line]) -> Finding | None:
+    """The launcher's error and the cause it prints under it (`Caused by: …NotFound…`, an
+    `UnsupportedClassVersionError`): a class that cannot load is a broken image (exec-error);
+    one that loads but fails to link is an exception in the JVM (jvm-exception)."""
     i = last(lines, _MAIN_CLASS)
     if i is None:
         return None
-    return finding(Category.EXEC_ERROR, [lines[i]], runtime="jvm",
-                   headline=lines[i].core.strip())
+    cause = next((ln for ln in lines[i + 1:i + 1 + _LAUNCHER_REACH]
+                  if _LAUNCHER_CAUSE.match(ln.core)), None)
+    linkage = "LinkageError" in lines[i].core or "JNI error" in lines[i].core
+    head = cause.core.strip().removeprefix("Caused by: ") if cause and linkage else (
+        lines[i].core.strip())
+    return finding(Category.JVM_EXCEPTION if linkage else Category.EXEC_ERROR,
+                   [lines[i], cause], runtime="jvm", headline=head)
 
 
 def _heap(lines: Sequence[Line]) -> Finding | None:

@@ -8,7 +8,15 @@ import re
 from collections.abc import Sequence
 
 from bot.diagnosis.categories import Category
-from bot.diagnosis.finding import Finding, finding, last, loud, mentions, prev_nonblank
+from bot.diagnosis.finding import (
+    Finding,
+    finding,
+    indented,
+    last,
+    loud,
+    mentions,
+    prev_nonblank,
+)
 from bot.diagnosis.logtext import Line
 
 _FATAL = re.compile(r"^F\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] |level=(fatal|panic)\b|"
@@ -47,14 +55,15 @@ DEPENDENCY = re.compile(
     r"cannot connect to host|can't connect to (local )?(MySQL|MariaDB|server)|"
     r"connect(ion)? timed out|i/o timeout|(could not|failed to|unable to|cannot) connect to|"
     r"Connection reset by peer|server closed the connection unexpectedly|"
-    r"Is the server running on", re.I)
-PORT = re.compile(r"(?-i:\bEADDRINUSE\b|BindException|AddrInUse)|address already in use|port "
+    r"Is the server running on|(?-i::econnrefused\b|:nxdomain\b|:ehostunreach\b)", re.I)
+PORT = re.compile(r"(?-i:\bEADDRINUSE\b|BindException|AddrInUse|:eaddrinuse\b)|"
+                  r"address already in use|port "
                   r"is already allocated|(port|address) \S* ?(was|is) already in use|"
                   r"cannot bind socket|could not bind to address", re.I)
 _DEPENDENCY_WORDS = (
     "refused", "host name", "not known", "servname", "no such host", "name resolution",
     "does not resolve", "resolve host", "bad address", "getaddrinfo", "enotfound",
-    "eai_again", "unknownhost", "ehostunreach", "etimedout", "econnreset", "no route",
+    "eai_again", "nxdomain", "unknownhost", "ehostunreach", "etimedout", "econnreset", "no route",
     "link failure", "serverselection", "mongonetwork", "nobrokers", "amqpconnection",
     "cannotconnect", "connectionbad", "connectexception", "connecttimeout", "connectionerror",
     "connecterror", "new connection", "connect to", "timed out", "timeout", "reset by peer",
@@ -66,6 +75,32 @@ _PORT_WORDS = ("eaddrinuse", "already in use", "bindexception", "already allocat
 _PROPERTY = re.compile(r"""^\s*["']?\w+["']?\s*[:=]\s*["']?[\w.-]+["']?,?\s*$""")
 
 
+# A line that advises about the error above it rather than stating one (libpq's "Is the
+# server running on host …", "Hint: …").
+_HINT = re.compile(r"^\s*(?:Is the \w+ running\b|hint:|did you mean\b|make sure\b|"
+                   r"please (?:check|make sure|verify|ensure)\b|check (?:that|if|whether)\b)",
+                   re.I)
+_HINT_REACH = 3
+
+
+def _stated_at(lines: Sequence[Line], line: Line, pattern: re.Pattern[str]) -> Line:
+    """The line that states the failure `line` belongs to: the head of the indented block
+    it sits in (an error logged with its object dumped below it), or the error right above
+    a hint, when that line says the same; else `line` itself."""
+    k = line.index
+    while k > 0 and indented(lines[k]) and lines[k - 1].core.strip():
+        k -= 1
+    if k != line.index and pattern.search(lines[k].core):
+        return lines[k]
+    if _HINT.match(line.core):
+        for above in reversed(lines[max(0, line.index - _HINT_REACH):line.index]):
+            if not above.core.strip():
+                break
+            if pattern.search(above.core) and not _HINT.match(above.core):
+                return above
+    return line
+
+
 def detect_dependency(lines: Sequence[Line]) -> Finding | None:
     """A refused/unresolvable dependency or a taken port, among the last lines or loud."""
     if not mentions(lines, _DEPENDENCY_WORDS + _PORT_WORDS):
@@ -74,10 +109,11 @@ def detect_dependency(lines: Sequence[Line]) -> Finding | None:
     for line in reversed(lines):
         if not (line.index >= tail_start or loud(line)) or _PROPERTY.match(line.core):
             continue
-        if PORT.search(line.core):
-            return finding(Category.PORT_IN_USE, [line], headline=line.core.strip())
-        if DEPENDENCY.search(line.core):
-            return finding(Category.DEPENDENCY_UNAVAILABLE, [line], headline=line.core.strip())
+        for pattern, category in ((PORT, Category.PORT_IN_USE),
+                                  (DEPENDENCY, Category.DEPENDENCY_UNAVAILABLE)):
+            if pattern.search(line.core):
+                stated = _stated_at(lines, line, pattern)
+                return finding(category, [stated], headline=stated.core.strip())
     return None
 
 

@@ -8,11 +8,20 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.diagnosis.categories import Category
-from bot.diagnosis.finding import MAX_LINES, Finding, anywhere, finding, indented, last, mentions
+from bot.diagnosis.finding import (
+    MAX_LINES,
+    Finding,
+    anywhere,
+    finding,
+    indented,
+    last,
+    mentions,
+    prev_nonblank,
+)
 from bot.diagnosis.logtext import Line
 
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
-_FRAME = re.compile(r'^\s+File "[^"]+", line \d+')
+_FRAME = re.compile(r'^\s*File "[^"]+", line \d+')
 _CHAINED = re.compile(r"^(During handling of the above exception, another exception occurred:|"
                       r"The above exception was the direct cause of the following exception:)")
 _EXC = re.compile(r"^([A-Za-z_][\w.]*)(:\s.*)?$")
@@ -23,12 +32,17 @@ _EXC_NAME = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning
 def _traceback_end(lines: Sequence[Line], start: int) -> int | None:
     """Index of the exception line closing the traceback that starts at `start`."""
     k = start + 1
+    after_frame = False
     while k < len(lines):
         core = lines[k].core
         if not core.strip():
             k += 1
             continue
-        if indented(lines[k]) or core.startswith("^"):
+        frame, source = _FRAME.match(core) is not None, after_frame
+        after_frame = frame
+        # a frame's source line, also when a copy lost the indentation of both
+        if frame or indented(lines[k]) or core.startswith("^") or (
+                source and not _EXC_NAME.match(core.strip())):
             k += 1
             continue
         if _EXC.match(core.strip()) and not _CHAINED.match(core):
@@ -70,9 +84,21 @@ def detect(lines: Sequence[Line]) -> Finding | None:
     ends = [e for e in (_traceback_end(lines, s) for s in chain) if e is not None]
     if not ends:
         return _headless(lines)
-    final, origin = lines[ends[-1]], lines[ends[0]]
+    final, origin = lines[ends[-1]], _cause_above(lines, chain[0]) or lines[ends[0]]
     return finding(Category.PYTHON_EXCEPTION, [origin, final], runtime="python",
                    headline=final.core.strip())
+
+
+def _cause_above(lines: Sequence[Line], start: int) -> Line | None:
+    """The exception that ends right above the chain separator before the traceback at
+    `start`, when that earlier traceback lost its header (the tail began inside it)."""
+    separator = prev_nonblank(lines, start)
+    if separator is None or not _CHAINED.match(separator.core):
+        return None
+    cause = prev_nonblank(lines, separator.index)
+    if cause is None or indented(cause) or not _EXC.match(cause.core.strip()):
+        return None
+    return cause
 
 
 _GUNICORN_REASON = re.compile(r"Reason: (Worker failed to boot|App failed to load)\.")
@@ -89,5 +115,23 @@ def detect_gunicorn(lines: Sequence[Line]) -> Finding | None:
     tb = detect(lines[:reason])
     if tb is not None:
         return replace(tb, lines=(*tb.lines, lines[reason].shown.rstrip())[:MAX_LINES])
+    exc = _exception_above(lines, reason)
+    if exc is not None:  # the traceback's head scrolled away; its exception line is left
+        return finding(Category.PYTHON_EXCEPTION, [exc, lines[reason]], runtime="python",
+                       headline=exc.core.strip())
     return finding(Category.APP_FATAL, picked, runtime="python",
                    headline=lines[reason].core.strip())
+
+
+_BOOTING = re.compile(r"Booting worker with pid|Starting gunicorn")
+_WORKER_REACH = 40
+
+
+def _exception_above(lines: Sequence[Line], reason: int) -> Line | None:
+    """The last unindented exception line of the worker's boot (since `Booting worker`)."""
+    for line in reversed(lines[max(0, reason - _WORKER_REACH):reason]):
+        if _BOOTING.search(line.core):
+            return None
+        if not indented(line) and _EXC_NAME.match(line.core.strip()):
+            return line
+    return None

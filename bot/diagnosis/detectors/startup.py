@@ -29,12 +29,18 @@ _EXEC: tuple[re.Pattern[str], ...] = (
     re.compile(r"can't open file .*\[Errno \d+\]"),
     re.compile(r"^(?:/usr)?(?:/bin/)?env: .*: No such file or directory"),
     re.compile(r"^exec \S+: (no such file or directory|permission denied)"),
+    # runc/containerd reporting why it could not start the process
+    re.compile(r"starting container process caused|exec: \\?\"[^\"]+\\?\": (?:permission denied|"
+               r"no such file or directory|executable file not found)"),
+    # a bash-only construct run by sh (dash/ash): the script stops at that line
+    re.compile(r"^\S+: (?:line )?\d+: (?:\S+: )?Bad substitution$"),
     re.compile(r"npm ERR! missing script: |ERR_PNPM_NO_SCRIPT|error Command \"[^\"]+\" not found"),
 )
 _EXEC_WORDS = ("exec", "not found", "permission denied", "no such file", "oci runtime",
                "can't open file", "npm err", "pnpm", "error command", "\\r", "^m",
-               "bad interpreter", "illegal option", "install or update .net", "package.json")
-_EXEC_FOCUS = re.compile(r'exec: "[^"]+": [^:]+|exec \S+: (no such file or directory|'
+               "bad interpreter", "illegal option", "install or update .net", "package.json",
+               "starting container process", "bad substitution")
+_EXEC_FOCUS = re.compile(r'exec: \\?"[^"\\]+\\?": [^:"\\]+|exec \S+: (no such file or directory|'
                          r'exec format error|permission denied)')
 
 
@@ -84,6 +90,8 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                r"InvalidConfigurationException|ConfigError|ImproperlyConfigured)", re.I),
     re.compile(r"flag provided but not defined|unknown (shorthand )?flag|"
                r"unrecognized arguments?:|unrecognized option|invalid option|"
+               r"error: the following arguments are required:|error: argument \S+: "
+               r"(?:invalid|expected)|"
                r"unknown command \"[^\"]+\" for \"|required flag\(s\) .* not set", re.I),
     re.compile(r"missing required (configuration|config|env|environment variable|setting|"
                r"option|parameter)|(environment )?variable \S+ (is )?(not set|required|missing|"
@@ -97,13 +105,18 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                r"couldn't find key \S+ in (Secret|ConfigMap)", re.I),
     re.compile(r"Syntax error on line \d+ of|invalid argument \"[^\"]*\" for \"[^\"]*\" "
                r"flag", re.I),
+    # an ASGI/WSGI server told to serve an app that its module path does not lead to
+    re.compile(r"Error loading [AW]SGI app|Failed to find (?:attribute|application object) "
+               r"'[^']+' in '[^']+'|Could not locate a Flask application|"
+               r"Application object must be callable"),
 )
 CONFIG_WORDS = ("config", "settings", "flag", "unrecognized", "usage:", "unknown command",
                 "missing required", "environment variable", "yaml", "mapping values",
                 "syntax error on line", "configure", "specified", "validation error",
                 "option", "placeholder", "${", "must be", "required key", "variable",
                 "properties", "argument", "parameter", "$", "unbound", "not set", "vm option",
-                "heap size", "bootstrap check", "secret", "configmap", "config map")
+                "heap size", "bootstrap check", "secret", "configmap", "config map",
+                "sgi app", "failed to find", "flask application", "must be callable")
 
 
 def detect_config(lines: Sequence[Line]) -> Finding | None:
