@@ -1,33 +1,32 @@
-"""The digest's Slack side: render it, post it once, find it again.
+"""The digest's Slack side: render it, post it once, find it again, say it failed.
 
 Each digest carries its slot in the message metadata (`restart_patrol_digest`, with the
-cluster and the scheduled time). Posts go through a client without the 5xx/connection
-retry handlers, and every unclear answer becomes `SlackUnavailable`: the digest job then
-reads `conversations.history` (with metadata) to learn whether Slack kept the message
-before posting again. Needs the `channels:history` scope (`groups:history` for private
-channels).
+cluster and the scheduled time). Posts go through the no-blind-replay client (no
+5xx/connection retries), and every unclear answer becomes `SlackUnavailable`: the digest
+job then reads `conversations.history` (with metadata) to learn whether Slack kept the
+message before posting again. Every call runs inside the slot's deadline
+(`bot.slack.client.bounded_by`): nothing is sent after it, not even by slack_sdk's own
+retries. Needs the `channels:history` scope (`groups:history` for private channels).
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
+from datetime import datetime
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot.errors import SlackError, SlackUnavailable
+from bot.render.blocks import render_message
 from bot.runner import PatrolRun
-from bot.slack.client import build_web_client
-from bot.slack.posting import Services, digest_message, notice
+from bot.schedule.deadline import Deadline
+from bot.slack.client import SLACK_FAILURES, bounded_by, build_web_client, slack_failure
+from bot.slack.posting import Services, digest_message
 from bot.store.slots import SlotKey
 
 log = logging.getLogger("restart_patrol.slack")
 EVENT_TYPE = "restart_patrol_digest"
 HISTORY_PAGES = 10  # 2,000 messages since the slot was claimed
-_TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout",
-              "ratelimited", "rate_limited"}
 
 
 def slot_marker(slot: SlotKey) -> dict[str, Any]:
@@ -36,17 +35,16 @@ def slot_marker(slot: SlotKey) -> dict[str, Any]:
             "event_payload": {"cluster": slot.cluster, "slot": slot.scheduled_at.isoformat()}}
 
 
-def _failure(what: str, exc: SlackApiError) -> SlackError:
-    status = getattr(exc.response, "status_code", 200)
-    error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
-    reason = error or f"HTTP {status}"
-    if status >= 500 or status == 429 or error in _TRANSIENT or error is None:
-        return SlackUnavailable(f"Slack did not confirm {what} ({reason})")
-    return SlackError(f"Slack refused {what} ({reason})")
+def failure_message(cluster: str, slot: datetime, reason: str | None,
+                    templates_dir: str | None) -> dict[str, Any]:
+    """What the channel is told when a slot gives up (templates/digest_failed.blocks.j2)."""
+    return render_message("digest_failed.blocks.j2", templates_dir, cluster=cluster,
+                          slot=slot, reason=reason)
 
 
 class SlackDigestPoster:
-    """`bot.schedule.digest_job.DigestPoster` for one channel."""
+    """`bot.schedule.digest_job.DigestPoster` for one channel. `client` is the digest kind
+    of client (`build_web_client(settings, replay_safe=False)`), shared by every channel."""
 
     def __init__(self, services: Services, channel: str,
                  client: WebClient | None = None) -> None:
@@ -57,51 +55,54 @@ class SlackDigestPoster:
     def render(self, run: PatrolRun) -> dict[str, Any]:
         return digest_message(run, self.services)
 
-    def post(self, message: dict[str, Any], slot: SlotKey) -> str:
+    def post(self, message: dict[str, Any], slot: SlotKey, deadline: Deadline) -> str:
         try:
-            response = self.client.chat_postMessage(channel=self.channel,
-                                                    metadata=slot_marker(slot), **message)
-        except SlackApiError as exc:
-            raise _failure("the digest", exc) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise SlackUnavailable(f"Slack did not confirm the digest ({exc})") from None
+            with bounded_by(deadline.at, deadline.cancelled):
+                response = self.client.chat_postMessage(
+                    channel=self.channel, metadata=slot_marker(slot), **message)
+        except SLACK_FAILURES as exc:
+            raise slack_failure("the digest", exc) from None
         return str(response["ts"])
 
-    def find(self, slot: SlotKey) -> str | None:
+    def find(self, slot: SlotKey, deadline: Deadline) -> str | None:
         """Newest first through the channel history, until this slot's message, an earlier
         slot's digest (ours would be newer), or HISTORY_PAGES pages. No `oldest` bound:
         it would have to come from this host's clock, and Slack's ts are Slack's."""
         wanted = slot_marker(slot)["event_payload"]
         cursor: str | None = None
         try:
-            for _page in range(HISTORY_PAGES):
-                response = self.client.conversations_history(
-                    channel=self.channel, limit=200, include_all_metadata=True,
-                    cursor=cursor)
-                for message in response.get("messages") or []:
-                    metadata = message.get("metadata") or {}
-                    payload = metadata.get("event_payload") or {}
-                    if (metadata.get("event_type") != EVENT_TYPE
-                            or payload.get("cluster") != slot.cluster):
-                        continue
-                    if payload == wanted:
-                        return str(message["ts"])
-                    if str(payload.get("slot", "")) < wanted["slot"]:
+            with bounded_by(deadline.at, deadline.cancelled):
+                for _page in range(HISTORY_PAGES):
+                    response = self.client.conversations_history(
+                        channel=self.channel, limit=200, include_all_metadata=True,
+                        cursor=cursor)
+                    for message in response.get("messages") or []:
+                        metadata = message.get("metadata") or {}
+                        payload = metadata.get("event_payload") or {}
+                        if (metadata.get("event_type") != EVENT_TYPE
+                                or payload.get("cluster") != slot.cluster):
+                            continue
+                        if payload == wanted:
+                            return str(message["ts"])
+                        if str(payload.get("slot", "")) < wanted["slot"]:
+                            return None
+                    cursor = (response.get("response_metadata") or {}).get("next_cursor")
+                    if not cursor:
                         return None
-                cursor = (response.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    return None
-        except SlackApiError as exc:
-            raise _failure("the channel history", exc) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise SlackUnavailable(f"Slack did not answer the history read ({exc})") from None
+        except SLACK_FAILURES as exc:
+            raise slack_failure("the channel history", exc) from None
         log.warning("digest %s not found in the last %d history pages; assuming not posted",
                     wanted["slot"], HISTORY_PAGES)
         return None
 
-    def report_failure(self, reason: str) -> None:
+    def report_failure(self, slot: SlotKey, reason: str | None, deadline: Deadline) -> None:
+        """Best effort, within the deadline: tell the channel this slot was not posted."""
+        message = failure_message(slot.cluster, slot.scheduled_at, reason,
+                                  self.services.settings.templates_dir)
         try:
-            self.client.chat_postMessage(channel=self.channel, **notice(
-                "digest_failed", self.services.settings, message=reason))
-        except (SlackApiError, OSError, http.client.HTTPException) as exc:
-            log.error("could not report the failure to Slack: %s", exc)
+            with bounded_by(deadline.at, deadline.cancelled):
+                self.client.chat_postMessage(channel=self.channel, **message)
+        except SLACK_FAILURES as exc:
+            log.error("could not tell %s that the digest of %s was not posted: %s",
+                      self.channel, slot.scheduled_at.isoformat(),
+                      slack_failure("the failure notice", exc))

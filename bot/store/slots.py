@@ -186,13 +186,14 @@ class DigestSlots:
             raise store_error("could not read the digest slots", exc) from None
 
     def _update(self, slot: Slot, what: str, **values: object) -> None:
-        """Update this claim if it is still ours (same owner and attempt)."""
+        """Update this claim if it is still ours (same owner and attempt) and unfinished:
+        a slot superseded or posted meanwhile stays as it is."""
         c = digest_slots.c
         try:
             with self.engine.begin() as conn:
                 conn.execute(digest_slots.update().where(
                     _where(slot.key), c.claimed_by == slot.claimed_by,
-                    c.attempts == slot.attempts).values(**values))
+                    c.attempts == slot.attempts, c.state.in_(UNFINISHED)).values(**values))
         except SQLAlchemyError as exc:
             raise store_error(f"could not {what}", exc) from None
 

@@ -3,10 +3,11 @@
 Implements what restart-patrol calls (auth.test, chat.postMessage, chat.postEphemeral,
 files.getUploadURLExternal + the upload URL + files.completeUploadExternal, files.info,
 apps.connections.open, conversations.history with message metadata), a response_url sink,
-a 429 with Retry-After on demand, and faults on demand: `fail_next[method]` answers the
+429s on demand (`rate_limit[method]` = how many, each announcing `Retry-After:
+retry_after` seconds), and faults on demand: `fail_next[method]` answers the
 next calls with "500" (not processed), "accept_then_500" (processed, then answered 500)
 "drop" (processed, then the connection is closed without an answer) or "hang" (no
-answer until the fake stops, then 500, not processed); `outage` answers
+answer until `release_hangs` is set or the fake stops, then 500, not processed); `outage` answers
 every Web API call 503 until cleared. Records every call, and checks Block Kit limits on
 every message: a violation is recorded and answered with `invalid_blocks`, as Slack would.
 """
@@ -66,10 +67,12 @@ class FakeSlack:
         self.uploads: dict[str, bytes] = {}
         self.violations: list[str] = []
         self.rate_limit: dict[str, int] = {}  # method -> how many 429s to answer first
+        self.retry_after = 1  # the Retry-After (seconds) those 429s announce
         self.not_in_channel: set[str] = set()
         self.fail_next: dict[str, list[str]] = {}  # method -> faults for its next calls
         self.outage = False  # every Web API call answers 503
         self.stopped = threading.Event()
+        self.release_hangs = threading.Event()  # set: hung calls answer (500) now
         self.socket_url = ""
         self._ts = 1_700_000_000.0
         self._lock = threading.Lock()
@@ -96,6 +99,7 @@ class FakeSlack:
 
     def stop(self) -> None:
         self.stopped.set()
+        self.release_hangs.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -218,14 +222,15 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.rate_limit.get(method, 0) > 0:
             fake.rate_limit[method] -= 1
             fake.record(Call(method + " (429)", args))
-            return self._json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+            return self._json(429, {"ok": False, "error": "ratelimited"},
+                              {"Retry-After": str(fake.retry_after)})
         if fake.outage:
             fake.record(Call(method + " (503)", args))
             return self._text(503, "Service Unavailable")
         fault = fake.take_fault(method)
         if fault == "hang":
             fake.record(Call(method + " (hang)", args))
-            fake.stopped.wait(60)
+            fake.release_hangs.wait(60)
             fault = "500"
         if fault == "500":
             fake.record(Call(method + " (500)", args))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cluster.client import connect
+from bot.schedule.deadline import Deadline
 from bot.schedule.digest_job import DigestJob, Retry
 from bot.slack.digests import EVENT_TYPE, SlackDigestPoster
 from bot.slack.posting import Services
@@ -153,7 +154,7 @@ def test_a_post_that_reached_slack_before_the_crash_is_recorded_not_repeated(rig
                      confirm_later=True)
     assert run.snapshot is not None and run.snapshot.purpose == PURPOSE_DIGEST_PENDING
     rig.store.slots.attach_snapshot(slot, run.snapshot.id)
-    ts = dead.poster.post(dead.poster.render(run), slot.key)
+    ts = dead.poster.post(dead.poster.render(run), slot.key, Deadline.after(30))
     rig.now = DAY0 + timedelta(minutes=2)
     rig.job().tick()
     (done,) = rig.store.slots.history(rig.cluster.name, CHANNEL)
@@ -214,9 +215,12 @@ def test_a_failing_patrol_is_reported_and_the_slot_stays_open(sim: Sim, slack: F
         sim.server.forbidden_namespaces.add("qld2-production")
         rig.schedule_began()
         rig.now = DAY0 + timedelta(seconds=1)
-        rig.job().tick()
-        assert "The daily patrol failed" in slack.text_of(slack.messages(CHANNEL)[-1])
+        rig.job().tick()  # forbidden is permanent: one attempt, then the channel is told
+        (told,) = [slack.text_of(m) for m in slack.messages(CHANNEL)]
+        assert "digest for *sim-qld2* due 2026-11-02 09:00 UTC was not posted" in told
+        assert "forbidden (403)" in told
         assert rig.states() == {DAY0: FAILED}
+        assert len(slack.calls_to("chat.postMessage")) == 1
         assert rig.digests() == []
     finally:
         rig.close()

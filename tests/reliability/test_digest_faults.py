@@ -7,16 +7,17 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.store.slots import FAILED, POSTED, SUPERSEDED
+from bot.store.slots import CLAIMED, FAILED, POSTED, SUPERSEDED
 from tests.conftest import Sim
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slots import CHANNEL, DAY0, Rig
 from tests.reliability.conftest import Held
+from tests.support.waiting import wait_until
 
 POD1 = json.dumps({"cl": "sim-qld2", "ns": "qld2-production", "kind": "Deployment",
                    "name": "pod1-deployment"},
@@ -101,28 +102,43 @@ def test_a_missed_slot_is_caught_up_once(rig: Rig, slack: FakeSlack, held: Held)
     assert rig.states() == {DAY0: POSTED, DAY0 + timedelta(days=1): POSTED}
 
 
-def test_a_hung_post_never_blocks_the_next_slot(sim: Sim, slack: FakeSlack,
-                                                tmp_path: Path, held: Held) -> None:
-    held("chat.postMessage never answers", "the slot is abandoned at its deadline; the "
-         "next slot posts")
-    rig = Rig(sim, slack, f"sqlite:///{tmp_path}/hung.db", PATROL_SCHEDULE="* * * * * *")
+def slot_state(rig: Rig, when: datetime) -> str | None:
+    slot = rig.store.slots.get(rig.key(when))
+    return None if slot is None else slot.state
+
+
+def test_a_hung_post_is_cut_at_the_deadline_and_never_blocks_the_next_slot(
+        sim: Sim, slack: FakeSlack, tmp_path: Path, held: Held) -> None:
+    held("chat.postMessage never answers", "the call is cut at the slot's deadline (slot "
+         "failed, nothing posted); the next slot posts while Slack still holds it")
+    rig = Rig(sim, slack, f"sqlite:///{tmp_path}/hung.db", PATROL_SCHEDULE="*/5 * * * *")
     try:
-        rig.schedule_began(datetime.now(UTC) - timedelta(minutes=1))
+        rig.schedule_began()
         slack.fail_next["chat.postMessage"] = ["hang"]
-        job = rig.job(clock=lambda: datetime.now(UTC))
-        job.tick()  # returns by its deadline (before the next second) with the post hung
-        assert rig.digests() == []
-        while not rig.digests():  # a later slot posts while the first post still hangs
-            job.tick()
-            time.sleep(0.05)
-        assert not slack.stopped.is_set()  # the first post is still hanging
+        rig.now = DAY0 + timedelta(minutes=4, seconds=52)  # 3 s before the next slot's 5 s margin
+        rig.job(owner="a").tick()
+        # the post still hangs in Slack, but the slot's own call ended at its deadline
+        wait_until(lambda: slot_state(rig, DAY0) not in (None, CLAIMED),
+                   "the hung slot to end at its deadline", timeout=20)
+        failed = rig.store.slots.get(rig.key(DAY0))
+        assert failed is not None and failed.state == FAILED
+        assert "did not answer" in (failed.error or "")
+        assert not slack.release_hangs.is_set()  # Slack still holds that post
+        rig.now = DAY0 + timedelta(minutes=5, seconds=1)
+        rig.job(owner="b").tick()
+        (digest,) = rig.digests()
+        assert digest["metadata"]["event_payload"]["slot"] == (
+            DAY0 + timedelta(minutes=5)).isoformat()
+        assert rig.states() == {DAY0: SUPERSEDED, DAY0 + timedelta(minutes=5): POSTED}
+        assert len(slack.calls_to("chat.postMessage (hang)")) == 1
     finally:
         rig.close()
 
 
 def test_stop_returns_at_once_during_a_hung_post(rig: Rig, slack: FakeSlack,
                                                  held: Held) -> None:
-    held("SIGTERM while a digest post hangs", "the digest job returns at once")
+    held("SIGTERM while a digest post hangs", "the digest job returns at once; the "
+         "stopped slot never posts nor reports afterwards")
     slack.fail_next["chat.postMessage"] = ["hang"]
     rig.now = DAY0 + timedelta(seconds=1)
     job = rig.job()  # a daily slot: its deadline is 30 minutes away
@@ -131,4 +147,53 @@ def test_stop_returns_at_once_during_a_hung_post(rig: Rig, slack: FakeSlack,
     slack.wait_for(lambda: slack.calls_to("chat.postMessage (hang)"))
     job.stop()
     ticking.join()  # returns without waiting for Slack (pytest's timeout would fail it)
-    assert rig.digests() == [] and not slack.stopped.is_set()
+    assert slot_state(rig, DAY0) == CLAIMED  # its post was still waiting for Slack
+    slack.release_hangs.set()  # now Slack answers that post (500, not accepted)
+    wait_until(lambda: slot_state(rig, DAY0) == FAILED, "the stopped slot to end")
+    assert slack.messages(CHANNEL) == []  # no digest, no failure notice after the stop
+    # the whole conversation with Slack: the hung post (answered 500 once released)
+    assert [c.method for c in slack.calls] == ["chat.postMessage (hang)",
+                                               "chat.postMessage (500)"]
+
+
+@pytest.mark.parametrize(("every_call", "retry_after", "budget"), [
+    (False, 20, 10), (True, 1, 3)], ids=["retry-after-20", "429-on-every-call"])
+def test_a_slot_throttled_past_its_deadline_never_posts_later(
+        sim: Sim, slack: FakeSlack, tmp_path: Path, held: Held, every_call: bool,
+        retry_after: int, budget: int) -> None:
+    what = "429 on every call, Retry-After: 1" if every_call else (
+        "429 with Retry-After: 20 on the post")
+    held(f"Slack throttles a digest slot past its deadline ({what})",
+         "no retry after the deadline (slack_sdk's handler bounded by it); the slot never "
+         "posts later; the next slot covers both windows")
+    rig = Rig(sim, slack, f"sqlite:///{tmp_path}/throttled.db", PATROL_SCHEDULE="*/5 * * * *")
+    try:
+        rig.schedule_began()
+        rig.job(owner="first").run_slot(DAY0 - timedelta(minutes=5))  # the baseline
+        rig.sim.world.advance(timedelta(minutes=10))
+        slack.retry_after = retry_after
+        throttled = ["chat.postMessage", "conversations.history"] if every_call else [
+            "chat.postMessage"]
+        for method in throttled:
+            slack.rate_limit[method] = 10**6  # until lifted below
+        rig.now = DAY0 + timedelta(minutes=5, seconds=-5 - budget)  # `budget` s left
+        rig.job(owner="a").tick()
+        returned = time.monotonic()
+        slack.rate_limit.clear()  # Slack would take it now: a late retry would post
+        wait_until(lambda: slot_state(rig, DAY0) not in (None, CLAIMED),
+                   "slot A to end", timeout=40)
+        assert slot_state(rig, DAY0) == FAILED
+        assert slack.calls_to("chat.postMessage (429)")  # it was throttled
+        assert [c.method for c in slack.calls if c.at > returned] == []
+        rig.sim.world.advance(timedelta(minutes=5))
+        rig.now = DAY0 + timedelta(minutes=5, seconds=1)
+        rig.job(owner="b").tick()
+        first, digest = rig.digests()
+        assert first["metadata"]["event_payload"]["slot"] == (
+            DAY0 - timedelta(minutes=5)).isoformat()
+        assert digest["metadata"]["event_payload"]["slot"] == (
+            DAY0 + timedelta(minutes=5)).isoformat()
+        assert "(15m)" in slack.text_of(digest)  # from the baseline: slot A's window too
+        assert rig.states()[DAY0] == SUPERSEDED
+    finally:
+        rig.close()
