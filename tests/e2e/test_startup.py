@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("kubernetes", "sqlalchemy", "slack_sdk", "slack_bolt", "apscheduler")
+HEAVY = ("kubernetes", "sqlalchemy", "slack_sdk", "slack_bolt", "apscheduler", "matplotlib")
 
 PROBE = """
 import contextlib, io, json, sys
