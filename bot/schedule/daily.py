@@ -1,5 +1,6 @@
-"""The digest schedule: PATROL_SCHEDULE (cron) in PATROL_TIMEZONE, run by one APScheduler
-job that never overlaps itself (max_instances=1, coalesce) and starts with a catch-up run.
+"""The digest schedule's times: PATROL_SCHEDULE (cron) in PATROL_TIMEZONE as a validated
+trigger, and the fire times a slot is picked from (`latest_fire`, `next_fire`). The one
+scheduler that runs it for every cluster and channel is `bot.schedule.scheduler`.
 
 Cron fields: the usual five (minute hour day month weekday, 0 or 7 = Sunday as in crontab),
 or six with seconds first (tests use `*/3 * * * * *`). APScheduler 3 numbers weekdays from
@@ -90,8 +91,8 @@ def next_fire(trigger: CronTrigger, after: datetime) -> datetime | None:
 
 def start_scheduler(settings: Settings, job: Callable[[], None], *,
                     catch_up: bool = False) -> BackgroundScheduler:
-    """Start the scheduler with the single digest job (run once at once if `catch_up`:
-    the job then finds a missed or unfinished slot)."""
+    """Transitional (until bot/service.py runs `DigestScheduler`; then removed): a
+    scheduler of its own with one digest job (run once at once if `catch_up`)."""
     scheduler = BackgroundScheduler(timezone=ZoneInfo(settings.schedule.timezone))
     extra = {"next_run_time": datetime.now(ZoneInfo(settings.schedule.timezone))} if (
         catch_up) else {}
@@ -104,8 +105,8 @@ def start_scheduler(settings: Settings, job: Callable[[], None], *,
 
 
 class DigestSchedule:
-    """The digest's scheduler as a leader-only job: `start()` schedules (with a catch-up
-    run first), `stop()` returns at once and tells the running digest to stop."""
+    """Transitional (until bot/service.py runs `DigestScheduler` and `DigestSeries`;
+    then removed): one cluster's digest on a scheduler of its own, as a leader-only job."""
 
     def __init__(self, settings: Settings, job: Callable[[], None],
                  on_stop: Callable[[], None] = lambda: None) -> None:

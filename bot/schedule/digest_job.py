@@ -18,13 +18,14 @@ step that failed; any other `PatrolError` ends the slot at once. A slot that giv
 leaves its window open (the next posted digest covers it) and tells the channel once,
 naming the cluster and why — unless Slack itself is what failed.
 
-Time: `tick()` is what the scheduler runs at each fire time and once at start-up
-(catch-up). It picks the latest slot within DIGEST_CATCHUP (several missed slots → one
-post) and runs it on a worker under a `Deadline` just before the next fire. Every Slack
-call of the slot is bounded by that deadline, slack_sdk's own retries included
-(`bot.slack.client.bounded_by`), and so is the patrol (PATROL_DEADLINE, shortened to
-what is left). `tick()` returns when the slot is done, at its deadline, or at once on
-`stop()`; a slot it leaves behind is cancelled, so it can never post later.
+Time: `tick()` is what the scheduler (`bot.schedule.scheduler`) runs at each fire time
+and once when the series is added (catch-up). It picks the latest slot within
+DIGEST_CATCHUP (several missed slots → one post) and runs it on the scheduler's slot pool
+under a `Deadline` just before the next fire. Every Slack call of the slot is bounded by
+that deadline, slack_sdk's own retries included (`bot.slack.client.bounded_by`), and so
+is the patrol (PATROL_DEADLINE, shortened to what is left). `tick()` returns when the slot
+is done, at its deadline, or at once on `stop()`; a slot it leaves behind is cancelled,
+so it can never post later.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -49,6 +51,7 @@ from bot.errors import (
     TransientError,
 )
 from bot.runner import PatrolRun, run_patrol
+from bot.runtime import RuntimeStopped, Workers
 from bot.schedule.daily import digest_trigger, latest_fire, next_fire
 from bot.schedule.deadline import Deadline
 from bot.settings import Settings
@@ -147,16 +150,27 @@ class DigestJob:
         self.started_at = clock()
         self.stopping = threading.Event()
         self._since: datetime | None = None
+        self._running: Deadline | None = None  # the deadline of the latest slot run
 
     def stop(self) -> None:
-        """Stop at once: no new attempt or post starts after this."""
+        """Stop at once: no new attempt, call or post starts after this (the running
+        slot's deadline is cancelled)."""
         self.stopping.set()
+        if self._running is not None:
+            self._running.cancel()
 
     # ---- scheduling -----------------------------------------------------------------
-    def tick(self) -> None:
-        """Run the latest due slot (if any) under its deadline; return when it is done, at
-        the deadline, or as soon as the job is stopped — a slot left running is cancelled
-        (it sends nothing more)."""
+    @property
+    def series(self) -> str:
+        """This series' name: `cluster/channel` (the scheduler's job id)."""
+        return f"{self.cluster.name}/{self.poster.channel}"
+
+    def tick(self, workers: Workers | None = None) -> None:
+        """Run the latest due slot (if any) under its deadline. On `workers` (the
+        scheduler's slot pool) this returns when the slot is done, at its deadline, or as
+        soon as the job is stopped — a slot left running is cancelled: it sends nothing
+        more. Without `workers` the slot runs in the caller's thread (one-shot callers):
+        its calls are still bounded by the deadline, and `stop()` still cancels it."""
         if self.stopping.is_set():
             return
         now = self.clock()
@@ -166,26 +180,34 @@ class DigestJob:
             return
         slot_time = slot_time.astimezone(UTC)
         deadline = Deadline.after(self._budget(slot_time, now).total_seconds())
-        done = threading.Event()
-
-        def work() -> None:
+        self._running = deadline
+        if self.stopping.is_set():  # stopped meanwhile: stop() may have missed it
+            return
+        if workers is None:
+            self.run_slot(slot_time, deadline, if_due=True)
+            return
+        try:
+            slot = workers.submit(self.run_slot, slot_time, deadline, if_due=True)
+        except RuntimeStopped:
+            return  # shutting down
+        while True:
             try:
-                self.run_slot(slot_time, deadline, if_due=True)
-            except Exception:
-                log.exception("digest slot %s failed unexpectedly", slot_time.isoformat())
-            finally:
-                done.set()
-
-        threading.Thread(target=work, daemon=True, name="digest-slot").start()
-        while not done.wait(min(0.2, max(deadline.remaining(), 0.01))):
+                slot.result(timeout=min(0.2, max(deadline.remaining(), 0.01)))
+                return
+            except FutureTimeout:
+                pass
+            except Exception:  # a bug: Workers logged it with its traceback
+                return
             if self.stopping.is_set():
                 deadline.cancel()
-                log.info("digest slot %s: stopping", slot_time.isoformat())
+                log.info("digest slot %s of %s: stopping", slot_time.isoformat(),
+                         self.series)
                 return
             if deadline.passed:
                 deadline.cancel()
-                log.error("digest slot %s: deadline passed; abandoned (it sends nothing "
-                          "more; the next digest covers its window)", slot_time.isoformat())
+                log.error("digest slot %s of %s: deadline passed; abandoned (it sends "
+                          "nothing more; the next digest covers its window)",
+                          slot_time.isoformat(), self.series)
                 DIGESTS.labels("abandoned").inc()
                 return
 

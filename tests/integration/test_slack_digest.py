@@ -6,15 +6,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
-from bot.errors import ConfigError
-from bot.schedule.daily import JOB_ID, digest_trigger, start_scheduler
 from bot.slack.posting import sparkline
 from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slots import DAY0, Rig
-from tests.support.settings import amend
 
 
 def digest_rig(sim: Sim, slack: FakeSlack, tmp_path: Path) -> Rig:
@@ -34,15 +29,18 @@ def rows_of(message: dict) -> dict[str, str]:
 def test_digest_first_run_then_a_day_then_streaks(sim: Sim, slack: FakeSlack,
                                                   tmp_path: Path) -> None:
     rig = digest_rig(sim, slack, tmp_path)
-    post_digest(rig, 0)
-    first = slack.messages("CALL")[-1]
-    assert [s.message_ts for s in rig.store.slots.history(rig.cluster.name, "CALL")] == [
-        first["ts"]]
-    assert first["blocks"][0]["text"]["text"] == "Restart patrol · sim-qld2"
-    assert "baseline set" in json.dumps(first["blocks"][1])
-    for day in (1, 2):
-        sim.world.advance(timedelta(days=1))
-        post_digest(rig, day)
+    try:
+        post_digest(rig, 0)
+        first = slack.messages("CALL")[-1]
+        assert [s.message_ts for s in rig.store.slots.history(rig.cluster.name, "CALL")] == [
+            first["ts"]]
+        assert first["blocks"][0]["text"]["text"] == "Restart patrol · sim-qld2"
+        assert "baseline set" in json.dumps(first["blocks"][1])
+        for day in (1, 2):
+            sim.world.advance(timedelta(days=1))
+            post_digest(rig, day)
+    finally:
+        rig.close()
     last = slack.messages("CALL")[-1]
     key = json.dumps({"cl": "sim-qld2", "ns": "qld2-production", "kind": "Deployment",
                       "name": "pod1-deployment"}, separators=(",", ":"))
@@ -52,38 +50,20 @@ def test_digest_first_run_then_a_day_then_streaks(sim: Sim, slack: FakeSlack,
     assert "same crash ×3" in pod1
     assert "██" in pod1  # +3 and +3 on the two days with history
     assert "Window" in json.dumps(last["blocks"][1]) and "(1d)" in json.dumps(last["blocks"][1])
-    rig.close()
 
 
 def test_all_quiet_when_nothing_restarted(slack: FakeSlack, tmp_path: Path) -> None:
     quiet = start_sim(tmp_path, {"cluster": "calm", "nodes": ["n1"], "namespaces": {
         "web": {"healthy": {"deployments": 3, "replicas": 2}}}})
     rig = digest_rig(quiet, slack, tmp_path)
-    post_digest(rig, 0)
-    quiet.world.advance(timedelta(days=1))
-    post_digest(rig, 1)
-    assert "All quiet" in slack.text_of(slack.messages("CALL")[-1])
-    quiet.server.stop()
-    rig.close()
-
-
-def test_scheduler_runs_one_non_overlapping_job_in_the_time_zone(sim: Sim) -> None:
-    settings = amend(sim.settings(), PATROL_SCHEDULE="30 8 * * 1-5",
-                       PATROL_TIMEZONE="Australia/Brisbane")
-    scheduler = start_scheduler(settings, lambda: None)
     try:
-        (job,) = scheduler.get_jobs()
-        assert job.id == JOB_ID and job.max_instances == 1 and job.coalesce
-        fire = job.next_run_time
-        assert (fire.hour, fire.minute, str(fire.tzinfo)) == (8, 30, "Australia/Brisbane")
-        assert fire.weekday() < 5
-        sunday = start_scheduler(amend(settings, PATROL_SCHEDULE="0 6 * * 0"), lambda: None)
-        assert sunday.get_jobs()[0].next_run_time.weekday() == 6  # crontab: 0 is Sunday
-        sunday.shutdown(wait=False)
+        post_digest(rig, 0)
+        quiet.world.advance(timedelta(days=1))
+        post_digest(rig, 1)
+        assert "All quiet" in slack.text_of(slack.messages("CALL")[-1])
     finally:
-        scheduler.shutdown(wait=False)
-    with pytest.raises(ConfigError, match="PATROL_SCHEDULE"):
-        digest_trigger(amend(settings, PATROL_SCHEDULE="every morning"))
+        rig.close()
+        quiet.server.stop()
 
 
 def test_sparkline() -> None:

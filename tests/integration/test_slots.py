@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cluster.client import connect
+from bot.runtime import Runtime
 from bot.schedule.deadline import Deadline
 from bot.schedule.digest_job import DigestJob, Retry
 from bot.slack.digests import EVENT_TYPE, SlackDigestPoster
@@ -42,6 +43,8 @@ class Rig:
         self.store = Store.open(database_url)
         self.services = Services(self.settings, self.cluster, self.store)
         self.now = DAY0 - timedelta(hours=1)
+        self.runtime = Runtime("digest-test")
+        self.workers = self.runtime.executor("digest-slot", 4)  # as the scheduler's pool
 
     def job(self, owner: str = "replica-a", retry: Retry = FAST,
             clock: Callable[[], datetime] | None = None) -> DigestJob:
@@ -65,6 +68,7 @@ class Rig:
                 if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE]
 
     def close(self) -> None:
+        self.runtime.stop()
         self.store.close()
         self.cluster.close()
 
@@ -132,11 +136,11 @@ def test_a_claim_killed_before_posting_is_completed_on_restart(rig: Rig) -> None
     rig.now = DAY0 + timedelta(seconds=1)
     assert rig.store.slots.claim(rig.key(DAY0), "killed-replica", rig.now) is not None
     rig.now = DAY0 + timedelta(minutes=3)  # restarted three minutes later
-    rig.job().tick()
+    rig.job().tick(rig.workers)
     (slot,) = rig.store.slots.history(rig.cluster.name, CHANNEL)
     assert slot.state == POSTED and slot.attempts == 2
     assert [m["ts"] for m in rig.digests()] == [slot.message_ts]
-    rig.job(owner="replica-b").tick()  # and again: nothing more
+    rig.job(owner="replica-b").tick(rig.workers)  # and again: nothing more
     assert len(rig.digests()) == 1
 
 
@@ -156,7 +160,7 @@ def test_a_post_that_reached_slack_before_the_crash_is_recorded_not_repeated(rig
     rig.store.slots.attach_snapshot(slot, run.snapshot.id)
     ts = dead.poster.post(dead.poster.render(run), slot.key, Deadline.after(30))
     rig.now = DAY0 + timedelta(minutes=2)
-    rig.job().tick()
+    rig.job().tick(rig.workers)
     (done,) = rig.store.slots.history(rig.cluster.name, CHANNEL)
     assert done.state == POSTED and done.message_ts == ts
     assert len(rig.digests()) == 1
@@ -167,13 +171,13 @@ def test_a_post_that_reached_slack_before_the_crash_is_recorded_not_repeated(rig
 def test_missed_slots_are_caught_up_once_and_coalesced(rig: Rig) -> None:
     rig.schedule_began()
     rig.now = DAY0 + timedelta(seconds=2)
-    rig.job().tick()  # day 0 posted on time
+    rig.job().tick(rig.workers)  # day 0 posted on time
     rig.sim.world.advance(timedelta(days=2))
     rig.now = DAY0 + timedelta(days=2, hours=2)  # down from day 0 to day 2, 11:00
     restarted = rig.job(owner="restarted")
-    restarted.tick()
-    restarted.tick()
-    rig.job(owner="restarted-again").tick()
+    restarted.tick(rig.workers)
+    restarted.tick(rig.workers)
+    rig.job(owner="restarted-again").tick(rig.workers)
     digests = rig.digests()
     assert len(digests) == 2  # day 0, then one catch-up for days 1 and 2
     assert set(rig.states()) == {DAY0, DAY0 + timedelta(days=2)}
@@ -185,13 +189,13 @@ def test_no_catch_up_beyond_digest_catchup_nor_before_the_schedule_began(
     rig = Rig(sim, slack, database_url, DIGEST_CATCHUP=timedelta(hours=1))
     try:
         rig.now = DAY0 + timedelta(hours=3)  # first start ever, after today's slot
-        rig.job().tick()
+        rig.job().tick(rig.workers)
         assert rig.digests() == []  # the schedule began after it: never due
         rig.now = DAY0 + timedelta(days=1, hours=2)  # next slot missed by 2 h > 1 h
-        rig.job(owner="later").tick()
+        rig.job(owner="later").tick(rig.workers)
         assert rig.digests() == [] and rig.states() == {}
         rig.now = DAY0 + timedelta(days=2, minutes=30)  # missed by 30 min: caught up
-        rig.job(owner="later-still").tick()
+        rig.job(owner="later-still").tick(rig.workers)
         assert len(rig.digests()) == 1
     finally:
         rig.close()
@@ -203,7 +207,7 @@ def test_a_live_claim_of_another_replica_is_left_alone(rig: Rig) -> None:
     job = rig.job()
     rig.now = DAY0 + timedelta(seconds=2)  # claimed after this job started: in progress
     assert rig.store.slots.claim(rig.key(DAY0), "busy-replica", rig.now) is not None
-    job.tick()
+    job.tick(rig.workers)
     assert rig.digests() == []
     assert rig.states() == {DAY0: CLAIMED}
 
@@ -215,7 +219,7 @@ def test_a_failing_patrol_is_reported_and_the_slot_stays_open(sim: Sim, slack: F
         sim.server.forbidden_namespaces.add("qld2-production")
         rig.schedule_began()
         rig.now = DAY0 + timedelta(seconds=1)
-        rig.job().tick()  # forbidden is permanent: one attempt, then the channel is told
+        rig.job().tick(rig.workers)  # forbidden is permanent: one attempt, then the channel is told
         (told,) = [slack.text_of(m) for m in slack.messages(CHANNEL)]
         assert "digest for *sim-qld2* due 2026-11-02 09:00 UTC was not posted" in told
         assert "forbidden (403)" in told

@@ -44,7 +44,7 @@ def test_a_database_outage_during_a_slot_is_retried_within_its_budget(
         job = rig.job(owner="day-1", retry=PATIENT)
         with watching() as logs:
             throwaway_pg.stop()
-            ticking = threading.Thread(target=job.tick)
+            ticking = threading.Thread(target=job.tick, args=(rig.workers,))
             ticking.start()
             failed = logs.wait_for(lambda r: "attempt 1:" in r.getMessage())
             throwaway_pg.start()
@@ -72,7 +72,7 @@ def test_a_database_down_for_the_whole_slot_is_told_once(
         throwaway_pg.stop()
         rig.now = DAY0 + timedelta(days=1, seconds=1)
         with watching() as logs:
-            rig.job(owner="day-1", retry=Retry(attempts=3, first=0.01, cap=0.02)).tick()
+            rig.job(owner="day-1", retry=Retry(attempts=3, first=0.01, cap=0.02)).tick(rig.workers)
         assert logs.tracebacks() == []
         assert len([m for m in logs.messages() if "attempt" in m]) == 2  # then it gave up
         (told,) = notices(slack)

@@ -39,7 +39,7 @@ def pod1_row(message: dict) -> str:
 
 def run_day(rig: Rig, day: int) -> None:
     rig.now = DAY0 + timedelta(days=day, seconds=1)
-    rig.job(owner=f"day-{day}").tick()
+    rig.job(owner=f"day-{day}").tick(rig.workers)
 
 
 def test_slack_outage_keeps_the_window_for_the_next_digest(rig: Rig, slack: FakeSlack,
@@ -97,7 +97,7 @@ def test_a_missed_slot_is_caught_up_once(rig: Rig, slack: FakeSlack, held: Held)
     rig.sim.world.advance(timedelta(days=1))
     rig.now = DAY0 + timedelta(days=1, hours=5)  # down from 08:00 to 14:00
     for replica in ("restarted", "restarted-again"):
-        rig.job(owner=replica).tick()
+        rig.job(owner=replica).tick(rig.workers)
     assert len(rig.digests()) == 2
     assert rig.states() == {DAY0: POSTED, DAY0 + timedelta(days=1): POSTED}
 
@@ -116,7 +116,7 @@ def test_a_hung_post_is_cut_at_the_deadline_and_never_blocks_the_next_slot(
         rig.schedule_began()
         slack.fail_next["chat.postMessage"] = ["hang"]
         rig.now = DAY0 + timedelta(minutes=4, seconds=52)  # 3 s before the next slot's 5 s margin
-        rig.job(owner="a").tick()
+        rig.job(owner="a").tick(rig.workers)
         # the post still hangs in Slack, but the slot's own call ended at its deadline
         wait_until(lambda: slot_state(rig, DAY0) not in (None, CLAIMED),
                    "the hung slot to end at its deadline", timeout=20)
@@ -125,7 +125,7 @@ def test_a_hung_post_is_cut_at_the_deadline_and_never_blocks_the_next_slot(
         assert "did not answer" in (failed.error or "")
         assert not slack.release_hangs.is_set()  # Slack still holds that post
         rig.now = DAY0 + timedelta(minutes=5, seconds=1)
-        rig.job(owner="b").tick()
+        rig.job(owner="b").tick(rig.workers)
         (digest,) = rig.digests()
         assert digest["metadata"]["event_payload"]["slot"] == (
             DAY0 + timedelta(minutes=5)).isoformat()
@@ -142,7 +142,7 @@ def test_stop_returns_at_once_during_a_hung_post(rig: Rig, slack: FakeSlack,
     slack.fail_next["chat.postMessage"] = ["hang"]
     rig.now = DAY0 + timedelta(seconds=1)
     job = rig.job()  # a daily slot: its deadline is 30 minutes away
-    ticking = threading.Thread(target=job.tick)
+    ticking = threading.Thread(target=job.tick, args=(rig.workers,))
     ticking.start()
     slack.wait_for(lambda: slack.calls_to("chat.postMessage (hang)"))
     job.stop()
@@ -177,7 +177,7 @@ def test_a_slot_throttled_past_its_deadline_never_posts_later(
         for method in throttled:
             slack.rate_limit[method] = 10**6  # until lifted below
         rig.now = DAY0 + timedelta(minutes=5, seconds=-5 - budget)  # `budget` s left
-        rig.job(owner="a").tick()
+        rig.job(owner="a").tick(rig.workers)
         returned = time.monotonic()
         slack.rate_limit.clear()  # Slack would take it now: a late retry would post
         wait_until(lambda: slot_state(rig, DAY0) not in (None, CLAIMED),
@@ -187,7 +187,7 @@ def test_a_slot_throttled_past_its_deadline_never_posts_later(
         assert [c.method for c in slack.calls if c.at > returned] == []
         rig.sim.world.advance(timedelta(minutes=5))
         rig.now = DAY0 + timedelta(minutes=5, seconds=1)
-        rig.job(owner="b").tick()
+        rig.job(owner="b").tick(rig.workers)
         first, digest = rig.digests()
         assert first["metadata"]["event_payload"]["slot"] == (
             DAY0 - timedelta(minutes=5)).isoformat()
