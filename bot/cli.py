@@ -18,15 +18,12 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from bot.errors import NotFoundError, PatrolError, StoreError, UsageError
+from bot.errors import NotFoundError, PatrolError, StoreError, UnknownCrashError, UsageError
 from bot.patrol.durations import parse_duration
-from bot.patrol.timestamps import json_time
 from bot.settings import ClusterSettings, Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.cluster.client import ClusterClient
-    from bot.patrol.history import CrashRecord
-    from bot.runner import ContainerReport
     from bot.sim.world import World
     from bot.store import Store
 
@@ -76,15 +73,21 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     """One patrol per served cluster (KUBE_CONTEXTS; `--cluster` picks one). With one
     cluster `--json` prints the digest object; with several, a list of them. A cluster
     that fails is named on stderr, the others still patrol, and the exit code is 1."""
+    from bot.answers.patrol import PatrolPlan, patrol
     from bot.cluster.fleet import connect_fleet
     from bot.render.digest_json import digest_to_json
     from bot.render.terminal import digest_text
-    from bot.runner import run_patrol
     from bot.store import Store
 
     if not (args.print or args.json):
         raise UsageError("posting the digest needs the Slack app (restart-patrol serve); "
                          "use --print or --json to see it here")
+    if args.digest and args.since is not None:
+        raise UsageError("--digest takes its window from the previous digest: leave out "
+                         "--since")
+    namespaces = args.namespace or ()
+    plan = (PatrolPlan.digest(namespaces) if args.digest
+            else PatrolPlan.adhoc(namespaces, args.since))
     fleet = connect_fleet(settings)
     clusters = [fleet.get(args.cluster)] if args.cluster else list(fleet)
     store = Store.open(settings.store.database_url)
@@ -93,16 +96,15 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     try:
         for cluster in clusters:
             try:
-                run = run_patrol(cluster, store, settings, namespaces=args.namespace or (),
-                                 since=args.since, digest_run=args.digest,
-                                 progress=_progress(settings.templates_dir))
+                run = patrol(cluster, store, settings, plan,
+                             progress=_progress(settings.templates_dir))
             except (NotFoundError, UsageError, StoreError):
                 raise
             except PatrolError as exc:
                 if len(clusters) == 1:
                     raise
                 _clear_progress()
-                print(f"restart-patrol: cluster {cluster.name}: {exc}", file=sys.stderr)
+                print(f"restart-patrol: {exc}", file=sys.stderr)
                 failed.append(exc)
                 continue
             finally:
@@ -122,44 +124,6 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
-def history_json(crash: CrashRecord) -> dict[str, object]:
-    """One recorded crash in `why --json` (the contract's keys first, then additions)."""
-    from bot.patrol.history import events_json
-    return {
-        "finished_at": json_time(crash.finished_at), "exit_code": crash.exit_code,
-        "reason": crash.reason, "category": crash.category,
-        "fingerprint": crash.fingerprint, "signature": list(crash.signature),
-        "log_captured": crash.log_captured,
-        "events": events_json(crash.events),
-        "id": crash.id, "pod": crash.pod_name, "pod_uid": crash.pod_uid,
-        "container": crash.container, "restart_count": crash.restart_count,
-        "restarts": crash.restarts, "signal": crash.signal, "summary": crash.summary,
-        "capture": crash.capture, "new": crash.is_new, "image": crash.image,
-        "node": crash.node, "started_at": json_time(crash.started_at),
-    }
-
-
-def _reports_json(reports: Sequence[ContainerReport]) -> list[dict[str, object]]:
-    """One object per container: the `diagnose --json` keys at the top level (the
-    contract's shape), then the report's own keys (`diagnosis` repeats them, nested)."""
-    from bot.patrol.history import events_json
-
-    return [{
-        **(r.diagnosis.to_json() if r.diagnosis else {}),
-        "namespace": r.namespace, "pod": r.pod, "pod_uid": r.pod_uid,
-        "workload": {"kind": r.workload_kind, "name": r.workload_name},
-        "container": r.container.name, "container_kind": r.container.kind.value,
-        "restarts": r.container.restarts, "waiting_reason": r.container.waiting_reason,
-        "diagnosis": r.diagnosis.to_json() if r.diagnosis else None,
-        "log_tail": r.log_tail, "redactions": r.redactions,
-        "events": events_json(r.events),
-        "note": r.note,
-        "history": [history_json(c) for c in r.history],
-        "recorded_only": r.recorded,
-        "unreadable": [u.to_json() for u in r.unreadable],
-    } for r in reports]
-
-
 def _open_history(settings: Settings) -> Store | None:
     """The database for recorded history; `why` still answers live without it."""
     from bot.store import Store
@@ -172,9 +136,10 @@ def _open_history(settings: Settings) -> Store | None:
 
 
 def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.answers.investigation import DEFAULT_WINDOW, Question, investigate
     from bot.cluster.fleet import connect_fleet
     from bot.render.terminal import reports_text
-    from bot.runner import investigate
+    from bot.render.why_json import why_json
     from bot.store import Store
 
     fleet = connect_fleet(settings)
@@ -187,30 +152,32 @@ def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
         if args.log is not None:
             assert store is not None
             return _print_recorded_log(scope.cluster, store, args, settings.templates_dir)
-        reports = investigate(scope.cluster, settings, scope.namespace, args.target,
-                              args.container, store=store)
+        found = investigate(scope.cluster, settings, Question(
+            scope.namespace, args.target, args.container, since=args.since or DEFAULT_WINDOW),
+            store=store)
     finally:
         if store is not None:
             store.close()
         fleet.close()
     if args.json:
-        _dump_json(_reports_json(reports))
+        _dump_json(why_json(found))
     else:
-        _write(reports_text(reports, settings.limits.log_tail_lines, settings.templates_dir))
+        _write(reports_text(found, settings.limits.log_tail_lines, settings.templates_dir))
     return 0
 
 
 def _print_recorded_log(cluster: ClusterClient, store: Store, args: argparse.Namespace,
                         templates_dir: str | None) -> int:
     from bot.render.environment import render
+    from bot.render.why_json import crash_json
 
     found = store.history.log_of(cluster.name, args.log)
     if found is None or found[0].namespace != args.namespace:
-        raise NotFoundError(f"no recorded crash #{args.log} in namespace {args.namespace} "
-                            f"of cluster {cluster.name}")
+        raise UnknownCrashError(f"no recorded crash #{args.log} in namespace "
+                                f"{args.namespace} of cluster {cluster.name}")
     crash, text = found
     if args.json:
-        _dump_json({**history_json(crash), "log": text, "redactions": crash.redactions})
+        _dump_json({**crash_json(crash), "log": text, "redactions": crash.redactions})
     else:
         _write(render("recorded_log.txt.j2", templates_dir, c=crash, log=text))
     return 0
@@ -360,26 +327,28 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _demo_steps(args: argparse.Namespace, settings: Settings, cluster: ClusterClient,
                 store: Store, url: str, world: World) -> None:
+    from bot.answers.investigation import Question, investigate
+    from bot.answers.patrol import PatrolPlan, patrol
     from bot.render.environment import render
     from bot.render.terminal import digest_text, reports_text
-    from bot.runner import investigate, run_patrol
 
     tdir = settings.templates_dir
     _write(render("demo.txt.j2", tdir, step="intro", url=url, pods=world.count("pods")))
-    first = run_patrol(cluster, store, settings, digest_run=True)
+    first = patrol(cluster, store, settings, PatrolPlan.digest())
     _write(digest_text(first.digest, first.diagnoses, top=args.top, templates_dir=tdir))
     span = timedelta(days=1)
     world.advance(span)
     _write(render("demo.txt.j2", tdir, step="advance", span="24h"))
-    second = run_patrol(cluster, store, settings, digest_run=True)
+    second = patrol(cluster, store, settings, PatrolPlan.digest())
     _write(digest_text(second.digest, second.diagnoses, top=args.top, templates_dir=tdir))
     focus = next((w for w in second.digest.workloads if w.namespace == "qld2-production"),
                  second.digest.workloads[0] if second.digest.workloads else None)
     if focus is not None:
         _write(render("demo.txt.j2", tdir, step="why", namespace=focus.namespace,
                       target=focus.name))
-        reports = investigate(cluster, settings, focus.namespace, focus.name, max_pods=1)
-        _write(reports_text(reports, 20, tdir))
+        found = investigate(cluster, settings, Question(focus.namespace, focus.name,
+                                                        max_pods=1))
+        _write(reports_text(found, 20, tdir))
     if settings.slack.bot_token and settings.slack.patrol_channel:
         from bot.slack.client import build_web_client
         from bot.slack.posting import Services, digest_message
@@ -427,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--json", action="store_true")
     why.add_argument("--log", type=int, metavar="ID",
                      help="print the log tail recorded with crash #ID (see its history)")
+    why.add_argument("--since", type=_duration, metavar="DUR",
+                     help="the window of its recorded crashes (default 24h)")
     why.set_defaults(handler=cmd_why)
 
     diag = sub.add_parser("diagnose", help="offline diagnosis of an exit code and a log (or "

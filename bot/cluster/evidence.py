@@ -1,6 +1,6 @@
 """Reading one container's evidence (previous log, events) and diagnosing its last exit.
 
-Shared by live investigations (`bot.runner`) and the flight recorder, so a recorded
+Shared by live investigations (`bot.answers`) and the flight recorder, so a recorded
 summary is the one `why` would have given. The two reads are independent: when one is
 forbidden or fails, the other is still made, what was not read is named (`Unreadable`),
 and the diagnosis uses what was read.
@@ -13,32 +13,11 @@ from dataclasses import dataclass, replace
 from bot.cluster.client import ClusterClient
 from bot.diagnosis.engine import Diagnosis, EventNote, Evidence, diagnose
 from bot.diagnosis.redaction import redact
-from bot.errors import ClusterError, ForbiddenError
+from bot.errors import ClusterError
+from bot.patrol.model import Unreadable
 from bot.settings import Settings
 
-
-@dataclass(frozen=True, slots=True)
-class Unreadable:
-    """Something a report or a patrol could not read, said instead of pretending "none".
-
-    `what` is what was not read ("pods/log", "events", "namespace payments"), `why` is
-    "forbidden" (RBAC, 403) or "failed" (anything else; `detail` is its one line), and
-    `count` how many reads it affected. Templates word it.
-    """
-
-    what: str
-    why: str
-    detail: str
-    count: int = 1
-
-    @classmethod
-    def of(cls, what: str, error: ClusterError) -> Unreadable:
-        return cls(what, "forbidden" if isinstance(error, ForbiddenError) else "failed",
-                   str(error))
-
-    def to_json(self) -> dict[str, object]:
-        return {"what": self.what, "why": self.why, "detail": self.detail,
-                "count": self.count}
+__all__ = ["ContainerEvidence", "ContainerTarget", "Unreadable", "read_evidence"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from bot.patrol.deltas import (
     VanishedPod,
     compute_deltas,
 )
-from bot.patrol.history import FingerprintTally, RecorderWindow, WorkloadHistory
 from bot.patrol.model import (
     Baseline,
     ContainerKind,
@@ -26,6 +25,15 @@ from bot.patrol.model import (
     QuietPod,
     Termination,
     latest_termination,
+)
+from bot.patrol.story import (
+    SOURCE_RECORD,
+    SOURCE_SNAPSHOTS,
+    ClusterDown,
+    CrashStory,
+    RecordedWindow,
+    WorkloadKey,
+    by_workload,
 )
 
 FLAG_CRASHLOOP = "CrashLoopBackOff"
@@ -80,13 +88,16 @@ class PodSummary:
 
 @dataclass(frozen=True, slots=True)
 class WorkloadSummary:
-    """One workload row of the digest. `restarts` is the delta; None on a first run."""
+    """One workload row of the digest. `restarts` is the delta; None on a first run.
+    `total` is its pods' restartCount sum now (None: not read, the cluster was down).
+    `stories` are its recorded crashes in the window, newest first: the first one is the
+    row's headline (its latest crash), each one is told with its own tally."""
 
     namespace: str
     kind: str
     name: str
     restarts: int | None
-    total: int
+    total: int | None
     last_termination: Termination | None
     category: str | None
     meaning: str | None
@@ -94,8 +105,13 @@ class WorkloadSummary:
     pods: tuple[PodSummary, ...]
     unknown_pods: int = 0  # pods without a baseline: their delta is not counted
     oldest_pod: datetime | None = None  # creation time of its oldest restarting pod
-    crashes: tuple[FingerprintTally, ...] = ()  # distinct recorded crashes in the window
+    stories: tuple[CrashStory, ...] = ()  # recorded crashes in the window, newest first
     vanished_restarts: int = 0  # recorded restarts of pods gone by now (in `restarts`)
+
+    @property
+    def headline(self) -> CrashStory | None:
+        """The story of its latest recorded crash (None: nothing recorded in the window)."""
+        return self.stories[0] if self.stories else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +128,8 @@ class Digest:
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     recorded: bool = False  # the flight recorder ran through the whole window
     dropped_captures: int = 0  # restarts counted but not described (capture queue full)
+    source: str = SOURCE_SNAPSHOTS  # what `restarts` were counted from (story.SOURCE_*)
+    unreachable: ClusterDown | None = None  # answered from the record alone
 
     @property
     def vanished_restarts(self) -> int:
@@ -255,31 +273,36 @@ class DigestBuilder:
         tally = self._tallies.get(key)
         return list(tally.pods) if tally else []
 
+    def summaries(self) -> dict[WorkloadKey, WorkloadSummary]:
+        """Every workload seen so far with restarting pods, as a row (no filters): the live
+        state a view from the record is enriched with."""
+        return {key: _summarise_workload(key, tally.deltas, self.first_run, tally.total)
+                for key, tally in self._tallies.items() if tally.deltas}
+
     def finish(self, window_from: datetime | None, now: datetime,
                vanished: Sequence[VanishedPod] = (),
-               history: RecorderWindow | None = None) -> Digest:
+               history: RecordedWindow | None = None) -> Digest:
         """Filter (minimum delta, ignore list), summarise and sort the workloads. With the
-        recorder's `history` of the window, each workload carries its distinct crashes, and
-        restarts of pods gone by now are added to its delta (they are in no listing)."""
+        recorder's `history` of the window, each workload carries its stories, and restarts
+        of pods gone by now are added to its delta (they are in no listing)."""
         options = self.options
-        recorded = history.workloads if history is not None and not self.first_run else {}
+        recorded = history if history is not None and not self.first_run else RecordedWindow()
+        stories = by_workload(recorded.stories)
         shown: list[WorkloadSummary] = []
-        for key in {*self._tallies, *recorded}:
+        for key in {*self._tallies, *recorded.vanished}:
             tally = self._tallies.get(key) or _Tally()
-            seen = recorded.get(key) or WorkloadHistory()
+            gone = recorded.vanished.get(key, (0, 0))[0]
             if not options.covers(key[0]) or options.ignores(key[0], key[2]):
                 continue
-            amount = tally.total if self.first_run else tally.delta + seen.vanished_restarts
-            if amount < options.min_delta or not (tally.deltas or seen.vanished_restarts):
+            amount = tally.total if self.first_run else tally.delta + gone
+            if amount < options.min_delta or not (tally.deltas or gone):
                 continue
             summary = _summarise_workload(key, tally.deltas, self.first_run, tally.total)
-            if seen.tallies or seen.vanished_restarts:
-                summary = replace(summary, crashes=seen.tallies,
-                                  vanished_restarts=seen.vanished_restarts,
-                                  restarts=None if summary.restarts is None
-                                  else summary.restarts + seen.vanished_restarts)
+            summary = replace(summary, stories=stories.get(key, ()), vanished_restarts=gone,
+                              restarts=None if summary.restarts is None
+                              else summary.restarts + gone)
             shown.append(summary)
-        shown.sort(key=lambda w: (-(w.restarts or 0), -w.total, w.namespace, w.name))
+        shown.sort(key=_by_restarts)
         return Digest(
             cluster=self.cluster,
             window_from=None if self.first_run else window_from,
@@ -290,7 +313,49 @@ class DigestBuilder:
             pods_scanned=self.pods_scanned,
             workloads_scanned=len(self._tallies),
             namespaces=tuple(sorted(options.namespaces)),
-            recorded=history is not None and history.covered,
-            dropped_captures=history.dropped if history is not None else 0,
+            recorded=recorded.covered,
+            dropped_captures=recorded.dropped,
         )
+
+
+def _by_restarts(w: WorkloadSummary) -> tuple[int, int, str, str]:
+    return (-(w.restarts or 0), -(w.total or 0), w.namespace, w.name)
+
+
+def digest_from_record(cluster: str, window_from: datetime, window_to: datetime,
+                       stories: Sequence[CrashStory], live: dict[WorkloadKey, WorkloadSummary]
+                       | None, *, options: PatrolOptions | None = None,
+                       pods_scanned: int = 0, workloads_scanned: int = 0,
+                       unreachable: ClusterDown | None = None) -> Digest:
+    """A digest counted from the record: each workload's restarts in the window are its
+    stories' restarts, its headline is its latest story; `live` (the restarting pods now,
+    from `DigestBuilder.summaries`) adds pods, totals and flags when the cluster answered
+    (None: it did not)."""
+    options = options or PatrolOptions()
+    shown: list[WorkloadSummary] = []
+    for key, told in by_workload(stories).items():
+        namespace, kind, name = key
+        if not options.covers(namespace) or options.ignores(namespace, name):
+            continue
+        restarts = sum(s.restarts for s in told)
+        if restarts < options.min_delta:
+            continue
+        now = (live or {}).get(key)
+        latest = told[0].latest
+        category, meaning = _category(Termination(latest.exit_code, latest.reason,
+                                                  latest.signal)
+                                      if latest.exit_code is not None else None)
+        shown.append(WorkloadSummary(
+            namespace=namespace, kind=kind, name=name, restarts=restarts,
+            total=now.total if now is not None else (0 if live is not None else None),
+            last_termination=now.last_termination if now is not None else None,
+            category=latest.category or category, meaning=meaning,
+            flags=now.flags if now is not None else (), pods=now.pods if now else (),
+            oldest_pod=now.oldest_pod if now is not None else None, stories=told))
+    shown.sort(key=_by_restarts)
+    return Digest(cluster=cluster, window_from=window_from, window_to=window_to,
+                  workloads=tuple(shown), pods_scanned=pods_scanned,
+                  workloads_scanned=workloads_scanned,
+                  namespaces=tuple(sorted(options.namespaces)), recorded=True,
+                  source=SOURCE_RECORD, unreachable=unreachable)
 

@@ -36,6 +36,16 @@ def format_duration(delta: timedelta) -> str:
     return " ".join(parts)
 
 
+def format_window(delta: timedelta) -> str:
+    """A window's length as users give it to `--since`: '24h', '6h', '3d', '90m'."""
+    seconds = int(delta.total_seconds())
+    if seconds % 86400 == 0 and seconds >= 3 * 86400:
+        return f"{seconds // 86400}d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    return format_duration(delta)
+
+
 def human_duration(seconds: float) -> str:
     """kubectl's HumanDuration (AGE column): 45s, 5m, 3h, 46d, 2y…"""
     s = int(max(seconds, 0))

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple, TypeVar
 
+from bot.errors import ClusterError, ForbiddenError
+
 T = TypeVar("T")
 
 
@@ -164,3 +166,27 @@ class Baseline:
         pod = self.pods.get((namespace, uid))
         return any((namespace, uid, name) in self.containers
                    or (pod is not None and name in pod.containers) for name in containers)
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Something a report or a patrol could not read, said instead of pretending "none".
+
+    `what` is what was not read ("pods/log", "events", "namespace payments"), `why` is
+    "forbidden" (RBAC, 403) or "failed" (anything else; `detail` is its one line), and
+    `count` how many reads it affected. Templates word it.
+    """
+
+    what: str
+    why: str
+    detail: str
+    count: int = 1
+
+    @classmethod
+    def of(cls, what: str, error: ClusterError) -> Unreadable:
+        return cls(what, "forbidden" if isinstance(error, ForbiddenError) else "failed",
+                   str(error))
+
+    def to_json(self) -> dict[str, object]:
+        return {"what": self.what, "why": self.why, "detail": self.detail,
+                "count": self.count}

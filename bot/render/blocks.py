@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.render.environment import environment, phrase
+from bot.render.environment import environment, phrase, slack_escape
+
+__all__ = ["INLINE_LOG", "MAX_BLOCKS", "MAX_BUTTON_VALUE", "MAX_HEADER", "MAX_SECTION",
+           "MAX_TEXT", "fit_message", "fits_inline", "render_message", "slack_escape"]
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -19,11 +22,6 @@ MAX_HEADER = 150
 MAX_BUTTON_VALUE = 2000
 MAX_TEXT = 3000
 INLINE_LOG = 2600  # log tails longer than this, once escaped, go up as a file
-
-
-def slack_escape(text: object) -> str:
-    """Escape &, <, > for Slack mrkdwn (also inside code blocks)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def fits_inline(log: str) -> bool:
@@ -77,9 +75,7 @@ def fit_message(blocks: list[dict[str, Any]], text: str,
 def render_message(name: str, templates_dir: str | None = None,
                    **context: object) -> dict[str, Any]:
     """Render templates/<name> (a JSON object with "blocks" and "text") and fit it."""
-    env = environment(templates_dir)
-    env.filters.setdefault("slack", slack_escape)
-    raw = env.get_template(name).render(**context)
+    raw = environment(templates_dir).get_template(name).render(**context)
     try:
         message = json.loads(raw)
     except json.JSONDecodeError as exc:  # a template bug, not user input

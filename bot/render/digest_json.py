@@ -1,4 +1,7 @@
-"""The `patrol --json` shape (docs/design.md, "Rendering"): keys may be added, never renamed."""
+"""The `patrol --json` shape (docs/design.md, "Rendering"): keys may be added, never
+renamed. A workload's `category`, `summary`, `fingerprint`, `last_exit_code` and
+`last_reason` are its headline's: its latest recorded crash when the record has one
+(`"headline": "record"`), else its last termination diagnosed live."""
 
 from __future__ import annotations
 
@@ -7,7 +10,32 @@ from typing import Any
 
 from bot.diagnosis.engine import Diagnosis
 from bot.patrol.digest import Digest
+from bot.patrol.story import ClusterDown, CrashStory
 from bot.patrol.timestamps import json_time
+
+
+def story_json(story: CrashStory) -> dict[str, Any]:
+    """One story (a workload's crash in the window): `patrol --json`'s `crashes` entries
+    (their first keys, as before stories) and `why --json`'s `stories`."""
+    latest = story.latest
+    return {
+        "label": story.label, "fingerprint": story.fingerprint, "count": story.restarts,
+        "new": story.new, "summary": story.summary, "first_seen": json_time(story.first_at),
+        "changed_at": json_time(story.changed_at), "image": latest.image,
+        "container": story.container, "category": latest.category,
+        "exit_code": latest.exit_code, "reason": latest.reason,
+        "last_seen": json_time(story.last_at), "crashes": story.crashes, "pods": story.pods,
+        "known_at_install": story.known_at_install,
+        "seen_since": json_time(story.seen_since), "latest_crash_id": latest.id,
+    }
+
+
+def unreachable_json(down: ClusterDown | None) -> dict[str, Any] | None:
+    """A cluster that did not answer (the answer came from the record), or None."""
+    if down is None:
+        return None
+    return {"cluster": down.cluster, "reason": down.reason,
+            "last_seen": json_time(down.last_seen)}
 
 
 def digest_to_json(
@@ -21,22 +49,24 @@ def digest_to_json(
     for w in digest.workloads:
         diag = diagnoses.get((w.namespace, w.kind, w.name))
         last = w.last_termination
+        story = w.headline  # the latest recorded crash, when the record has one
+        exit_code, reason = ((story.latest.exit_code, story.latest.reason) if story else
+                             (last.exit_code, last.reason) if last else (None, None))
         workloads.append({
             "namespace": w.namespace, "kind": w.kind, "name": w.name,
             "restarts": w.restarts, "total": w.total,
-            "last_exit_code": last.exit_code if last else None,
-            "last_reason": last.reason if last else None,
-            "category": diag.category if diag else w.category,
+            "last_exit_code": exit_code,
+            "last_reason": reason,
+            "category": story.latest.category if story else (
+                diag.category if diag else w.category),
             "meaning": w.meaning,
-            "summary": diag.summary if diag else None,
-            "fingerprint": diag.fingerprint if diag else None,
+            "summary": story.summary if story else (diag.summary if diag else None),
+            "fingerprint": story.fingerprint if story else (
+                diag.fingerprint if diag else None),
+            "headline": "record" if story else ("live" if diag else None),
             "flags": list(w.flags),
             "unknown_pods": w.unknown_pods,
-            "crashes": [{"label": t.label, "fingerprint": t.fingerprint, "count": t.count,
-                         "new": t.new, "summary": t.summary,
-                         "first_seen": json_time(t.first_seen),
-                         "changed_at": json_time(t.changed_at), "image": t.image}
-                        for t in w.crashes],
+            "crashes": [story_json(s) for s in w.stories],
             "vanished_restarts": w.vanished_restarts,
             "pods": [{
                 "name": p.name, "uid": p.uid,
@@ -62,6 +92,8 @@ def digest_to_json(
         "workloads_scanned": digest.workloads_scanned,
         "workloads": workloads,
         "recorded": digest.recorded,
+        "source": digest.source,
+        "unreachable": unreachable_json(digest.unreachable),
         "dropped_captures": digest.dropped_captures,
         "vanished_restarts": digest.vanished_restarts,
         "vanished_pods": [{"namespace": v.namespace, "name": v.pod_name, "uid": v.pod_uid,

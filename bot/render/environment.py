@@ -26,6 +26,20 @@ def stamp(moment: datetime, seconds: bool = False) -> str:
                                            else "%Y-%m-%d %H:%M UTC")
 
 
+def clock(moment: datetime, reference: datetime | None = None) -> str:
+    """A short time within a message whose window is stated in full: `07:10` on the
+    reference's (UTC) day, `11-27 07:10` on another."""
+    moment = moment.astimezone(UTC)
+    if reference is not None and moment.date() == reference.astimezone(UTC).date():
+        return moment.strftime("%H:%M")
+    return moment.strftime("%m-%d %H:%M")
+
+
+def slack_escape(text: object) -> str:
+    """Escape &, <, > for Slack mrkdwn (also inside code blocks)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def aligned(table: Sequence[Sequence[object]]) -> list[str]:
     """Rows of cells → lines with every column but the last padded to its widest cell,
     columns two spaces apart (kubectl's layout)."""
@@ -48,6 +62,8 @@ def environment(override: str | None = None) -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["stamp"] = stamp
+    env.filters["clock"] = clock
+    env.filters["slack"] = slack_escape
     env.filters["ljust"] = lambda value, width: str(value).ljust(int(width))  # older copies
     env.filters["aligned"] = aligned
     env.filters["clip"] = lambda value, width: (

@@ -6,13 +6,13 @@ Rows carry values, not wording: the templates say "—", "lifetime" or "no exit 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.diagnosis.engine import Diagnosis
 from bot.patrol.digest import Digest
 from bot.patrol.durations import human_duration
-from bot.patrol.history import FingerprintTally
+from bot.patrol.story import CrashStory
 
 Diagnoses = Mapping[tuple[str, str, str], Diagnosis]
 
@@ -21,15 +21,20 @@ Diagnoses = Mapping[tuple[str, str, str], Diagnosis]
 class DigestRow:
     """One workload of the digest, ready to render.
 
-    `restarts` is the delta in the window (None on a first run: only `total` is known);
-    `age` is kubectl's AGE of the oldest restarting pod. `spark`, `streak` and `button`
-    are Slack's additions (history from the store, the Why? button's value)."""
+    `restarts` is the delta in the window (None on a first run: only `total` is known;
+    `total` is None when the cluster was not read); `age` is kubectl's AGE of the oldest
+    restarting pod. `stories` are its recorded crashes of the window, newest first, each
+    rendered with its own tally and headline; without them (recorder off) `exit_code`,
+    `reason` and `summary` are its last termination, diagnosed live. `spark`, `streak`
+    and `button` are Slack's additions (history from the store, the Why? button's value);
+    the streak ("same crash ×N" in a row of digests) is shown only without stories, whose
+    new/since marks say it from the record."""
 
     namespace: str
     kind: str
     name: str
     restarts: int | None
-    total: int
+    total: int | None
     exit_code: int | None
     reason: str | None
     summary: str
@@ -40,8 +45,13 @@ class DigestRow:
     spark: str = ""
     streak: int = 0
     button: str | None = None
-    crashes: tuple[FingerprintTally, ...] = ()  # recorded: distinct crashes with counts
+    stories: tuple[CrashStory, ...] = ()
     vanished_restarts: int = 0
+
+    @property
+    def several_containers(self) -> bool:
+        """Its stories come from more than one container (then each names its own)."""
+        return len({s.container for s in self.stories}) > 1
 
 
 def digest_rows(digest: Digest, diagnoses: Diagnoses | None = None,
@@ -53,15 +63,18 @@ def digest_rows(digest: Digest, diagnoses: Diagnoses | None = None,
     for w in shown:
         diag = diagnoses.get((w.namespace, w.kind, w.name))
         last = w.last_termination
+        story = w.headline
+        exit_code, reason = (story.latest.exit_code, story.latest.reason) if story else (
+            (last.exit_code, last.reason) if last else (None, None))
+        summary = story.summary if story else (diag.summary if diag else (w.meaning or ""))
+        fingerprint = story.fingerprint if story else (diag.fingerprint if diag else None)
         rows.append(DigestRow(
             namespace=w.namespace, kind=w.kind, name=w.name, restarts=w.restarts,
-            total=w.total,
-            exit_code=last.exit_code if last else None, reason=last.reason if last else None,
-            summary=diag.summary if diag else (w.meaning or ""), flags=w.flags,
-            age=human_duration((digest.window_to - w.oldest_pod).total_seconds())
-            if w.oldest_pod else None,
-            unknown_pods=w.unknown_pods, fingerprint=diag.fingerprint if diag else None,
-            crashes=w.crashes, vanished_restarts=w.vanished_restarts))
+            total=w.total, exit_code=exit_code, reason=reason, summary=summary,
+            flags=w.flags, age=human_duration((digest.window_to - w.oldest_pod)
+                                              .total_seconds()) if w.oldest_pod else None,
+            unknown_pods=w.unknown_pods, fingerprint=fingerprint, stories=w.stories,
+            vanished_restarts=w.vanished_restarts))
     return rows
 
 
@@ -77,10 +90,15 @@ class NamespaceTotal:
 
 def namespace_totals(digest: Digest) -> list[NamespaceTotal]:
     """Per namespace, most restarts first (the `/restarts` summary)."""
+    return totals_of((w.namespace, w.name, (w.total or 0) if w.restarts is None
+                      else w.restarts) for w in digest.workloads)
+
+
+def totals_of(workloads: Iterable[tuple[str, str, int]]) -> list[NamespaceTotal]:
+    """(namespace, workload, restarts) → per namespace, most restarts first."""
     by_ns: dict[str, list[tuple[int, str]]] = {}
-    for w in digest.workloads:
-        amount = w.total if w.restarts is None else w.restarts
-        by_ns.setdefault(w.namespace, []).append((amount, w.name))
+    for namespace, name, amount in workloads:
+        by_ns.setdefault(namespace, []).append((amount, name))
     totals = [NamespaceTotal(ns, sum(a for a, _ in rows), len(rows), max(rows)[1])
               for ns, rows in by_ns.items()]
-    return sorted(totals, key=lambda t: -t.restarts)
+    return sorted(totals, key=lambda t: (-t.restarts, t.namespace))

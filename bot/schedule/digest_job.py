@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter
 
+from bot.answers.patrol import PatrolPlan, PatrolRun, patrol
 from bot.cluster.client import ClusterClient
 from bot.errors import (
     ClusterError,
@@ -50,7 +51,6 @@ from bot.errors import (
     StoreError,
     TransientError,
 )
-from bot.runner import PatrolRun, run_patrol
 from bot.runtime import RuntimeStopped, Workers
 from bot.schedule.daily import digest_trigger, latest_fire, next_fire
 from bot.schedule.deadline import Deadline
@@ -331,8 +331,8 @@ class DigestJob:
         limits = self.settings.limits
         settings = replace(self.settings, limits=replace(
             limits, patrol_deadline=max(min(limits.patrol_deadline, work.remaining()), 0.1)))
-        return run_patrol(self.cluster, self.store, settings, digest_run=True,
-                          confirm_later=True)
+        return patrol(self.cluster, self.store, settings,
+                      PatrolPlan.digest(confirmed_by_post=True))
 
     def _reconcile_earlier(self, key: SlotKey, work: Deadline) -> None:
         """Earlier unfinished slots whose post may have reached Slack: if it did, record

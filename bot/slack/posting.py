@@ -1,24 +1,27 @@
-"""Patrol results → Slack messages: the digest, the drill-down thread, file uploads."""
+"""Answers → Slack messages: the digest (and `/restarts <ns>`), the `/restarts` summary,
+the drill-down thread and its file uploads."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.answers.patrol import PatrolRun
+from bot.answers.restarts import NamespaceTotals
 from bot.cluster.client import ClusterClient
 from bot.cluster.fleet import Fleet
-from bot.patrol.durations import format_duration
+from bot.patrol.durations import format_duration, format_window
+from bot.patrol.story import ContainerStory, Investigation
 from bot.render.blocks import fits_inline, render_message
 from bot.render.environment import phrase, render
 from bot.render.rows import digest_rows
 from bot.render.terminal import digest_text
-from bot.runner import ContainerReport, PatrolRun
 from bot.settings import Settings
 from bot.store import Store
 
@@ -73,8 +76,9 @@ def _streak(fingerprints: Sequence[str | None], current: str | None) -> int:
 
 def digest_message(run: PatrolRun, services: Services, *, scope: str | None = None,
                    top: int = DIGEST_ROWS) -> dict[str, Any]:
-    """The digest as Block Kit: header, window, one section per workload with a Why? button
-    (the same rows as the terminal table, plus the store's history)."""
+    """The digest as Block Kit: header, window and its source, one section per workload
+    with its stories and a Why? button (the same rows as the terminal table, plus the
+    store's history: the sparkline, and the streak where the record tells nothing)."""
     digest, store, settings = run.digest, services.store, services.settings
     week_ago = digest.window_to - timedelta(days=7)
     exclude = run.snapshot.id if run.snapshot else None
@@ -83,8 +87,9 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
         spark=sparkline(_daily_deltas(store.workload_history(
             digest.cluster, row.namespace, row.kind, row.name, week_ago,
             also=run.snapshot.id if run.snapshot else None))),
-        streak=_streak(store.fingerprint_history(digest.cluster, row.namespace, row.kind,
-                                                 row.name, exclude=exclude), row.fingerprint),
+        streak=0 if row.stories else _streak(store.fingerprint_history(
+            digest.cluster, row.namespace, row.kind, row.name, exclude=exclude),
+            row.fingerprint),
         button=json.dumps({"cl": digest.cluster, "ns": row.namespace, "kind": row.kind,
                            "name": row.name}, separators=(",", ":")),
     ) for row in digest_rows(digest, run.diagnoses, top)]
@@ -98,7 +103,15 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
         if digest.window_from else "",
         pods_scanned=digest.pods_scanned, vanished=len(digest.vanished),
         recorded=digest.recorded, dropped=digest.dropped_captures,
-        vanished_restarts=digest.vanished_restarts)
+        vanished_restarts=digest.vanished_restarts, source=digest.source,
+        unreachable=digest.unreachable, notes=list(run.notes))
+
+
+def summary_message(view: NamespaceTotals, settings: Settings) -> dict[str, Any]:
+    """The `/restarts` summary of one cluster: restarts per namespace in the window."""
+    return render_message("summary.blocks.j2", settings.templates_dir, view=view,
+                          span=format_window(view.window_to - view.window_from)
+                          if view.window_from else "")
 
 
 def full_table(run: PatrolRun, settings: Settings) -> str:
@@ -115,56 +128,65 @@ def notice(kind: str, settings: Settings, **context: object) -> dict[str, Any]:
 
 
 def post_drilldown(client: WebClient, channel: str, thread_ts: str,
-                   reports: Sequence[ContainerReport], services: Services,
-                   cluster: str | None = None) -> None:
-    """One thread reply per container: diagnosis, signature, events, history, log tail
-    (inline when it fits a message once escaped, else uploaded as a file into the thread)."""
+                   investigation: Investigation, services: Services) -> None:
+    """One thread reply per container: its latest crash (diagnosis, signature, recorded
+    and live events, log tail — inline when it fits a message once escaped, else uploaded
+    as a file into the thread) and its crashes of the window, one line per story. Each
+    distinct recorded log of those stories is uploaded once per thread."""
     settings, store = services.settings, services.store
-    observed = next((r.observed_at for r in reports if r.observed_at), None)
-    week_ago = (observed or datetime.now(UTC)) - timedelta(days=7)
+    week_ago = investigation.window_to - timedelta(days=7)
     sparks: dict[tuple[str, str, str], str] = {}  # one history query per workload
-    for r in reports:
+    uploaded: set[str] = set()  # recorded log texts already in this thread
+    for r in investigation.answers:
         log = (r.log_tail or "").rstrip("\n")
         lines = log.split("\n")[-settings.limits.log_tail_lines:] if log else []
         text = "\n".join(lines)
+        uploaded.add(log)
         inline = text if r.log_tail is not None and fits_inline(text) else None
         key = (r.namespace, r.workload_kind, r.workload_name)
         if key not in sparks:
             sparks[key] = sparkline(_daily_deltas(store.workload_history(
-                cluster or services.cluster.name, *key, week_ago)))
-        recorded = recorded_logs(services, r)
+                investigation.cluster, *key, week_ago)))
+        recorded = recorded_logs(services, r, uploaded)
         message = render_message(
-            "why.blocks.j2", settings.templates_dir, r=r, events=r.events[:10],
+            "why.blocks.j2", settings.templates_dir, r=r, events=r.fresh_events[:10],
             history=sparks[key], log_inline=inline,
             log_file=r.log_tail is not None and inline is None, log_lines=len(lines),
-            recorded_logs=bool(recorded))
+            recorded_logs=bool(recorded), unreachable=investigation.unreachable,
+            window_to=investigation.window_to,
+            span=format_window(investigation.window_to - investigation.window_from))
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
         if r.log_tail is not None and inline is None:
             client.files_upload_v2(
                 channel=channel, thread_ts=thread_ts, content=text,
-                filename=f"{r.pod}.{r.container.name}.previous.log",
+                filename=f"{r.pod}.{r.container}.previous.log",
                 title=phrase("log_file_title", settings.templates_dir, namespace=r.namespace,
-                             pod=r.pod, container=r.container.name))
+                             pod=r.pod, container=r.container))
         if recorded:
             client.files_upload_v2(
                 channel=channel, thread_ts=thread_ts, content=recorded,
-                filename=f"{r.pod}.{r.container.name}.recorded.log",
+                filename=f"{r.pod}.{r.container}.recorded.log",
                 title=phrase("recorded_log_file_title", settings.templates_dir,
-                             namespace=r.namespace, pod=r.pod, container=r.container.name))
+                             namespace=r.namespace, pod=r.pod, container=r.container))
 
 
-def recorded_logs(services: Services, report: ContainerReport) -> str:
-    """The log tails kept with the report's recorded crashes, newest first, in one text
-    (empty when none was kept)."""
+def recorded_logs(services: Services, answer: ContainerStory, uploaded: set[str]) -> str:
+    """The recorded log of each of the answer's stories (its newest crash with a log),
+    newest story first, in one text — each distinct log once: texts in `uploaded` (shown
+    or uploaded earlier in the thread) are left out, and added to it. Empty when none."""
     crashes = services.store.history
     parts = []
-    for h in report.history:
-        if not h.log_captured or h.id is None:
+    for story in answer.stories:
+        crash = story.logged
+        if crash is None or crash.id is None:
             continue
-        found = crashes.log_of(h.cluster, h.id)
-        if found is not None:
-            parts.append(render("recorded_log.txt.j2", services.settings.templates_dir,
-                                c=found[0], log=found[1]))
+        found = crashes.log_of(crash.cluster, crash.id)
+        if found is None or found[1] is None:
+            continue
+        text = found[1].rstrip("\n")
+        if text in uploaded:
+            continue
+        uploaded.add(text)
+        parts.append(render("recorded_log.txt.j2", services.settings.templates_dir,
+                            c=found[0], log=found[1], story=story))
     return "\n".join(parts)
-
-

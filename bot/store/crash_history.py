@@ -10,16 +10,21 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, distinct, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.diagnosis.engine import EventNote
-from bot.patrol.history import (
-    DROPPED,
-    CrashRecord,
-    RecorderWindow,
-    WorkloadHistory,
-    tally,
+from bot.patrol.history import DROPPED, CrashRecord
+from bot.patrol.story import (
+    CrashStory,
+    KnownCrash,
+    KnownKey,
+    RecordedWindow,
+    RecorderCoverage,
+    StoryKey,
+    StoryTally,
+    WorkloadKey,
+    tell_stories,
 )
 from bot.store.errors import store_error
 from bot.store.schema import crash_fingerprints, crashes, recorder_state
@@ -136,42 +141,148 @@ class CrashHistory:
         text = zlib.decompress(row.log).decode("utf-8", errors="replace") if row.log else None
         return record_of(row), text
 
-    def window(self, cluster: str, since: datetime, until: datetime,
-               present: Collection[tuple[str, str]],
-               namespaces: Collection[str] = ()) -> RecorderWindow:
-        """What the recorder saw between two patrols: per workload the distinct crashes
-        with counts and new marks, and the restarts of pods absent from `present`
-        ((namespace, uid) listed now); plus captures dropped. Empty when it never ran."""
-        c, f = crashes.c, crash_fingerprints.c
-        moment = func.coalesce(c.finished_at, c.recorded_at)
-        query = select(*SUMMARY_COLUMNS).where(c.cluster == cluster, moment > since,
-                                                moment <= until)
-        fresh = select(f.namespace, f.workload_kind, f.workload_name, f.identity).where(
-            f.cluster == cluster, f.first_seen_at > since, f.first_seen_at <= until)
-        if namespaces:
-            query = query.where(c.namespace.in_(list(namespaces)))
-            fresh = fresh.where(f.namespace.in_(list(namespaces)))
+    def coverage(self, cluster: str) -> RecorderCoverage | None:
+        """When the recorder first started for this cluster and when it last heard from it
+        (None: it never ran)."""
+        r = recorder_state.c
         try:
             with self.engine.connect() as conn:
-                state = conn.execute(select(recorder_state.c.first_started_at).where(
-                    recorder_state.c.cluster == cluster)).scalar()
-                new = {(ns, kind, name, identity)
-                       for ns, kind, name, identity in conn.execute(fresh)}
+                row = conn.execute(select(r.first_started_at, r.seen_at).where(
+                    r.cluster == cluster)).first()
+        except SQLAlchemyError as exc:
+            raise store_error("could not read the recorder's state", exc) from None
+        return RecorderCoverage(row[0], row[1]) if row is not None else None
+
+    def stories(self, cluster: str, since: datetime | None, until: datetime | None, *,
+                namespaces: Collection[str] = (), workload: tuple[str, str] | None = None,
+                pod_uids: Collection[str] = (), container: str | None = None,
+                with_logs: bool = False) -> list[CrashStory]:
+        """The recorded crashes of a window — of some namespaces, a workload or some pods
+        (and one container) — as stories, newest first (bot.patrol.story). Counted in the
+        database, so a long window of a crash wave reads one row per story, not per crash.
+        `with_logs` also finds each story's newest crash with a recorded log."""
+        c = crashes.c
+        where = _window(cluster, since, until)
+        if namespaces:
+            where.append(c.namespace.in_(list(namespaces)))
+        if workload is not None:
+            where += [c.workload_kind == workload[0], c.workload_name == workload[1]]
+        if pod_uids:
+            where.append(c.pod_uid.in_(list(pod_uids)))
+        if container is not None:
+            where.append(c.container == container)
+        group = (c.namespace, c.workload_kind, c.workload_name, c.container, _identity)
+        counted = select(*group, func.sum(c.restarts), func.count(), func.min(_when),
+                         func.max(_when), func.count(distinct(c.pod_uid)),
+                         func.max(c.changed_at)).where(*where).group_by(*group)
+        try:
+            with self.engine.connect() as conn:
+                tallies = [(tuple(row[:5]), row[5:]) for row in conn.execute(counted)]
         except SQLAlchemyError as exc:
             raise store_error("could not read recorded crashes", exc) from None
-        grouped: dict[tuple[str, str, str], list[CrashRecord]] = {}
-        dropped = 0
-        for crash in read_records(self.engine, query):
-            grouped.setdefault((crash.namespace, crash.workload_kind, crash.workload_name),
-                               []).append(crash)
-            dropped += crash.capture == DROPPED
-        workloads: dict[tuple[str, str, str], WorkloadHistory] = {}
-        for key, found in grouped.items():
-            gone = [x for x in found if (x.namespace, x.pod_uid) not in present]
-            new_here = {identity for ns, kind, name, identity in new if (ns, kind, name) == key}
-            workloads[key] = WorkloadHistory(
-                tallies=tally(found, new_here),
-                vanished_restarts=sum(x.restarts for x in gone),
-                vanished_pods=len({x.pod_uid for x in gone}))
-        return RecorderWindow(workloads=workloads, dropped=dropped,
-                              covered=state is not None and state <= since)
+        if not tallies:
+            return []
+        latest = self._newest_per_story(where)
+        logged = self._newest_per_story([*where, c.log_bytes > 0]) if with_logs else {}
+        known = self._known(cluster, {key[0] for key, _ in tallies})
+        found: list[StoryTally] = []
+        newest: dict[StoryKey, CrashRecord] = {}
+        with_log: dict[StoryKey, CrashRecord] = {}
+        for raw, (restarts, rows, first, last, pods, changed) in tallies:
+            record = latest.get(raw)
+            if record is None:
+                continue
+            key: StoryKey = (*raw[:4], record.identity)
+            found.append(StoryTally(key, int(restarts or 0), int(rows), first, last,
+                                    int(pods), changed))
+            newest[key] = record
+            if raw in logged:
+                with_log[key] = logged[raw]
+        return tell_stories(cluster, found, newest, known, since, with_log)
+
+    def _newest_per_story(self, where: list[ColumnElement[bool]]) -> dict[
+            tuple[str, ...], CrashRecord]:
+        """The newest crash of each story matching `where`, by the story's raw group key."""
+        c = crashes.c
+        group = (c.namespace, c.workload_kind, c.workload_name, c.container, _identity)
+        rank = func.row_number().over(partition_by=group,
+                                      order_by=(_when.desc(), c.id.desc())).label("rank")
+        ranked = select(c.id, rank).where(*where).subquery()
+        query = select(*SUMMARY_COLUMNS).where(c.id.in_(
+            select(ranked.c.id).where(ranked.c.rank == 1)))
+        return {(r.namespace, r.workload_kind, r.workload_name, r.container,
+                 r.fingerprint or r.category): r for r in read_records(self.engine, query)}
+
+    def _known(self, cluster: str, namespaces: Collection[str]) -> dict[KnownKey, KnownCrash]:
+        """The registry of crashes each workload has shown (first seen, at install)."""
+        f = crash_fingerprints.c
+        query = select(f.namespace, f.workload_kind, f.workload_name, f.identity,
+                       f.first_seen_at).where(f.cluster == cluster,
+                                              f.namespace.in_(list(namespaces)))
+        try:
+            with self.engine.connect() as conn:
+                return {(ns, kind, name, identity): KnownCrash(first)
+                        for ns, kind, name, identity, first in conn.execute(query)}
+        except SQLAlchemyError as exc:
+            raise store_error("could not read recorded crashes", exc) from None
+
+    def window(self, cluster: str, since: datetime, until: datetime,
+               present: Collection[tuple[str, str]],
+               namespaces: Collection[str] = ()) -> RecordedWindow:
+        """What the recorder saw in a patrol's window: the stories, per workload the
+        restarts of pods absent from `present` ((namespace, uid) listed now), and the
+        captures dropped. `covered`: the recorder ran through the whole window."""
+        c = crashes.c
+        where = _window(cluster, since, until)
+        if namespaces:
+            where.append(c.namespace.in_(list(namespaces)))
+        per_pod = select(c.namespace, c.workload_kind, c.workload_name, c.pod_uid,
+                         func.sum(c.restarts)).where(*where).group_by(
+            c.namespace, c.workload_kind, c.workload_name, c.pod_uid)
+        dropped = select(func.count()).where(*where, c.capture == DROPPED)
+        try:
+            with self.engine.connect() as conn:
+                pods = list(conn.execute(per_pod))
+                lost = int(conn.execute(dropped).scalar() or 0)
+        except SQLAlchemyError as exc:
+            raise store_error("could not read recorded crashes", exc) from None
+        gone: dict[WorkloadKey, tuple[int, int]] = {}
+        for ns, kind, name, uid, restarts in pods:
+            if (ns, uid) in present:
+                continue
+            before = gone.get((ns, kind, name), (0, 0))
+            gone[(ns, kind, name)] = (before[0] + int(restarts or 0), before[1] + 1)
+        coverage = self.coverage(cluster)
+        return RecordedWindow(
+            stories=tuple(self.stories(cluster, since, until, namespaces=namespaces)),
+            vanished=gone, dropped=lost,
+            covered=coverage is not None and coverage.covers(since))
+
+    def namespace_totals(self, cluster: str, since: datetime, until: datetime,
+                         namespaces: Collection[str] = ()) -> list[tuple[str, str, int]]:
+        """(namespace, workload name, restarts) recorded in a window, per workload."""
+        c = crashes.c
+        where = _window(cluster, since, until)
+        if namespaces:
+            where.append(c.namespace.in_(list(namespaces)))
+        query = select(c.namespace, c.workload_name, func.sum(c.restarts)).where(
+            *where).group_by(c.namespace, c.workload_kind, c.workload_name)
+        try:
+            with self.engine.connect() as conn:
+                return [(ns, name, int(n or 0)) for ns, name, n in conn.execute(query)]
+        except SQLAlchemyError as exc:
+            raise store_error("could not read recorded crashes", exc) from None
+
+
+_when = func.coalesce(crashes.c.finished_at, crashes.c.recorded_at)  # a crash's moment
+_identity = func.coalesce(crashes.c.fingerprint, crashes.c.category)  # ~ CrashRecord.identity
+
+
+def _window(cluster: str, since: datetime | None,
+            until: datetime | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [crashes.c.cluster == cluster]
+    if since is not None:
+        where.append(_when > since)
+    if until is not None:
+        where.append(_when <= until)
+    return where

@@ -92,12 +92,6 @@ ContainerRow = tuple[str, str, int, "int | None", "str | None", "datetime | None
 """(container, container kind, restarts, last exit code, last reason, finished at)"""
 
 
-def keeps_row(restarts: int, last_exit_code: int | None) -> bool:
-    """A container gets a row only if it restarted or has a last termination; pod_sets
-    proves that every other container existed with restartCount 0."""
-    return restarts > 0 or last_exit_code is not None
-
-
 class SnapshotWriter:
     """Writes a snapshot inside its open transaction: every pod into per-namespace packed
     pod sets, rows only for containers that restarted (both in chunks)."""
@@ -137,27 +131,6 @@ class SnapshotWriter:
                              term.finished_at if term else None))
         self._add(pod.namespace, pod.uid, pod.name, workload,
                   tuple(c.name for c in pod.containers), rows)
-
-    def add(self, records: Iterable[ContainerRecord]) -> None:
-        """Record container rows as they were stored before lean snapshots (every
-        container, zero restarts included); rows of one pod must come together."""
-        pod: list[ContainerRecord] = []
-        for r in records:
-            if pod and (r.namespace, r.pod_uid) != (pod[0].namespace, pod[0].pod_uid):
-                self._add_records(pod)
-                pod = []
-            pod.append(r)
-        if pod:
-            self._add_records(pod)
-
-    def _add_records(self, records: list[ContainerRecord]) -> None:
-        first = records[0]
-        self._add(first.namespace, first.pod_uid, first.pod_name,
-                  (first.workload_kind, first.workload_name),
-                  tuple(r.container for r in records),
-                  [(r.container, r.container_kind, r.restarts, r.last_exit_code,
-                    r.last_reason, r.finished_at) for r in records
-                   if keeps_row(r.restarts, r.last_exit_code)])
 
     def _add(self, namespace: str, uid: str, name: str, workload: tuple[str, str],
              containers: tuple[str, ...], rows: Sequence[ContainerRow]) -> None:
@@ -295,15 +268,6 @@ class Store:
                 writer.close()
         except SQLAlchemyError as exc:
             raise store_error("could not record the snapshot", exc) from None
-
-    def record_snapshot(
-        self, cluster: str, taken_at: datetime, purpose: str,
-        namespaces: Sequence[str], records: Iterable[ContainerRecord],
-    ) -> SnapshotInfo:
-        """Write a snapshot and its rows atomically."""
-        with self.snapshot_writer(cluster, taken_at, purpose, namespaces) as writer:
-            writer.add(records)
-        return writer.info
 
     def prune(self, cluster: str, keep_after: datetime) -> int:
         """Delete snapshots older than `keep_after`, always keeping the latest digest one."""

@@ -6,7 +6,7 @@ client's cost, not the simulator's. Measured, each phase in a fresh process (pea
 that phase's own):
   floor   — the patrol's list GETs (ReplicaSets, Jobs, pods; limit=500 + continue), bodies
             read and discarded;
-  patrol  — run_patrol in-process (imports before the clock): list, roll-up, deltas,
+  patrol  — a patrol in-process (imports before the clock): list, roll-up, deltas,
             snapshot write; first run (no baseline), then with a baseline after restarts;
   cli     — `python -m bot patrol --print` from outside (imports, top-20 diagnoses,
             rendering included), first run and with a baseline;
@@ -84,9 +84,9 @@ def write_old_shape(kubeconfig: str, database: str) -> None:
     """One snapshot as stored before migration 3 (a row per container), in a v2 database."""
     from sqlalchemy import create_engine
 
+    from bot.answers.patrol import observe
     from bot.cluster.client import connect
     from bot.patrol.deltas import records_of
-    from bot.runner import observe
     from bot.settings import load_settings
     from bot.store.migrations import migrate
     from bot.store.schema import container_rows, snapshots
@@ -118,8 +118,8 @@ def measure(phase: str, kubeconfig: str, database: str) -> dict[str, float]:
     from kubernetes import client as k8s
     from kubernetes import config as k8s_config
 
+    from bot.answers.patrol import PatrolPlan, patrol
     from bot.cluster.client import connect
-    from bot.runner import run_patrol
     from bot.settings import load_settings
     from bot.store import Store
 
@@ -139,7 +139,7 @@ def measure(phase: str, kubeconfig: str, database: str) -> dict[str, float]:
         settings = load_settings({"KUBECONFIG": kubeconfig})
         cluster = connect(settings)
         store = Store.open(database)
-        run = run_patrol(cluster, store, settings, diagnose_top=0)
+        run = patrol(cluster, store, settings, PatrolPlan.adhoc(diagnose_top=0))
         store.close()
         cluster.close()
         assert run.digest.pods_scanned > 0

@@ -19,7 +19,7 @@ COMMANDS: dict[str, list[str]] = {
                                               "--reason", "Error"],
     "restart-patrol diagnose --json": ["-m", "bot", "diagnose", "--exit-code", "137",
                                        "--json"],
-    "import everything (patrol/serve path)": ["-c", "import bot.runner, bot.slack.app, "
+    "import everything (patrol/serve path)": ["-c", "import bot.answers.patrol, bot.slack.app, "
                                               "bot.schedule.daily"],
 }
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.answers.patrol import observe
 from bot.cluster.client import connect
 from bot.cluster.observe import observe_pods
 from bot.errors import ClusterError, ConfigError, NotFoundError
 from bot.patrol.model import ContainerKind
-from bot.runner import observe
 from tests.conftest import Sim, start_sim
 from tests.support.settings import amend
 

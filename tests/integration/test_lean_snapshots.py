@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
+from bot.answers.patrol import PatrolPlan, observe, patrol
 from bot.cluster.client import ClusterClient, connect
 from bot.patrol.deltas import DeltaBasis, find_vanished, records_of
 from bot.patrol.digest import Digest, DigestBuilder, PatrolOptions
 from bot.patrol.model import Baseline, PodObservation
 from bot.render.digest_json import digest_to_json
-from bot.runner import observe, run_patrol
 from bot.sim.scenario import load_scenario
 from bot.store import SnapshotInfo, Store
 from tests.conftest import Sim, start_sim
@@ -70,7 +70,7 @@ def test_lean_snapshots_give_the_same_digests_over_simulated_days(tmp_path: Path
     bases: set[DeltaBasis] = set()
     first_restarts = quiet_vanished = 0
     for _ in range(4):
-        run = run_patrol(cluster, store, sim.settings(), digest_run=True, diagnose_top=0)
+        run = patrol(cluster, store, sim.settings(), PatrolPlan.digest(diagnose_top=0))
         pods = observe(cluster, [])
         expected = full_shape_digest(cluster, pods, previous, run.digest.window_to)
         assert digest_to_json(run.digest) == digest_to_json(expected)
@@ -98,9 +98,9 @@ def test_interleaved_namespaces_load_the_baseline_a_bounded_number_of_times(
     store = CountingStore.open(f"sqlite:///{tmp_path}/lean.db")
     assert isinstance(store, CountingStore)
     cluster = connect(sim.settings())
-    run_patrol(cluster, store, sim.settings(), diagnose_top=0)
+    patrol(cluster, store, sim.settings(), PatrolPlan.adhoc(diagnose_top=0))
     sim.world.advance(timedelta(days=1))
-    in_order = run_patrol(cluster, store, sim.settings(), diagnose_top=0, record=False)
+    in_order = patrol(cluster, store, sim.settings(), PatrolPlan.look(diagnose_top=0))
     namespaces = {p.namespace for p in observe(cluster, [])}
     assert len(store.loads) == len(namespaces) and None not in store.loads
 
@@ -109,7 +109,7 @@ def test_interleaved_namespaces_load_the_baseline_a_bounded_number_of_times(
     switches = sum(a != b for a, b in pairwise(pods))
     assert switches > 5 * len(namespaces)  # the server really interleaves
     store.loads.clear()
-    interleaved = run_patrol(cluster, store, sim.settings(), diagnose_top=0)
+    interleaved = patrol(cluster, store, sim.settings(), PatrolPlan.adhoc(diagnose_top=0))
     assert interleaved.digest == in_order.digest
     # each namespace at most once until the order breaks, then the whole baseline once
     assert None in store.loads and len(store.loads) <= len(namespaces) + 1
@@ -117,7 +117,7 @@ def test_interleaved_namespaces_load_the_baseline_a_bounded_number_of_times(
     # the snapshot written from the interleaved list is a complete baseline too
     sim.server.interleave_namespaces = False
     store.loads.clear()
-    again = run_patrol(cluster, store, sim.settings(), diagnose_top=0, record=False)
+    again = patrol(cluster, store, sim.settings(), PatrolPlan.look(diagnose_top=0))
     assert again.digest.vanished == () and again.digest.restarts_in_window == 0
     assert all(c.basis == DeltaBasis.SAME_POD for w in again.digest.workloads
                for p in w.pods for c in p.containers)
@@ -130,9 +130,9 @@ def test_a_410_relist_reloads_namespaces_in_order_not_the_whole_baseline(
     store = CountingStore.open(f"sqlite:///{tmp_path}/lean.db")
     assert isinstance(store, CountingStore)
     cluster = connect(sim.settings())
-    run_patrol(cluster, store, sim.settings(), diagnose_top=0)
+    patrol(cluster, store, sim.settings(), PatrolPlan.adhoc(diagnose_top=0))
     sim.world.advance(timedelta(days=1))
-    calm = run_patrol(cluster, store, sim.settings(), diagnose_top=0, record=False)
+    calm = patrol(cluster, store, sim.settings(), PatrolPlan.look(diagnose_top=0))
     namespaces = len({p.namespace for p in observe(cluster, [])})
     cluster.page_size = 5  # ~20 pages: payments, the 5th namespace, starts at page ~11
     pages = {"n": 0}
@@ -145,8 +145,8 @@ def test_a_410_relist_reloads_namespaces_in_order_not_the_whole_baseline(
             sim.world.compact()
 
     store.loads.clear()
-    relisted = run_patrol(cluster, store, sim.settings(), diagnose_top=0, record=False,
-                          progress=compact_late)
+    relisted = patrol(cluster, store, sim.settings(), PatrolPlan.look(diagnose_top=0),
+                      progress=compact_late)
     assert sim.server.statuses[410] == 1
     assert relisted.digest == calm.digest
     assert None not in store.loads and len(store.loads) <= 2 * namespaces

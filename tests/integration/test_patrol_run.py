@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from bot.answers.investigation import Question, investigate
+from bot.answers.patrol import PatrolPlan, patrol
 from bot.cluster.client import connect
-from bot.runner import investigate, run_patrol
 from bot.store import Store
 from tests.conftest import Sim, start_sim
 from tests.support.settings import amend
 
 
-def patrol(sim: Sim, store: Store, **kw: object):
+def run(sim: Sim, store: Store, plan: PatrolPlan | None = None):
     cluster = connect(sim.settings())
     try:
-        return run_patrol(cluster, store, sim.settings(), **kw)  # type: ignore[arg-type]
+        return patrol(cluster, store, sim.settings(), plan or PatrolPlan.adhoc())
     finally:
         cluster.close()
 
@@ -23,12 +24,12 @@ def patrol(sim: Sim, store: Store, **kw: object):
 def test_first_patrol_sets_the_baseline_and_the_next_shows_the_day(sim: Sim,
                                                                     tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
-    first = patrol(sim, store, digest_run=True)
+    first = run(sim, store, PatrolPlan.digest())
     assert first.digest.first_run
     pod1 = next(w for w in first.digest.workloads if w.name == "pod1-deployment")
     assert (pod1.restarts, pod1.total) == (None, 140)
     sim.world.advance(timedelta(days=1))
-    second = patrol(sim, store, digest_run=True)
+    second = run(sim, store, PatrolPlan.digest())
     assert not second.digest.first_run
     assert second.digest.window_to - second.digest.window_from == timedelta(days=1)
     pod1 = next(w for w in second.digest.workloads if w.name == "pod1-deployment")
@@ -42,11 +43,11 @@ def test_first_patrol_sets_the_baseline_and_the_next_shows_the_day(sim: Sim,
 
 def test_adhoc_patrols_do_not_shorten_the_digest_window(sim: Sim, tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
-    patrol(sim, store, digest_run=True)
+    run(sim, store, PatrolPlan.digest())
     sim.world.advance(timedelta(hours=12))
-    adhoc = patrol(sim, store)
+    adhoc = run(sim, store)
     sim.world.advance(timedelta(hours=12))
-    digest = patrol(sim, store, digest_run=True)
+    digest = run(sim, store, PatrolPlan.digest())
     assert digest.digest.window_to - digest.digest.window_from == timedelta(days=1)
     adhoc_pod1 = next(w for w in adhoc.digest.workloads if w.name == "pod1-deployment")
     day_pod1 = next(w for w in digest.digest.workloads if w.name == "pod1-deployment")
@@ -57,13 +58,13 @@ def test_adhoc_patrols_do_not_shorten_the_digest_window(sim: Sim, tmp_path: Path
 
 def test_since_picks_the_snapshot_at_or_before(sim: Sim, tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
-    patrol(sim, store)
+    run(sim, store)
     sim.world.advance(timedelta(hours=20))
-    patrol(sim, store)
+    run(sim, store)
     sim.world.advance(timedelta(hours=4))
-    run = patrol(sim, store, since=timedelta(hours=24))
-    assert run.digest.window_to - run.digest.window_from == timedelta(hours=24)
-    none_yet = patrol(sim, store, since=timedelta(days=30))
+    day = run(sim, store, PatrolPlan.adhoc(since=timedelta(hours=24)))
+    assert day.digest.window_to - day.digest.window_from == timedelta(hours=24)
+    none_yet = run(sim, store, PatrolPlan.adhoc(since=timedelta(days=30)))
     assert none_yet.digest.first_run and none_yet.notes
     store.close()
 
@@ -80,10 +81,10 @@ def cart_scenario(**workload: object) -> dict:
 def test_replaced_pods_count_their_whole_count(tmp_path: Path) -> None:
     running = start_sim(tmp_path, cart_scenario(replace_every="10h"))
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
-    first = patrol(running, store)
+    first = run(running, store)
     uid_before = first.digest.workloads[0].pods[0].uid
     running.world.advance(timedelta(hours=12))
-    second = patrol(running, store)
+    second = run(running, store)
     (w,) = second.digest.workloads
     assert w.pods[0].uid != uid_before
     # Replaced at 10h, the new pod crashed 1h after its birth: all of its count is in the
@@ -97,7 +98,8 @@ def test_replaced_pods_count_their_whole_count(tmp_path: Path) -> None:
 
 def test_why_resolves_a_workload_to_its_worst_pod(sim: Sim) -> None:
     cluster = connect(sim.settings())
-    reports = investigate(cluster, sim.settings(), "qld2-production", "pod4-deployment")
+    reports = investigate(cluster, sim.settings(),
+                          Question("qld2-production", "pod4-deployment")).answers
     assert reports[0].pod == "pod4-deployment-7d7b75974d-4zlj6"
     assert reports[0].diagnosis is not None and reports[0].diagnosis.category == "go-panic"
     assert reports[0].log_tail is not None and "panic:" in reports[0].log_tail
@@ -107,14 +109,14 @@ def test_why_resolves_a_workload_to_its_worst_pod(sim: Sim) -> None:
 def test_vanished_pods_are_found_in_seen_and_in_emptied_namespaces(sim: Sim,
                                                                    tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
-    patrol(sim, store)
+    run(sim, store)
     gone = [key for key in sim.world.sorted_keys("pods")
             if key[0] == "batch" or key[1].startswith("pod2-")]
     for ns, name in gone:
         sim.world.delete("pods", ns, name)
-    run = patrol(sim, store)
-    assert sorted((v.namespace, v.pod_name) for v in run.digest.vanished) == sorted(gone)
-    pod2 = next(v for v in run.digest.vanished if v.pod_name.startswith("pod2-"))
+    later = run(sim, store)
+    assert sorted((v.namespace, v.pod_name) for v in later.digest.vanished) == sorted(gone)
+    pod2 = next(v for v in later.digest.vanished if v.pod_name.startswith("pod2-"))
     assert pod2.restarts_at_baseline == 5 and pod2.workload.name == "pod2-deployment"
     store.close()
 
@@ -124,15 +126,15 @@ def test_a_rollout_moves_pods_to_a_new_replicaset_of_the_same_deployment(tmp_pat
     running = start_sim(tmp_path, cart_scenario(replicas=2, rollout_after="6h"))
     old_rs = {n for _, n in running.world.sorted_keys("replicasets")}
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
-    patrol(running, store)
+    run(running, store)
     running.world.advance(timedelta(hours=12))
-    run = patrol(running, store)
+    later = run(running, store)
     new_rs = {n for _, n in running.world.sorted_keys("replicasets")} - old_rs
     assert len(new_rs) == 1
-    (w,) = run.digest.workloads
+    (w,) = later.digest.workloads
     assert (w.kind, w.name) == ("Deployment", "cart")
     assert w.pods and all(p.name.startswith(next(iter(new_rs))) for p in w.pods)
-    assert len(run.digest.vanished) == 2
+    assert len(later.digest.vanished) == 2
     # The old pods' restarts before the rollout are not in the new pods' counts.
     assert w.restarts == w.total
     running.server.stop()
@@ -150,15 +152,16 @@ def test_a_410_in_a_later_namespace_keeps_every_namespace(sim: Sim, tmp_path: Pa
         if calls["n"] == 5:  # payments (22 pods) is pages 1-3, so this is in qld2-production
             sim.world.compact()
 
-    run = run_patrol(cluster, store, sim.settings(), namespaces=["qld2-production", "payments"],
-                     progress=compact_in_the_second_namespace)
+    done = patrol(cluster, store, sim.settings(),
+                  PatrolPlan.adhoc(["qld2-production", "payments"]),
+                  progress=compact_in_the_second_namespace)
     assert calls["n"] > 5
-    names = {(w.namespace, w.name) for w in run.digest.workloads}
+    names = {(w.namespace, w.name) for w in done.digest.workloads}
     assert ("qld2-production", "pod1-deployment") in names
     assert ("payments", "ledger-api") in names
     expected = sim.world.count("pods", "qld2-production") + sim.world.count("pods", "payments")
-    assert run.digest.pods_scanned == expected
-    assert run.snapshot is not None and run.snapshot.pods == expected
+    assert done.digest.pods_scanned == expected
+    assert done.snapshot is not None and done.snapshot.pods == expected
     cluster.close()
     store.close()
 
@@ -167,9 +170,9 @@ def test_digests_prune_snapshots_older_than_the_retention(sim: Sim, tmp_path: Pa
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
     settings = amend(sim.settings(), RETENTION_DAYS=10)
     cluster = connect(settings)
-    first = run_patrol(cluster, store, settings)
+    first = patrol(cluster, store, settings, PatrolPlan.adhoc())
     sim.world.advance(timedelta(days=12))
-    run_patrol(cluster, store, settings, digest_run=True)
+    patrol(cluster, store, settings, PatrolPlan.digest())
     assert first.snapshot is not None
     with store.engine.connect() as conn:
         ids = {row[0] for row in conn.exec_driver_sql("SELECT id FROM snapshots")}

@@ -206,18 +206,20 @@ def test_the_recorder_prunes_by_count_and_age_once_a_day(make_rig) -> None:
 
 
 def test_the_default_cluster_records_exactly_what_a_patrol_counts(make_rig) -> None:
-    from bot.runner import run_patrol
+    from bot.answers.patrol import PatrolPlan, patrol
     from bot.sim.scenario import load_scenario
 
     rig = make_rig(load_scenario())
     settings = rig.recorder.settings
-    first = run_patrol(rig.cluster, rig.store, settings, digest_run=True, diagnose_top=0)
+    first = patrol(rig.cluster, rig.store, settings, PatrolPlan.digest(diagnose_top=0))
     for _ in range(16):  # 8 simulated hours
         rig.advance(minutes=30)
-    run = run_patrol(rig.cluster, rig.store, settings, digest_run=True, diagnose_top=0)
+    run = patrol(rig.cluster, rig.store, settings, PatrolPlan.digest(diagnose_top=0))
     window = rig.store.history.window(rig.cluster.name, first.digest.window_to,
                                 run.digest.window_to, present=set())
-    recorded = {key: sum(t.count for t in w.tallies) for key, w in window.workloads.items()}
+    recorded: dict[tuple[str, str, str], int] = {}
+    for story in window.stories:
+        recorded[story.workload] = recorded.get(story.workload, 0) + story.restarts
     counted = {(w.namespace, w.kind, w.name): w.restarts for w in run.digest.workloads}
     assert recorded == counted and sum(recorded.values()) == rig.recorder.restarts > 50
     rows = [c for ns in {k[0] for k in recorded}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.answers.investigation import Question, investigate
 from bot.errors import NotFoundError
-from bot.runner import investigate
 from bot.store import Store
 from tests.conftest import start_sim
 from tests.integration.test_recorder import Rig, make_rig, shop  # noqa: F401 (fixture)
@@ -84,7 +84,7 @@ def test_why_answers_for_a_deleted_pod_from_the_record(make_rig) -> None:
                           text=True, timeout=60)
     assert text.returncode == 0, text.stderr
     assert "Go panic: runtime error: invalid memory address" in text.stdout
-    assert "recorded crashes, newest first" in text.stdout
+    assert "one line per crash" in text.stdout and "×2 between" in text.stdout
     assert "this pod no longer exists" in text.stdout
     assert "[REDACTED]" in text.stdout and "hunter2" not in text.stdout
 
@@ -107,5 +107,5 @@ def test_why_answers_for_a_deleted_pod_from_the_record(make_rig) -> None:
     assert log.returncode == 0, log.stderr
     assert "panic: runtime error" in log.stdout and "hunter2" not in log.stdout
     with pytest.raises(NotFoundError) as missing:
-        investigate(rig.cluster, rig.recorder.settings, "shop", "ordrs", store=rig.store)
+        investigate(rig.cluster, rig.recorder.settings, Question("shop", "ordrs"), store=rig.store)
     assert "orders" in missing.value.suggestions  # names known only from the record too

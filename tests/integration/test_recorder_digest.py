@@ -6,14 +6,16 @@ retention; the Slack drill-down's history and recorded logs."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from bot.answers.investigation import Question, investigate
+from bot.answers.patrol import PatrolPlan, patrol
 from bot.cluster.recorder import Recorder
 from bot.patrol.history import CAPTURED, CrashRecord
 from bot.render.digest_json import digest_to_json
 from bot.render.terminal import digest_text
-from bot.runner import investigate, run_patrol
 from bot.slack.alerts import new_crash_alerter
 from bot.slack.client import build_web_client
 from bot.slack.posting import Services, post_drilldown
@@ -43,24 +45,28 @@ def test_the_digest_counts_vanished_pods_tallies_fingerprints_and_marks_new_ones
         make_rig) -> None:
     rig: Rig = make_rig(two_workloads(replace_every="5h"))
     rig.advance(hours=3)  # orders' panic is seen before the digest window opens
-    run_patrol(rig.cluster, rig.store, rig.recorder.settings, digest_run=True)
+    patrol(rig.cluster, rig.store, rig.recorder.settings, PatrolPlan.digest())
     for _ in range(24):  # half-hour steps: each crash is captured before its pod goes
         rig.advance(minutes=30)  # pods of orders are replaced at 5h, 10h and 15h
-    run = run_patrol(rig.cluster, rig.store, rig.recorder.settings, digest_run=True)
+    run = patrol(rig.cluster, rig.store, rig.recorder.settings, PatrolPlan.digest())
     digest = run.digest
     assert digest.recorded and digest.dropped_captures == 0
     rows = {w.name: w for w in digest.workloads}
     orders = rows["orders"]
     # crashes at 4.5h, 5.5/7.5/9.5h, 10.5/12.5/14.5h, all by pods gone by 15h
     assert (orders.restarts, orders.vanished_restarts) == (7, 7)
-    assert [(t.label, t.count, t.new) for t in orders.crashes] == [("go-panic", 7, False)]
+    assert [(s.label, s.restarts, s.new) for s in orders.stories] == [("go-panic", 7, False)]
     billing = rows["billing"]
     assert (billing.restarts, billing.vanished_restarts) == (2, 0)  # at 4h and 10h
-    assert [(t.label, t.count, t.new) for t in billing.crashes] == [("OOMKilled", 2, True)]
+    assert [(s.label, s.restarts, s.new) for s in billing.stories] == [("OOMKilled", 2, True)]
     assert digest.restarts_in_window == 9
     text = digest_text(digest, run.diagnoses)
-    assert "recorded: go-panic ×7 (7 by pods gone since)" in text
-    assert "recorded: NEW OOMKilled ×2" in text
+    # one line per crash: its tally and span, the latest crash's exit, category, headline
+    assert re.search(r"↳ ×7 between [\d: -]+ and [\d: -]+ · exit 2 Error · go-panic · "
+                     r"first seen 14h ago — Go panic: runtime error", text), text
+    assert "(7 of these by pods gone since)" in text
+    assert re.search(r"↳ ×2 between [\d: -]+ and [\d: -]+ · exit 137 OOMKilled · OOMKilled"
+                     r" · NEW — OOM-killed", text), text
     assert "the flight recorder counted their restarts" in text
     data = digest_to_json(digest, run.diagnoses)
     (billing_json,) = [w for w in data["workloads"] if w["name"] == "billing"]
@@ -136,14 +142,12 @@ def test_the_drilldown_lists_recorded_crashes_and_uploads_their_logs(
     settings = amend(rig.recorder.settings, SLACK_BOT_TOKEN=TOKEN,
                        SLACK_API_URL=slack.base_url)
     services = Services(settings, rig.cluster, rig.store)
-    reports = investigate(rig.cluster, settings, "shop", "orders", store=rig.store)
+    found = investigate(rig.cluster, settings, Question("shop", "orders"), store=rig.store)
     client = build_web_client(settings)
-    post_drilldown(client, "CWHY", "1700000000.000100", reports, services)
+    post_drilldown(client, "CWHY", "1700000000.000100", found, services)
     (reply,) = slack.replies("CWHY", "1700000000.000100")
     text = json.dumps(reply["blocks"], ensure_ascii=False)
-    assert "Recorded crashes" in text and "go-panic" in text
-    uploads = [c.args for c in slack.calls_to("files.completeUploadExternal")]
-    recorded = [u for u in uploads if "recorded" in json.dumps(u)]
-    assert recorded, uploads
-    contents = b"".join(slack.uploads.values()).decode()
-    assert contents.count("panic: runtime error") >= 2 and "hunter2" not in contents
+    assert "Crashes in the last 24h" in text and "×2 between" in text and "go-panic" in text
+    assert "Recorded log of that crash" in text and "hunter2" not in text
+    # the one recorded log is the one shown: nothing uploads it again
+    assert slack.calls_to("files.completeUploadExternal") == []

@@ -101,7 +101,7 @@ def test_serve_records_alerts_and_answers_for_a_gone_pod(tmp_path: Path) -> None
         assert slash(port, f"shop {pod}", slack.response_url("gone")) == 200
         reply = slack.wait_for(lambda: next(
             (m for m in slack.messages("COPS") if m.get("thread_ts")
-             and "Recorded crashes" in str(m.get("blocks"))), None))
+             and "Crashes in the last" in str(m.get("blocks"))), None))
         text = str(reply["blocks"])
         assert "go-panic" in text and "no longer exists" in text
         assert len(new_crash_alerts(slack)) == 1  # three restarts, one new crash

@@ -152,10 +152,10 @@ def test_a_post_that_reached_slack_before_the_crash_is_recorded_not_repeated(rig
     slot = rig.store.slots.claim(rig.key(DAY0), dead.owner, rig.now)
     assert slot is not None
     # the killed replica got as far as posting (its snapshot pending), not recording
-    from bot.runner import run_patrol
+    from bot.answers.patrol import PatrolPlan, patrol
 
-    run = run_patrol(rig.cluster, rig.store, rig.settings, digest_run=True,
-                     confirm_later=True)
+    run = patrol(rig.cluster, rig.store, rig.settings,
+                 PatrolPlan.digest(confirmed_by_post=True))
     assert run.snapshot is not None and run.snapshot.purpose == PURPOSE_DIGEST_PENDING
     rig.store.slots.attach_snapshot(slot, run.snapshot.id)
     ts = dead.poster.post(dead.poster.render(run), slot.key, Deadline.after(30))

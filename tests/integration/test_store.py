@@ -12,17 +12,53 @@ from bot.errors import StoreError
 from bot.patrol.deltas import DeltaBasis, delta_of, find_vanished
 from bot.patrol.model import (
     Baseline,
+    ContainerKind,
     ContainerObservation,
     ContainerRecord,
     PodObservation,
+    QuietPod,
+    Termination,
     WorkloadRef,
 )
-from bot.store import Store
+from bot.store import SnapshotInfo, Store
 from bot.store.migrations import MIGRATIONS, current_version, migrate
-from bot.store.schema import container_rows, snapshots
+from bot.store.schema import container_rows, pod_sets, snapshots
 from bot.store.snapshots import PURPOSE_ADHOC, PURPOSE_DIGEST
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+def as_pods(records: list[ContainerRecord]) -> list[PodObservation | QuietPod]:
+    """The pods a patrol would have observed for these container rows (one per pod uid,
+    in order): a QuietPod when none of its containers restarted or terminated."""
+    grouped: dict[tuple[str, str], list[ContainerRecord]] = {}
+    for r in records:
+        grouped.setdefault((r.namespace, r.pod_uid), []).append(r)
+    pods: list[PodObservation | QuietPod] = []
+    for (ns, uid), rs in grouped.items():
+        first = rs[0]
+        workload = WorkloadRef(first.workload_kind, first.workload_name)
+        if all(r.restarts == 0 and r.last_exit_code is None for r in rs):
+            pods.append(QuietPod(ns, first.pod_name, uid, workload,
+                                 tuple(r.container for r in rs)))
+            continue
+        pods.append(PodObservation(ns, first.pod_name, uid, workload, T0 - timedelta(days=9),
+                                   tuple(ContainerObservation(
+                                       r.container, r.restarts, ContainerKind(r.container_kind),
+                                       Termination(r.last_exit_code, r.last_reason,
+                                                   finished_at=r.finished_at)
+                                       if r.last_exit_code is not None else None)
+                                         for r in rs)))
+    return pods
+
+
+def record(store: Store, cluster: str, taken_at: datetime, purpose: str,
+           namespaces: list[str], records: list[ContainerRecord]) -> SnapshotInfo:
+    """A snapshot written the way a patrol writes it: pod by pod (`add_pod`)."""
+    with store.snapshot_writer(cluster, taken_at, purpose, namespaces) as writer:
+        for pod in as_pods(records):
+            writer.add_pod(pod)
+    return writer.info
 
 
 def rows(restarts: int, n: int = 3) -> list[ContainerRecord]:
@@ -42,13 +78,13 @@ def test_migrations_are_versioned_and_idempotent(database_url: str) -> None:
 
 def test_snapshot_round_trip_keeps_times_aware(database_url: str) -> None:
     store = Store.open(database_url)
-    info = store.record_snapshot("c1", T0, PURPOSE_DIGEST, ["prod"], rows(5))
+    info = record(store, "c1", T0, PURPOSE_DIGEST, ["prod"], rows(5))
     assert (info.pods, info.containers) == (3, 3)
     latest = store.latest_snapshot("c1")
     assert latest is not None and latest.taken_at == T0 and latest.namespaces == ("prod",)
     baseline = store.load_baseline(latest)
-    record = baseline.containers[("prod", "uid-1", "app")]
-    assert (record.restarts, record.pod_name, record.workload_name) == (6, "api-1", "api")
+    row = baseline.containers[("prod", "uid-1", "app")]
+    assert (row.restarts, row.pod_name, row.workload_name) == (6, "api-1", "api")
     assert baseline.taken_at == T0 and baseline.taken_at.tzinfo is not None
     with store.engine.connect() as conn:
         stored = conn.execute(select(container_rows.c.finished_at, container_rows.c.last_reason)
@@ -61,10 +97,10 @@ def test_snapshot_round_trip_keeps_times_aware(database_url: str) -> None:
 
 def test_a_failed_write_leaves_the_previous_baseline(database_url: str) -> None:
     store = Store.open(database_url)
-    store.record_snapshot("c1", T0, PURPOSE_ADHOC, [], rows(5))
+    record(store, "c1", T0, PURPOSE_ADHOC, [], rows(5))
     duplicate = rows(9) + rows(9)[:1]  # same key twice: the insert fails mid-snapshot
     with pytest.raises(StoreError, match="could not record the snapshot"):
-        store.record_snapshot("c1", T0 + timedelta(days=1), PURPOSE_ADHOC, [], duplicate)
+        record(store, "c1", T0 + timedelta(days=1), PURPOSE_ADHOC, [], duplicate)
     latest = store.latest_snapshot("c1")
     assert latest is not None and latest.taken_at == T0
     assert store.load_baseline(latest).containers[("prod", "uid-0", "app")].restarts == 5
@@ -73,9 +109,9 @@ def test_a_failed_write_leaves_the_previous_baseline(database_url: str) -> None:
 
 def test_baseline_choices_digest_adhoc_and_since(database_url: str) -> None:
     store = Store.open(database_url)
-    store.record_snapshot("c1", T0, PURPOSE_DIGEST, [], rows(1))
-    store.record_snapshot("c1", T0 + timedelta(hours=6), PURPOSE_ADHOC, [], rows(2))
-    store.record_snapshot("c1", T0 + timedelta(hours=12), PURPOSE_ADHOC, [], rows(3))
+    record(store, "c1", T0, PURPOSE_DIGEST, [], rows(1))
+    record(store, "c1", T0 + timedelta(hours=6), PURPOSE_ADHOC, [], rows(2))
+    record(store, "c1", T0 + timedelta(hours=12), PURPOSE_ADHOC, [], rows(3))
     latest = store.latest_snapshot("c1")
     digest = store.latest_snapshot("c1", purpose=PURPOSE_DIGEST)
     since = store.latest_snapshot("c1", at_or_before=T0 + timedelta(hours=7))
@@ -88,16 +124,16 @@ def test_baseline_choices_digest_adhoc_and_since(database_url: str) -> None:
 def test_baseline_can_be_restricted_to_namespaces(database_url: str) -> None:
     store = Store.open(database_url)
     mixed = [*rows(1), ContainerRecord("staging", "s-1", "web-1", "web", 4, "Deployment", "web")]
-    info = store.record_snapshot("c1", T0, PURPOSE_ADHOC, [], mixed)
+    info = record(store, "c1", T0, PURPOSE_ADHOC, [], mixed)
     assert set(k[0] for k in store.load_baseline(info, ["staging"]).containers) == {"staging"}
     store.close()
 
 
 def test_prune_keeps_the_latest_digest(database_url: str) -> None:
     store = Store.open(database_url)
-    store.record_snapshot("c1", T0, PURPOSE_DIGEST, [], rows(1))
-    store.record_snapshot("c1", T0 + timedelta(hours=1), PURPOSE_ADHOC, [], rows(1))
-    store.record_snapshot("c1", T0 + timedelta(days=40), PURPOSE_ADHOC, [], rows(1))
+    record(store, "c1", T0, PURPOSE_DIGEST, [], rows(1))
+    record(store, "c1", T0 + timedelta(hours=1), PURPOSE_ADHOC, [], rows(1))
+    record(store, "c1", T0 + timedelta(days=40), PURPOSE_ADHOC, [], rows(1))
     assert store.prune("c1", keep_after=T0 + timedelta(days=30)) == 1
     assert store.latest_snapshot("c1", purpose=PURPOSE_DIGEST) is not None
     store.close()
@@ -106,8 +142,8 @@ def test_prune_keeps_the_latest_digest(database_url: str) -> None:
 def test_workload_history_sums_restarts_per_snapshot(database_url: str) -> None:
     store = Store.open(database_url)
     for day in range(3):
-        store.record_snapshot("c1", T0 + timedelta(days=day), PURPOSE_DIGEST, [], rows(day * 10))
-        store.record_snapshot("c1", T0 + timedelta(days=day, hours=5), PURPOSE_ADHOC, [],
+        record(store, "c1", T0 + timedelta(days=day), PURPOSE_DIGEST, [], rows(day * 10))
+        record(store, "c1", T0 + timedelta(days=day, hours=5), PURPOSE_ADHOC, [],
                               rows(day * 10 + 4))
     history = store.workload_history("c1", "prod", "Deployment", "api", T0)
     assert [total for _, total in history] == [3, 33, 63]
@@ -162,7 +198,7 @@ def answers(baseline: Baseline, pods: list[PodObservation]) -> tuple[object, ...
 def test_lean_snapshot_keeps_rows_only_for_restarted_containers(database_url: str) -> None:
     store = Store.open(database_url)
     records = mixed_pods()
-    info = store.record_snapshot("c1", T0, PURPOSE_DIGEST, [], records)
+    info = record(store, "c1", T0, PURPOSE_DIGEST, [], records)
     assert (info.pods, info.containers) == (5, 6)
     with store.engine.connect() as conn:
         kept = conn.execute(select(container_rows.c.pod_uid, container_rows.c.container)
@@ -220,10 +256,88 @@ def test_history_counts_zero_where_a_workload_had_no_restarted_container(
         database_url: str) -> None:
     store = Store.open(database_url)
     quiet = [replace(r, restarts=0, last_exit_code=None) for r in rows(0)]
-    store.record_snapshot("c1", T0, PURPOSE_DIGEST, [], quiet)
-    store.record_snapshot("c1", T0 + timedelta(days=1), PURPOSE_DIGEST, [], rows(2))
-    store.record_snapshot("c1", T0 + timedelta(days=2), PURPOSE_DIGEST, [], [
+    record(store, "c1", T0, PURPOSE_DIGEST, [], quiet)
+    record(store, "c1", T0 + timedelta(days=1), PURPOSE_DIGEST, [], rows(2))
+    record(store, "c1", T0 + timedelta(days=2), PURPOSE_DIGEST, [], [
         ContainerRecord("prod", "x", "other-1", "app", 0, "Deployment", "other")])
     assert store.workload_history("c1", "prod", "Deployment", "api", T0) == [
         (T0, 0), (T0 + timedelta(days=1), 9)]
+    store.close()
+
+
+# ---- the snapshot writer, pod by pod (the path every patrol takes) ---------------------
+def quiet(ns: str, i: int, workload: str = "web") -> QuietPod:
+    return QuietPod(ns, f"{workload}-{i}", f"{ns}-{workload}-{i}",
+                    WorkloadRef("Deployment", workload), ("web",))
+
+
+def parts(store: Store, info: SnapshotInfo) -> dict[str, list[int]]:
+    with store.engine.connect() as conn:
+        found: dict[str, list[int]] = {}
+        for ns, pods in conn.execute(
+                select(pod_sets.c.namespace, pod_sets.c.pods)
+                .where(pod_sets.c.snapshot_id == info.id).order_by(pod_sets.c.part)):
+            found.setdefault(ns, []).append(pods)
+        return found
+
+
+def test_add_pod_sets_every_pod_and_rows_only_for_restarted_or_terminated_containers(
+        database_url: str) -> None:
+    store = Store.open(database_url)
+    exited = Termination(0, "Completed", finished_at=T0 - timedelta(hours=2))
+    killed = Termination(137, "OOMKilled", finished_at=T0 - timedelta(hours=1))
+    mixed = PodObservation("prod", "api-0", "u-api", WorkloadRef("Deployment", "api"), T0, (
+        ContainerObservation("app", 0),
+        ContainerObservation("proxy", 4, ContainerKind.SIDECAR, killed),
+        ContainerObservation("init", 0, ContainerKind.INIT, exited)))
+    pending = PodObservation("prod", "new-0", "u-new", WorkloadRef("Pod", "new-0"), T0, ())
+    with store.snapshot_writer("c1", T0, PURPOSE_ADHOC, ["prod"]) as writer:
+        for pod in (quiet("prod", 0), mixed, pending, quiet("prod", 1)):
+            writer.add_pod(pod)
+    info = writer.info
+    assert (info.pods, info.containers) == (3, 5)  # the pod without statuses is left out
+    with store.engine.connect() as conn:
+        kept = conn.execute(select(container_rows.c.container, container_rows.c.restarts,
+                                   container_rows.c.last_exit_code,
+                                   container_rows.c.container_kind)
+                            .order_by(container_rows.c.container)).all()
+    assert [tuple(r) for r in kept] == [("init", 0, 0, "init"), ("proxy", 4, 137, "sidecar")]
+    baseline = store.load_baseline(info)
+    assert set(baseline.pods) == {("prod", "prod-web-0"), ("prod", "u-api"), ("prod", "prod-web-1")}
+    assert baseline.previous_restarts("prod", "u-api", "app") == 0  # in the set, no row
+    assert baseline.previous_restarts("prod", "u-api", "proxy") == 4
+    assert baseline.previous_restarts("prod", "u-new", "app") is None
+    store.close()
+
+
+def test_add_pod_splits_big_and_interleaved_namespaces_into_parts(database_url: str) -> None:
+    store = Store.open(database_url)
+    with store.snapshot_writer("c1", T0, PURPOSE_ADHOC, []) as writer:
+        for i in range(5001):  # one part holds 5,000 pods
+            writer.add_pod(quiet("big", i))
+        writer.add_pod(quiet("a", 0))
+        writer.add_pod(quiet("b", 0))
+        writer.add_pod(quiet("a", 1))  # a seen again: the server interleaves namespaces
+        writer.add_pod(quiet("b", 1))
+    info = writer.info
+    assert parts(store, info) == {"big": [5000, 1], "a": [1, 1], "b": [1, 1]}
+    baseline = store.load_baseline(info)
+    assert len(baseline.pods) == 5005 and info.pods == 5005
+    assert {uid for ns, uid in baseline.pods if ns == "a"} == {"a-web-0", "a-web-1"}
+    store.close()
+
+
+def test_reset_drops_what_the_writer_wrote_before_a_relist(database_url: str) -> None:
+    store = Store.open(database_url)
+    with store.snapshot_writer("c1", T0, PURPOSE_ADHOC, []) as writer:
+        for pod in as_pods(rows(3)):
+            writer.add_pod(pod)
+        writer.reset()  # the list expired (410): everything is listed again
+        for pod in as_pods(rows(5, n=2)):
+            writer.add_pod(pod)
+    info = writer.info
+    assert (info.pods, info.containers) == (2, 2)
+    baseline = store.load_baseline(info)
+    assert sorted(r.restarts for r in baseline.containers.values()) == [5, 6]
+    assert set(baseline.pods) == {("prod", "uid-0"), ("prod", "uid-1")}
     store.close()

@@ -57,8 +57,9 @@ def test_patrol_with_a_hung_list_page_ends_at_its_deadline(sim: Sim, tmp_path: P
                    | {"PATROL_DEADLINE": "2s"})
     assert proc.returncode == 1
     line = one_line(proc)
-    assert line.startswith("restart-patrol: list pods in all namespaces: gave up at the 2 s "
-                           "deadline (PATROL_DEADLINE); last attempt: the API server at ")
+    assert line.startswith("restart-patrol: cluster sim-qld2: list pods in all namespaces: gave "
+                           "up at the 2 s deadline (PATROL_DEADLINE); last attempt: the API "
+                           "server at ")
     assert fault.hits >= 2
     held("patrol: a list page that never answers (CLI)",
          "exit 1 at PATROL_DEADLINE; one line on stderr")
@@ -75,7 +76,8 @@ def test_a_server_that_accepts_and_never_answers(command: tuple[str, ...], sim: 
     assert proc.returncode == 1
     setting = "PATROL_DEADLINE" if command[0] == "patrol" else "QUERY_DEADLINE"
     assert one_line(proc).startswith(
-        f"restart-patrol: get /version: gave up at the 2 s deadline ({setting})")
+        f"restart-patrol: cluster sim-qld2: get /version: gave up at the 2 s deadline "
+        f"({setting})")
     held(f"{command[0]}: a server that accepts and never answers",
          f"exit 1 at {setting}; one line")
 

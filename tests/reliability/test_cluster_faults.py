@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.answers.patrol import PatrolPlan, patrol
 from bot.cluster.client import connect
 from bot.cluster.podwatch import PodWatch
 from bot.errors import ClusterError
 from bot.render.digest_json import digest_to_json
-from bot.runner import run_patrol
 from bot.settings import Settings
 from bot.sim.generator import generate_world
 from bot.sim.server import SimServer
@@ -57,7 +57,7 @@ def patrol_json(settings: Settings, tmp_path: Path, page_size: int = 500) -> dic
     cluster.page_size = page_size
     store = Store.open(f"sqlite:///{tmp_path}/{uuid.uuid4().hex[:6]}.db")
     try:
-        run = run_patrol(cluster, store, settings, diagnose_top=0)
+        run = patrol(cluster, store, settings, PatrolPlan.adhoc(diagnose_top=0))
         return digest_to_json(run.digest)
     finally:
         store.close()
@@ -91,8 +91,8 @@ def test_a_503_that_persists_fails_with_one_line_naming_the_call(sim: Sim, tmp_p
         with pytest.raises(ClusterError) as err:
             patrol_json(settings, tmp_path)
     message = str(err.value)
-    assert message.startswith("list pods in all namespaces: the API server answered 503 "
-                              "(etcdserver: leader changed) 4 times over ")
+    assert message.startswith("cluster sim-qld2: list pods in all namespaces: the API server "
+                              "answered 503 (etcdserver: leader changed) 4 times over ")
     assert "\n" not in message
     assert fault.hits == 4  # one attempt + KUBE_RETRIES
     held("503 on every try", "4 attempts with backoff, then one line naming the call")
@@ -134,8 +134,8 @@ def test_a_hung_page_fails_within_the_patrol_deadline(sim: Sim, tmp_path: Path,
         with pytest.raises(ClusterError) as err:
             patrol_json(settings, tmp_path)
     message = str(err.value)
-    assert message.startswith("list pods in all namespaces: gave up at the 1.5 s deadline "
-                              "(PATROL_DEADLINE); last attempt: the API server at ")
+    assert message.startswith("cluster sim-qld2: list pods in all namespaces: gave up at the "
+                              "1.5 s deadline (PATROL_DEADLINE); last attempt: the API server at ")
     assert "sent nothing for 0.5 s (KUBE_READ_TIMEOUT)" in message
     assert 2 <= fault.hits < 11
     held("a list page that never answers", "PATROL_DEADLINE ends the patrol; one line")
@@ -148,7 +148,8 @@ def test_tls_to_a_plain_http_server_is_one_line(sim: Sim, tmp_path: Path, held: 
     with pytest.raises(ClusterError) as err:
         patrol_json(amend(sim.settings(), KUBECONFIG=str(kubeconfig)), tmp_path)
     message = str(err.value)
-    assert message.startswith(f"get /version: cannot talk to the Kubernetes API at {https} (")
+    assert message.startswith(f"cluster sim-qld2: get /version: cannot talk to the Kubernetes "
+                              f"API at {https} (")
     assert "\n" not in message
     held("TLS handshake fails (plain HTTP behind an https:// URL)", "exit 1; one line")
 

@@ -10,13 +10,14 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from bot.answers.investigation import Question, investigate
+from bot.answers.patrol import PatrolPlan, patrol
 from bot.cluster.client import connect
 from bot.cluster.recorder import Recorder
 from bot.patrol.history import FAILED
 from bot.render.blocks import render_message
 from bot.render.digest_json import digest_to_json
 from bot.render.terminal import digest_text, reports_text
-from bot.runner import investigate, run_patrol
 from bot.slack.posting import Services, digest_message
 from bot.store import Store
 from tests.conftest import Sim, start_sim
@@ -30,17 +31,18 @@ def test_a_403_on_pods_log_still_reads_events_and_keeps_the_probe_kill(sim: Sim,
     sim.server.forbidden_resources.add("pods/log")
     cluster = connect(sim.settings())
     try:
-        reports = investigate(cluster, sim.settings(), "edge", "ingress-gateway", max_pods=1)
+        found = investigate(cluster, sim.settings(), Question("edge", "ingress-gateway",
+                                                              max_pods=1))
     finally:
         cluster.close()
-    (report,) = reports
+    (report,) = found.answers
     assert sim.server.statuses[403] >= 1
     assert report.log_tail is None
     problem = report.not_read("pods/log")
     assert problem is not None and problem.why == "forbidden"
     assert any("Liveness probe failed" in e.message for e in report.events)
     assert report.diagnosis is not None and report.diagnosis.category == "probe-kill"
-    text = reports_text(reports, 20)
+    text = reports_text(found, 20)
     assert f"previous log: not read — {FORBIDDEN_LOG}" in text
     assert "none kept by the kubelet" not in text
     assert "recent events: none" not in text and "Liveness probe failed" in text
@@ -51,16 +53,16 @@ def test_a_403_on_events_still_reads_the_log(sim: Sim, held: Held) -> None:
     sim.server.forbidden_resources.add("events")
     cluster = connect(sim.settings())
     try:
-        reports = investigate(cluster, sim.settings(), "qld2-production", "pod1-deployment",
-                              max_pods=1)
+        found = investigate(cluster, sim.settings(), Question("qld2-production",
+                                                              "pod1-deployment", max_pods=1))
     finally:
         cluster.close()
-    (report,) = reports
+    (report,) = found.answers
     assert report.log_tail is not None and "panic:" in report.log_tail
     assert report.diagnosis is not None and report.diagnosis.category == "go-panic"
     problem = report.not_read("events")
     assert problem is not None and problem.why == "forbidden"
-    text = reports_text(reports, 20)
+    text = reports_text(found, 20)
     assert "recent events: not read — events are forbidden for this service account" in text
     held("403 on events (why)", "log still read; go-panic kept; says events are forbidden")
 
@@ -73,7 +75,7 @@ def test_a_patrol_whose_diagnoses_lack_logs_says_so_in_every_output(sim: Sim,
     cluster = connect(settings)
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
     try:
-        run = run_patrol(cluster, store, settings)
+        run = patrol(cluster, store, settings, PatrolPlan.adhoc())
         blocks = digest_message(run, Services(settings, cluster, store))
     finally:
         store.close()
@@ -98,10 +100,10 @@ def test_a_forbidden_namespace_is_named_and_the_others_are_patrolled(sim: Sim, t
     cluster = connect(settings)
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
     try:
-        run_patrol(cluster, store, settings, namespaces=["payments", "qld2-production"])
+        patrol(cluster, store, settings, PatrolPlan.adhoc(["payments", "qld2-production"]))
         sim.world.advance(timedelta(hours=6))
         sim.server.forbidden_namespaces.add("payments")
-        run = run_patrol(cluster, store, settings, namespaces=["payments", "qld2-production"])
+        run = patrol(cluster, store, settings, PatrolPlan.adhoc(["payments", "qld2-production"]))
     finally:
         store.close()
         cluster.close()
@@ -119,12 +121,15 @@ def test_the_slack_drill_down_says_the_log_was_not_read(sim: Sim, held: Held) ->
     sim.server.forbidden_resources.add("pods/log")
     cluster = connect(sim.settings())
     try:
-        (report,) = investigate(cluster, sim.settings(), "edge", "ingress-gateway", max_pods=1)
+        found = investigate(cluster, sim.settings(), Question("edge", "ingress-gateway",
+                                                              max_pods=1))
     finally:
         cluster.close()
+    (report,) = found.answers
     message = render_message("why.blocks.j2", None, r=report, events=report.events[:10],
                              history="", log_inline=None, log_file=False, log_lines=0,
-                             recorded_logs=False)
+                             recorded_logs=False, unreachable=None,
+                             window_to=found.window_to, span="24h")
     text = json.dumps(message, ensure_ascii=False)
     assert f"Previous log not read: {FORBIDDEN_LOG}" in text
     assert "keeps no previous log" not in text and "Liveness probe failed" in text

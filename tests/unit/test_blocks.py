@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.answers.restarts import NamespaceTotals
 from bot.diagnosis.engine import Evidence, diagnose
-from bot.patrol.history import FingerprintTally
+from bot.patrol.history import CrashRecord
 from bot.patrol.model import ContainerKind, ContainerObservation, Termination
+from bot.patrol.story import ContainerStory, CrashStory
 from bot.render.blocks import MAX_BLOCKS, fit_message, render_message, slack_escape
 from bot.render.environment import phrase, render
 from bot.render.rows import DigestRow, NamespaceTotal
-from bot.runner import ContainerReport
 from tests.fakes.slack_api import block_kit_problems
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -27,12 +28,46 @@ def row(i: int, summary: str = "Go panic: boom") -> DigestRow:
                      spark="▁▃█", streak=3, button=json.dumps({"ns": "prod", "name": f"a{i}"}))
 
 
+def crash(category: str, fingerprint: str | None, summary: str = "Go panic: boom",
+          **kw: object) -> CrashRecord:
+    return CrashRecord("c1", "prod", "api-1", "uid", "app", "container", "Deployment", "api",
+                       restart_count=3, exit_code=2, reason="Error", category=category,
+                       fingerprint=fingerprint, summary=summary, image="api:1.2",
+                       finished_at=NOW - timedelta(minutes=5), **kw)  # type: ignore[arg-type]
+
+
+def story(latest: CrashRecord, restarts: int = 1, **kw: object) -> CrashStory:
+    return CrashStory(cluster="c1", namespace="prod", workload_kind="Deployment",
+                      workload_name="api", container=latest.container,
+                      identity=latest.identity, latest=latest, restarts=restarts,
+                      crashes=restarts, first_at=NOW - timedelta(hours=3),
+                      last_at=latest.finished_at, **kw)  # type: ignore[arg-type]
+
+
 def recorded_row(i: int) -> DigestRow:
-    """A row with the flight recorder's crash tallies (a new one after a rollout)."""
-    return replace(row(i), vanished_restarts=1, crashes=(
-        FingerprintTally("go-panic", "9132f7f37885", 3, True, changed_at=NOW - timedelta(
-            hours=3), image="api:1.2", first_seen=NOW),
-        FingerprintTally("OOMKilled", None, 1, False)))
+    """A row with the flight recorder's stories (a new one after a rollout)."""
+    return replace(row(i), vanished_restarts=1, stories=(
+        story(crash("go-panic", "9132f7f37885"), 3, new=True,
+              changed_at=NOW - timedelta(hours=4)),
+        story(crash("oom-killed", None, "OOM-killed: over 512Mi"), 1,
+              seen_since=NOW - timedelta(days=3))))
+
+
+def answer(**kw: object) -> ContainerStory:
+    base: dict[str, object] = {
+        "cluster": "c1", "namespace": "prod", "pod": "api-1", "pod_uid": "uid",
+        "workload_kind": "Deployment", "workload_name": "api", "container": "app",
+        "container_kind": ContainerKind.APP, "live": ContainerObservation("app", 3),
+        "diagnosis": None}
+    return ContainerStory(**(base | kw))  # type: ignore[arg-type]
+
+
+def why(r: ContainerStory, **kw: object) -> dict:
+    context: dict[str, object] = {
+        "r": r, "events": list(r.fresh_events), "history": "", "log_inline": None,
+        "log_file": False, "log_lines": 0, "recorded_logs": False, "unreachable": None,
+        "window_to": NOW, "span": "24h"}
+    return render_message("why.blocks.j2", None, **(context | kw))
 
 
 def digest(rows: list[DigestRow], **kw: object) -> dict:
@@ -40,7 +75,8 @@ def digest(rows: list[DigestRow], **kw: object) -> dict:
         "cluster": "c1", "scope": "prod", "first_run": False, "rows": rows, "more": 0,
         "total_rows": len(rows), "restarts_in_window": 7, "window_from": NOW - timedelta(days=1),
         "window_to": NOW, "span": "1d", "pods_scanned": 98, "vanished": 2, "recorded": True,
-        "dropped": 1, "vanished_restarts": 4, "unreadable": []}
+        "dropped": 1, "vanished_restarts": 4, "unreadable": [], "source": "snapshots",
+        "unreachable": None, "notes": []}
     return render_message("digest.blocks.j2", None, **(context | kw))
 
 
@@ -83,13 +119,11 @@ def test_log_text_is_escaped_inside_code_blocks() -> None:
     assert slack_escape("a < b && c > d") == "a &lt; b &amp;&amp; c &gt; d"
     log = "if x < 0 && y > 1 { panic() }"
     term = Termination(2, "Error", finished_at=NOW - timedelta(minutes=3))
-    report = ContainerReport(
-        "prod", "api-1", "uid", "Deployment", "api",
-        ContainerObservation("app", 3, ContainerKind.APP, term), diagnose(Evidence(
-            exit_code=2, log="panic: <nil> & friends\ngoroutine 1 [running]:\nmain.main()")),
-        log, 0, ())
-    message = render_message("why.blocks.j2", None, r=report, events=[], history="",
-                             log_inline=log, log_file=False, log_lines=1)
+    report = answer(live=ContainerObservation("app", 3, ContainerKind.APP, term),
+                    diagnosis=diagnose(Evidence(exit_code=2, log="panic: <nil> & friends\n"
+                                                "goroutine 1 [running]:\nmain.main()")),
+                    log_tail=log)
+    message = why(report, log_inline=log, log_lines=1)
     text = json.dumps(message)
     assert "x &lt; 0 &amp;&amp; y &gt; 1" in text
     assert "panic: &lt;nil&gt; &amp; friends" in text
@@ -97,18 +131,16 @@ def test_log_text_is_escaped_inside_code_blocks() -> None:
 
 
 def test_why_without_diagnosis_or_log() -> None:
-    report = ContainerReport("prod", "api-1", "uid", "Pod", "api-1",
-                             ContainerObservation("app", 0), None, None, 0, (),
-                             note="this container has not restarted")
-    message = render_message("why.blocks.j2", None, r=report, events=[], history="",
-                             log_inline=None, log_file=False, log_lines=0)
+    report = answer(live=ContainerObservation("app", 0), workload_kind="Pod",
+                    workload_name="api-1", note="this container has not restarted")
+    message = why(report)
     assert "keeps no previous log" in json.dumps(message)
     assert block_kit_problems(message) == []
 
 
 @pytest.mark.parametrize("kind", ["help", "forbidden", "not_found", "error", "usage",
                                   "not_in_channel", "looking", "slack_refused",
-                                  "digest_failed", "unexpected"])
+                                  "unexpected"])
 def test_every_notice_renders(kind: str) -> None:
     message = render_message("notice.blocks.j2", None, kind=kind, namespace="edge",
                              allowed="`prod`", message="m <x>", suggestions="`prod`",
@@ -125,14 +157,20 @@ def test_phrases_come_from_the_templates() -> None:
         "simulated cluster at http://x"
 
 
-def test_summary_renders() -> None:
-    message = render_message("summary.blocks.j2", None, cluster="c1", first_run=False,
-                             totals=[NamespaceTotal("prod", 3, 2, "api")],
-                             window_from=NOW - timedelta(days=1), window_to=NOW)
+def test_summary_renders_its_window_and_source() -> None:
+    view = NamespaceTotals("c1", NOW - timedelta(days=1), NOW, "record",
+                           (NamespaceTotal("prod", 3, 2, "api"),))
+    message = render_message("summary.blocks.j2", None, view=view, span="24h")
     assert block_kit_problems(message) == []
     text = json.dumps(message, ensure_ascii=False)
     assert "• `prod` +3 in 2 workloads (most: api)" in text
-    assert "2026-11-27 09:00 UTC → 2026-11-28 09:00 UTC" in text
+    assert ("Last 24h, 2026-11-27 09:00 UTC → 2026-11-28 09:00 UTC · counted from the flight "
+            "recorder") in text
+    quiet = render_message("summary.blocks.j2", None, span="6h", view=replace(
+        view, source="snapshots", totals=(), window_from=NOW - timedelta(hours=6)))
+    text = json.dumps(quiet, ensure_ascii=False)
+    assert "counted from snapshots (the flight recorder is not running)" in text
+    assert "All quiet: nothing restarted in the last 6h" in text
 
 
 def test_digest_rows_render_the_same_numbers_in_the_terminal_and_in_slack() -> None:
@@ -146,7 +184,7 @@ def test_digest_rows_render_the_same_numbers_in_the_terminal_and_in_slack() -> N
                    first_run=False, window_from=NOW - timedelta(days=1), window_to=NOW,
                    span="1d", restarts_in_window=3, shown_total=2, rows=rows, more=0,
                    vanished=[], notes=[], recorded=False, dropped=0, vanished_restarts=0,
-                   unreadable=[])
+                   unreadable=[], source="snapshots", unreachable=None)
     header, first, _, second = table.split("\n\n")[1].splitlines()[:4]
     assert header.split() == ["NAMESPACE", "WORKLOAD", "KIND", "RESTARTS", "TOTAL", "EXIT",
                               "AGE", "FLAGS"]
@@ -161,10 +199,7 @@ def test_events_are_listed_escaped_with_counts() -> None:
 
     events = (EventNote("Warning", "BackOff", "Back-off <restarting> " + "x" * 400, 7),
               EventNote("Normal", "Pulled", "Container image already present", 1))
-    report = ContainerReport("prod", "api-1", "uid", "Deployment", "api",
-                             ContainerObservation("app", 3), None, None, 0, events)
-    message = render_message("why.blocks.j2", None, r=report, events=events, history="",
-                             log_inline=None, log_file=False, log_lines=0)
+    message = why(answer(events=events))
     section = next(b["text"]["text"] for b in message["blocks"]
                    if b.get("text", {}).get("text", "").startswith("*Recent events*"))
     first, second = section.split("\n")[1:]

@@ -41,7 +41,7 @@ def pod(name: str, uid: str, *containers: ContainerObservation, created: datetim
 
 def build_digest(cluster: str, pods: list[PodObservation], baseline: Baseline | None,
                  now: datetime, options: PatrolOptions | None = None) -> Digest:
-    """The digest of a list of pods against one baseline, as run_patrol builds it."""
+    """The digest of a list of pods against one baseline, as a patrol builds it."""
     builder = DigestBuilder(cluster, options, first_run=baseline is None)
     for p in pods:
         builder.add(p, baseline)
