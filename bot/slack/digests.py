@@ -17,8 +17,8 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.render.blocks import render_message
 from bot.answers.patrol import PatrolRun
+from bot.render.blocks import render_message
 from bot.schedule.deadline import Deadline
 from bot.slack.client import SLACK_FAILURES, bounded_by, build_web_client, slack_failure
 from bot.slack.posting import Services, digest_message
