@@ -371,4 +371,5 @@ def read_live(cluster: ClusterClient, settings: Settings, pod: PodObservation,
         reason=term.reason if term is not None else None,
         message=term.message if term is not None else None, image=container.image,
         memory_limit=container.memory_limit, has_liveness_probe=container.has_liveness_probe,
-        disruption_reason=pod.disruption_reason))
+        disruption_reason=pod.disruption_reason, container_kind=container.kind.value,
+        has_memory_limit=container.memory_limit is not None))

@@ -36,6 +36,8 @@ class ContainerTarget:
     memory_limit: str | None = None
     has_liveness_probe: bool | None = None
     disruption_reason: str | None = None
+    container_kind: str | None = None  # ContainerKind's value; None: not said
+    has_memory_limit: bool | None = None  # False: the spec was read and sets none
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ def read_evidence(cluster: ClusterClient, settings: Settings,
     unreadable: list[Unreadable] = []
     log: str | None = None
     events: tuple[EventNote, ...] = ()
+    events_read = True
     try:
         log = cluster.previous_log(target.namespace, target.pod, target.container,
                                    tail_lines=settings.limits.log_tail_lines,
@@ -73,6 +76,7 @@ def read_evidence(cluster: ClusterClient, settings: Settings,
             or e.involvedObject.fieldPath.endswith("{" + target.container + "}"))
     except ClusterError as exc:
         unreadable.append(Unreadable.of("events", exc))
+        events_read = False
     redactions = 0
     message = target.message
     if settings.redact_logs:
@@ -86,5 +90,6 @@ def read_evidence(cluster: ClusterClient, settings: Settings,
         exit_code=target.exit_code, signal=target.signal, reason=target.reason,
         message=message, log=log or "", events=events, image=target.image,
         memory_limit=target.memory_limit, has_liveness_probe=target.has_liveness_probe,
-        disruption_reason=target.disruption_reason))
+        disruption_reason=target.disruption_reason, container_kind=target.container_kind,
+        events_readable=events_read, has_memory_limit=target.has_memory_limit))
     return ContainerEvidence(log, events, message, redactions, diagnosis, tuple(unreadable))

@@ -292,7 +292,9 @@ def recorded_diagnosis(crash: CrashRecord, log: str | None,
         exit_code=crash.exit_code, signal=crash.signal, reason=crash.reason,
         message=crash.message, log=log or "", events=crash.events, image=crash.image,
         memory_limit=spec.memory_limit if spec is not None else None,
-        has_liveness_probe=spec.has_liveness_probe if spec is not None else None))
+        has_liveness_probe=spec.has_liveness_probe if spec is not None else None,
+        has_memory_limit=spec.memory_limit is not None if spec is not None else None,
+        container_kind=crash.container_kind))
     if again.category == crash.category and again.fingerprint == crash.fingerprint:
         return replace(again, summary=crash.summary or again.summary)
     try:
