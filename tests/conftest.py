@@ -11,10 +11,10 @@ import pytest
 
 from bot.settings import Settings, load_settings
 from bot.sim.scenario import Simulation, build_world, load_scenario
-from bot.sim.server import SimServer
 from bot.sim.world import World
 from tests.fakes.slack_api import FakeSlack
 from tests.support.settings import amend
+from tests.support.sim_faults import FaultySimServer
 
 pytest_plugins = ["tests.support.throwaway_pg"]  # the `throwaway_pg` fixture
 
@@ -26,7 +26,7 @@ PG_URL = os.environ.get("DATABASE_TEST_URL", "postgresql+psycopg://postgres@127.
 class Sim:
     """A running simulated cluster with a kubeconfig file for it."""
 
-    def __init__(self, world: World, simulation: Simulation, server: SimServer,
+    def __init__(self, world: World, simulation: Simulation, server: FaultySimServer,
                  kubeconfig: Path) -> None:
         self.world = world
         self.simulation = simulation
@@ -40,7 +40,7 @@ class Sim:
 
 def start_sim(tmp_path: Path, scenario: dict | None = None, token: str | None = None) -> Sim:
     world, simulation = build_world(scenario if scenario is not None else load_scenario())
-    server = SimServer(world, token=token).start()
+    server = FaultySimServer(world, token=token).start()
     kubeconfig = tmp_path / f"kubeconfig-{uuid.uuid4().hex[:6]}"
     kubeconfig.write_text(server.kubeconfig())
     return Sim(world, simulation, server, kubeconfig)

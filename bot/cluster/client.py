@@ -1,51 +1,49 @@
-"""ClusterClient: the one I/O seam to the Kubernetes API.
+"""ClusterClient: the one seam to the Kubernetes API (it implements `bot.cluster.api.KubeApi`).
 
 Built from kubeconfig (`KUBECONFIG`, `KUBE_CONTEXT`) or the in-cluster service account.
-Uses the official client's ApiClient with `_preload_content=False` and decodes only the
-needed fields with msgspec. Lists are paginated (`limit=500` + continue).
-
-Every request goes through `_get`: connect and read timeouts, a deadline when the client
-is `bounded()`, and retries with exponential backoff and jitter (client-go's algorithm,
-from `kubernetes.utils.retry`) for 429 (honouring Retry-After), 5xx, resets and bodies
-cut mid-way; then one line naming what failed. A continue token that expires (410) mid-list
-raises `ListExpired`; `relisted()` is the one place that starts such a read over.
+Every request — list pages, gets, log text, the pod watch, lease reads and writes — goes
+through one `Transport` (`bot.cluster.transport`): connect and read timeouts, a deadline
+when the client is `bounded()`, retries with client-go's backoff, errors translated into
+one line naming the call. Answers are raw JSON decoded with msgspec (only the needed
+fields). Lists are paginated (`limit=500` + continue); a continue token that expires (410)
+mid-list raises `ListExpired`, and `relisted()` is the one place that starts such a read
+over.
 """
 
 from __future__ import annotations
 
-import email.utils
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from difflib import get_close_matches
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import msgspec
-import urllib3
+import orjson
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.utils import Backoff, on_retry_after_error
 
 from bot.cluster import wire
-from bot.cluster.errors import describe, retriable, translate, translated
-from bot.errors import (
-    ClusterError,
-    ClusterUnavailable,
-    ConfigError,
-    DeadlineExceeded,
-    NotFoundError,
+from bot.cluster.errors import translated
+from bot.cluster.transport import (
+    Call,
+    Deadline,
+    HttpWire,
+    Limits,
+    Response,
+    Stream,
+    Transport,
 )
+from bot.errors import ClusterError, ClusterUnavailable, ConfigError, NotFoundError
+from bot.runtime import Runtime, RuntimeStopped
 from bot.settings import Settings
 
 PAGE_SIZE = 500
-CHUNK = 1 << 20  # body read size: the deadline is checked between chunks
+QUERY_DEADLINE = 60.0  # seconds; the default of QUERY_DEADLINE
 T = TypeVar("T", bound=msgspec.Struct)
 R = TypeVar("R")
 Progress = Callable[[int], None]
@@ -70,9 +68,11 @@ def _kubeconfig_problem(exc: BaseException) -> str:
     return "not a kubeconfig (expected a mapping with clusters, contexts and users)"
 
 
-def connect(settings: Settings, context: str | None = None) -> ClusterClient:
-    """An ApiClient from the settings' kubeconfig/context, or in-cluster config.
-    `context` (one of KUBE_CONTEXTS) overrides KUBE_CONTEXT and names the cluster.
+def connect(settings: Settings, context: str | None = None, *,
+            runtime: Runtime | None = None) -> ClusterClient:
+    """A client from the settings' kubeconfig/context, or in-cluster config.
+    `context` (one of KUBE_CONTEXTS) overrides KUBE_CONTEXT and names the cluster; with a
+    `runtime`, list pages are prefetched in its threads.
 
     Any unreadable kubeconfig (missing, broken YAML, binary, a YAML scalar, wrong shapes)
     is a ConfigError of one line; the loader's own exceptions never escape."""
@@ -103,49 +103,17 @@ def connect(settings: Settings, context: str | None = None) -> ClusterClient:
             ValueError) as exc:
         raise ConfigError(f"cannot load kubeconfig {where}: {_kubeconfig_problem(exc)}"
                           ) from None
-    configuration.retries = False  # every retry is decided once, in ClusterClient._get
-    limits = Limits(connect_timeout=settings.limits.connect_timeout,
-                    read_timeout=settings.limits.read_timeout,
-                    retries=settings.limits.retries, backoff=settings.limits.retry_backoff)
-    return ClusterClient(k8s.ApiClient(configuration), name, limits=limits)
+    configuration.retries = False  # urllib3's pool is built now: every retry is Transport's
+    return ClusterClient(Transport(HttpWire(k8s.ApiClient(configuration)), limits_of(settings)),
+                         name, runtime=runtime, query_deadline=settings.limits.query_deadline)
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Time bounds of every request: timeouts, and retries with backoff (seconds)."""
-
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    retries: int = 4
-    backoff: float = 0.5
-
-    def schedule(self) -> Backoff:
-        """client-go's backoff: doubling delays with up to 50 % jitter, bounded count."""
-        return Backoff(steps=self.retries + 1, duration=self.backoff, factor=2.0, jitter=0.5)
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """An overall time budget (monotonic clock) for a patrol or a query."""
-
-    seconds: float
-    setting: str
-    at: float
-
-    @classmethod
-    def start(cls, seconds: float, setting: str) -> Deadline:
-        return cls(seconds, setting, time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """A successful answer, with the server's clock (its Date header) at that moment."""
-
-    data: bytes
-    server_time: datetime | None
+def limits_of(settings: Settings) -> Limits:
+    """The request bounds from KUBE_CONNECT_TIMEOUT, KUBE_READ_TIMEOUT, KUBE_RETRIES and
+    KUBE_RETRY_BACKOFF."""
+    return Limits(connect_timeout=settings.limits.connect_timeout,
+                  read_timeout=settings.limits.read_timeout,
+                  retries=settings.limits.retries, backoff=settings.limits.retry_backoff)
 
 
 class ListExpired(ClusterUnavailable):
@@ -172,158 +140,111 @@ class Listing:
             yield from page.items
 
 
-class _OutOfTime(Exception):
-    """Internal: the deadline leaves no time for the next attempt or wait."""
-
-
-def _server_time(response: Any) -> datetime | None:
-    date = response.getheader("Date")
-    if not date:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(date).astimezone(UTC)
-    except (TypeError, ValueError):
-        return None
-
-
 class ClusterClient:
-    """Raw, fast reads of pods, owners, logs and events, with errors translated.
+    """Raw, fast reads of pods, owners, logs and events, the pod watch and the lease,
+    with errors translated — every request through one `Transport`.
 
-    Requests go through the official client's ApiClient (configuration, auth, TLS,
-    urllib3 pool) via `param_serialize` + `call_api`, the same path its generated API
-    classes take, minus their ~300 pydantic models (28 MB and ~1 s at start-up) that a
-    raw-JSON reader never uses. Instances hold no mutable state once built: `bounded()`
-    returns a view with a deadline that shares the connection pool.
+    Instances hold no mutable state once built: `bounded()` returns a view with a deadline
+    that shares the transport (and its connection pool). With a `runtime`, list pages are
+    prefetched in a runtime thread; without one they are read in the caller's thread.
     """
 
-    def __init__(self, api: k8s.ApiClient, name: str, page_size: int = PAGE_SIZE,
-                 limits: Limits | None = None, deadline: Deadline | None = None) -> None:
-        self.api = api
+    def __init__(self, transport: Transport, name: str, page_size: int = PAGE_SIZE,
+                 deadline: Deadline | None = None, *, runtime: Runtime | None = None,
+                 query_deadline: float = QUERY_DEADLINE) -> None:
+        self.transport = transport
         self.name = name
         self.page_size = page_size
-        self.limits = limits or Limits()
         self.deadline = deadline
-        self.server = str(api.configuration.host)
+        self.runtime = runtime
+        self.query_deadline = query_deadline
+        self.server = transport.server
+
+    @property
+    def limits(self) -> Limits:
+        return self.transport.limits
+
+    @property
+    def api(self) -> k8s.ApiClient:
+        """The official client's ApiClient under the transport (HTTP only)."""
+        wire = self.transport.wire
+        if not isinstance(wire, HttpWire):
+            raise TypeError(f"cluster {self.name} is not served over HTTP")
+        return wire.api
 
     def close(self) -> None:
-        self.api.close()
+        self.transport.close()
 
     def bounded(self, seconds: float, setting: str) -> ClusterClient:
         """A view of this client whose requests all end within `seconds` from now
         (`setting` names the knob in the error, e.g. PATROL_DEADLINE)."""
-        return ClusterClient(self.api, self.name, self.page_size, self.limits,
-                             Deadline.start(seconds, setting))
+        return ClusterClient(self.transport, self.name, self.page_size,
+                             Deadline.start(seconds, setting), runtime=self.runtime,
+                             query_deadline=self.query_deadline)
+
+    def _query(self) -> ClusterClient:
+        """This client if it has a deadline, else a view bounded by QUERY_DEADLINE (for
+        the short reads behind a user's question: namespaces, one object)."""
+        return self if self.deadline is not None else self.bounded(self.query_deadline,
+                                                                   "QUERY_DEADLINE")
 
     # ---- plumbing -------------------------------------------------------------------
-    def _left(self) -> float:
-        if self.deadline is None:
-            return float("inf")
-        left = self.deadline.remaining()
-        if left <= 0.001:
-            raise _OutOfTime
-        return left
-
-    def _sleep(self, seconds: float) -> None:
-        if seconds >= self._left():
-            raise _OutOfTime
-        time.sleep(seconds)
-
-    def _read_body(self, response: Any) -> bytes:
-        raw: urllib3.BaseHTTPResponse = response.response
-        chunks: list[bytes] = []
-        while chunk := raw.read(CHUNK):
-            chunks.append(chunk)
-            self._left()
-        raw.release_conn()
-        return b"".join(chunks)
-
     def _get(self, what: str, path: str, query: dict[str, Any] | None = None,
              accept: str = "application/json") -> Response:
-        """GET `path` within the timeouts, retries and deadline; a failure is raised as
-        one line naming `what` (non-2xx statuses carry their `status`)."""
-        params = [(k, v) for k, v in (query or {}).items() if v is not None]
-        request = self.api.param_serialize("GET", path, query_params=params,
-                                           header_params={"Accept": accept},
-                                           auth_settings=["BearerToken"])
-        limits = self.limits
-        failures: list[BaseException] = []
-        started = time.monotonic()
+        """GET `path` through the transport, within this client's deadline."""
+        return self.transport.send(Call(what, path, query=query, accept=accept),
+                                   self.deadline)
 
-        def attempt() -> Response:
-            read = min(limits.read_timeout, self._left())
+    def _responses(self, what: str, path: str, query: dict[str, Any]) -> Iterator[Response]:
+        """The pages of one list pass, as answers; ListExpired on a 410 after the first."""
+        token: str | None = None
+        while True:
             try:
-                response = self.api.call_api(
-                    *request, _request_timeout=(min(limits.connect_timeout, read), read))
-                if not 200 <= response.status <= 299:
-                    response.read()
-                    raise ApiException.from_response(http_resp=response, body=None,
-                                                     data=None)
-                return Response(self._read_body(response), _server_time(response))
-            except (ApiException, urllib3.exceptions.HTTPError) as exc:
-                failures.append(exc)
+                response = self._get(what, path, {**query, "limit": self.page_size,
+                                                  "continue": token})
+            except ClusterError as exc:
+                if exc.status == 410 and token is not None:
+                    raise ListExpired(what) from None
                 raise
+            yield response
+            token = _decoder(wire.ListHead).decode(response.data).metadata.continue_
+            if not token:
+                return
 
-        try:
-            return on_retry_after_error(limits.schedule(), retriable, attempt,
-                                        sleep_func=self._sleep)
-        except _OutOfTime:
-            deadline = self.deadline
-            assert deadline is not None
-            last = (f"; last attempt: {describe(failures[-1], self.server, limits.read_timeout)}"
-                    if failures else "")
-            raise DeadlineExceeded(
-                f"{what}: gave up at the {deadline.seconds:g} s deadline ({deadline.setting})"
-                f"{last}") from None
-        except (ApiException, urllib3.exceptions.HTTPError) as exc:
-            if len(failures) > 1 and retriable(exc):
-                elapsed = time.monotonic() - started
-                raise ClusterUnavailable(
-                    f"{what}: {describe(exc, self.server, limits.read_timeout)} "
-                    f"{len(failures)} times over {elapsed:.1f} s",
-                    status=getattr(exc, "status", None)) from None
-            raise translate(exc, what, path, self.server) from None
-
-    def _pages(self, what: str, path: str, kind: type[T], query: dict[str, Any],
-               progress: Progress | None = None) -> Iterator[tuple[T, datetime | None]]:
-        """Decoded pages of one list pass; raises ListExpired on a 410 after the first page.
-
-        A fetcher thread requests page N+1 while page N is decoded and processed (socket
-        reads release the GIL), so the patrol's CPU work overlaps the network.
-        """
-        decoder = _decoder(kind)
+    def _prefetched(self, responses: Iterator[Response]) -> Iterator[Response]:
+        """`responses` fetched one page ahead in a runtime thread, so the caller's CPU work
+        on page N overlaps the network wait for page N+1 (socket reads release the GIL).
+        Without a runtime (or once it stops), pages are read in the caller's thread."""
+        if self.runtime is None:
+            yield from responses
+            return
         pages: queue.Queue[Response | BaseException | None] = queue.Queue(maxsize=2)
         stop = threading.Event()
+        runtime = self.runtime
 
-        def offer(item: Response | BaseException | None) -> None:
-            while not stop.is_set():
+        def offer(item: Response | BaseException | None) -> bool:
+            while not (stop.is_set() or runtime.stopping.is_set()):
                 try:
                     pages.put(item, timeout=0.1)
-                    return
+                    return True
                 except queue.Full:
                     continue
+            return False
 
         def fetch() -> None:
-            token: str | None = None
             try:
-                while not stop.is_set():
-                    try:
-                        response = self._get(what, path, {**query, "limit": self.page_size,
-                                                          "continue": token})
-                    except ClusterError as exc:
-                        if exc.status == 410 and token is not None:
-                            raise ListExpired(what) from None
-                        raise
-                    offer(response)
-                    token = _decoder(wire.ListHead).decode(response.data).metadata.continue_
-                    if not token:
-                        offer(None)
+                for response in responses:
+                    if not offer(response):
                         return
+                offer(None)
             except BaseException as exc:
                 offer(exc)
 
-        fetcher = threading.Thread(target=fetch, name="k8s-list-prefetch", daemon=True)
-        fetcher.start()
-        seen = 0
+        try:
+            fetcher = runtime.thread("list-prefetch", fetch)
+        except RuntimeStopped:
+            yield from responses
+            return
         try:
             while True:
                 item = pages.get()
@@ -331,15 +252,23 @@ class ClusterClient:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                with translated(what, self.server, path):
-                    page = decoder.decode(item.data)
-                yield page, item.server_time
-                seen += len(page.items)  # type: ignore[attr-defined]
-                if progress is not None:
-                    progress(seen)
+                yield item
         finally:
             stop.set()
             fetcher.join(timeout=5)
+
+    def _pages(self, what: str, path: str, kind: type[T], query: dict[str, Any],
+               progress: Progress | None = None) -> Iterator[tuple[T, datetime | None]]:
+        """Decoded pages of one list pass; raises ListExpired on a 410 after the first."""
+        decoder = _decoder(kind)
+        seen = 0
+        for response in self._prefetched(self._responses(what, path, query)):
+            with translated(what, self.server, path):
+                page = decoder.decode(response.data)
+            yield page, response.server_time
+            seen += len(page.items)  # type: ignore[attr-defined]
+            if progress is not None:
+                progress(seen)
 
     def relisted(self, read: Callable[[], R]) -> R:
         """Run `read` (which lists from scratch); if a list in it expired mid-way (410),
@@ -380,8 +309,8 @@ class ClusterClient:
     def check_namespace(self, namespace: str) -> None:
         """Raise NotFoundError (with suggestions) if the namespace does not exist."""
         try:
-            self._get(f"get namespace {namespace}",
-                      f"/api/v1/namespaces/{quote(namespace, safe='')}")
+            self._query()._get(f"get namespace {namespace}",
+                               f"/api/v1/namespaces/{quote(namespace, safe='')}")
         except NotFoundError:
             names = self.namespace_names()
             raise NotFoundError(
@@ -390,7 +319,10 @@ class ClusterClient:
             ) from None
 
     def namespace_names(self) -> list[str]:
-        items = self._collect("list namespaces", "/api/v1/namespaces", wire.OwnedList)
+        """The cluster's namespaces, within QUERY_DEADLINE when this client has no
+        deadline of its own (they answer a user: where a namespace lives, the summary)."""
+        items = self._query()._collect("list namespaces", "/api/v1/namespaces",
+                                       wire.OwnedList)
         return [item.metadata.name for item in items]
 
     def pods(self, namespace: str | None = None, progress: Progress | None = None,
@@ -464,3 +396,69 @@ class ClusterClient:
             f"/api/v1/namespaces/{quote(namespace, safe='')}/events", wire.EventList,
             {"fieldSelector": selector})
         return events
+
+    # ---- the pod watch ----------------------------------------------------------------
+    def watch_pods(self, namespace: str | None, resource_version: str, seconds: int
+                   ) -> Stream:
+        """A watch of pods (one namespace, or all) from `resource_version`, with
+        bookmarks, that the server ends after `seconds`: newline-delimited JSON frames.
+        One attempt (the watcher backs off by itself); reads time out after `seconds`
+        plus a margin of silence. A 410 (version too old) is a ClusterError(status=410)."""
+        scope = "" if namespace is None else f"/namespaces/{quote(namespace, safe='')}"
+        what = "watch pods in all namespaces" if namespace is None else (
+            f"watch pods in {namespace}")
+        call = Call(what, f"/api/v1{scope}/pods",
+                    query={"watch": "true", "resourceVersion": resource_version,
+                           "allowWatchBookmarks": "true", "timeoutSeconds": str(seconds)},
+                    read_timeout=seconds + WATCH_MARGIN, retried=False)
+        return self.transport.open(call, self.deadline)
+
+    # ---- leases (leader election) -----------------------------------------------------
+    def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Lease object, or None when there is none. One attempt, within this
+        client's deadline (the elector bounds each renewal)."""
+        what = f"read lease {namespace}/{name}"
+        try:
+            response = self.transport.send(Call(what, _lease_path(namespace, name),
+                                                retried=False), self.deadline)
+        except NotFoundError:
+            return None
+        return _json_object(response.data, what, self.server)
+
+    def write_lease(self, lease: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        """Create the Lease, or replace it with the resourceVersion it carries (optimistic
+        concurrency: a ClusterError with status 409 when another replica wrote first)."""
+        meta = lease["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        path = _lease_path(namespace, name)
+        call = Call(f"{'create' if create else 'update'} lease {namespace}/{name}",
+                    path.rsplit("/", 1)[0] if create else path,
+                    method="POST" if create else "PUT", body=lease, retried=False)
+        response = self.transport.send(call, self.deadline)
+        return _json_object(response.data, call.what, self.server)
+
+
+WATCH_MARGIN = 30  # seconds of silence past a watch's server-side timeout
+
+
+def _lease_path(namespace: str, name: str) -> str:
+    return (f"/apis/coordination.k8s.io/v1/namespaces/{quote(namespace, safe='')}/leases/"
+            f"{quote(name, safe='')}")
+
+
+def _json_object(data: bytes, what: str, server: str) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise ClusterError(f"{what}: {server} did not answer with JSON") from None
+    if not isinstance(parsed, dict):
+        raise ClusterError(f"{what}: unexpected response from {server}")
+    return parsed
+
+
+if TYPE_CHECKING:
+    from bot.cluster.api import KubeApi
+
+    def _implements(client: ClusterClient) -> KubeApi:
+        """mypy proves here that ClusterClient is a KubeApi."""
+        return client
