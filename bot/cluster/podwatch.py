@@ -2,36 +2,48 @@
 
 One `PodWatch` covers one scope (a namespace, or all namespaces): it lists the pods
 (paginated, consistent at the list's resourceVersion), then watches from that version
-with bookmarks, following each event's resourceVersion. A stream that ends (the server's
-`timeoutSeconds`, a dropped connection) resumes from the last version seen; a 410 Gone
-(version compacted away) lists again. Failures back off 0.5 s → 30 s. The handler sees
-every list in full and every change, in order; it compares restart counts itself, so a
-re-list neither loses nor repeats a restart.
+with bookmarks, following each event's resourceVersion. Both go through the cluster's one
+request function (`KubeApi.list_pages`, `KubeApi.watch_pods`), so the watch is bounded by
+KUBE_CONNECT_TIMEOUT and a read timeout like every other call. A stream that ends (the
+server's `timeoutSeconds`, a dropped connection) resumes from the last version seen; a
+410 Gone (version compacted away) lists again. The handler sees every list in full and
+every change, in order; it compares restart counts itself, so a re-list neither loses
+nor repeats a restart.
+
+Backoff (0.5 s doubling to 30 s): a failure is an error, and also a stream that ends
+without having been useful — no event and shorter than `HEALTHY_STREAM` (a "200, empty
+body" answer would otherwise be a clean end and a busy loop). A useful stream (events
+delivered, or long-lived) resets the backoff, even when it ends by breaking, so a few
+connection resets cost half a second each, not a growing wait. Waits above `LOUD_WAIT`
+are logged as warnings with their cause, once per wait.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 import msgspec
-import urllib3
-from kubernetes.client.exceptions import ApiException
 
 from bot.cluster import wire
-from bot.cluster.client import ClusterClient
 from bot.cluster.errors import translated
-from bot.errors import ClusterError, ClusterUnavailable, PatrolError
+from bot.errors import ClusterError, PatrolError
+
+if TYPE_CHECKING:
+    from bot.cluster.api import KubeApi
+    from bot.cluster.transport import Stream
 
 log = logging.getLogger("restart_patrol.watch")
 
 WATCH_SECONDS = 300  # server-side timeout of one watch request; then it resumes
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+HEALTHY_STREAM = 30.0  # seconds: a watch that lived this long was useful, events or not
+LOUD_WAIT = 4.0  # seconds: longer waits are logged as warnings
 
 
 class PodLabels(msgspec.Struct, frozen=True, gc=False):
@@ -94,62 +106,84 @@ class Gone(Exception):
 
 
 class PodWatch:
-    """List+watch of one scope's pods until `stop()`; run it in its own thread."""
+    """List+watch of one scope's pods until `stop()`; run `run()` in its own (runtime)
+    thread."""
 
-    def __init__(self, cluster: ClusterClient, namespace: str | None, handler: PodHandler,
-                 *, watch_seconds: int = WATCH_SECONDS) -> None:
+    def __init__(self, cluster: KubeApi, namespace: str | None, handler: PodHandler,
+                 *, watch_seconds: int = WATCH_SECONDS,
+                 healthy_stream: float = HEALTHY_STREAM) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.handler = handler
         self.watch_seconds = watch_seconds
+        self.healthy_stream = healthy_stream
         self.stopping = threading.Event()
         self.lists = 0  # completed lists (the first one included)
         self.relists_after_gone = 0
         self.reconnects = 0
-        self._response: urllib3.BaseHTTPResponse | None = None
+        self._stream: Stream | None = None
+        self._events = 0  # changes delivered by the current stream
         self._lock = threading.Lock()
         scope = "" if namespace is None else f"/namespaces/{quote(namespace, safe='')}"
         self.path = f"/api/v1{scope}/pods"
         self.what = "pods in all namespaces" if namespace is None else f"pods in {namespace}"
 
     def stop(self) -> None:
-        """Stop, unblocking a read in progress (the socket is shut down)."""
+        """Stop, unblocking a read in progress (the stream is shut down)."""
         self.stopping.set()
         with self._lock:
-            response = self._response
-        if response is not None:
-            with contextlib.suppress(OSError):
-                response.shutdown()
+            stream = self._stream
+        if stream is not None:
+            stream.shutdown()
 
     def run(self) -> None:
         """List, then watch; resume, re-list or back off until stopped."""
         version: str | None = None
         delay = BACKOFF_FIRST
         while not self.stopping.is_set():
+            opened = time.monotonic()
+            self._events = 0
+            cause: str
             try:
                 if version is None:
                     version = self._list()
+                    opened = time.monotonic()
                 version = self._watch(version)
-                delay = BACKOFF_FIRST
+                if self._useful(opened):
+                    delay = BACKOFF_FIRST
+                    continue
+                cause = "the watch ended at once without an event"
             except Gone:
                 log.info("watch of %s: resourceVersion expired (410); listing again", self.what)
                 self.relists_after_gone += 1
                 version = None
+                if self._useful(opened):
+                    continue
+                cause = "the watch's resourceVersion expired (410) at once"
             except ClusterError as exc:
                 if self.stopping.is_set():
                     return
                 self.reconnects += 1
-                log.warning("watch of %s failed: %s; retrying in %.1fs", self.what, exc, delay)
-                self.stopping.wait(delay)
-                delay = min(delay * 2, BACKOFF_MAX)
+                if self._useful(opened):  # a long or busy stream broke: resume at once-ish
+                    delay = BACKOFF_FIRST
+                cause = f"watch failed: {exc}"
             except PatrolError as exc:
                 # The handler could not keep what it saw (its database, say): list again
                 # after a pause, so the comparison of counts finds those restarts again.
-                log.error("recording %s failed: %s; listing again in %.1fs", self.what, exc,
-                          delay)
                 version = None
-                self.stopping.wait(delay)
-                delay = min(delay * 2, BACKOFF_MAX)
+                cause = f"recording failed: {exc}; listing again"
+            self._back_off(delay, cause)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    def _useful(self, opened: float) -> bool:
+        return self._events > 0 or time.monotonic() - opened >= self.healthy_stream
+
+    def _back_off(self, delay: float, cause: str) -> None:
+        if self.stopping.is_set():
+            return
+        level = logging.WARNING if delay >= LOUD_WAIT else logging.INFO
+        log.log(level, "watch of %s: %s; retrying in %.1f s", self.what, cause, delay)
+        self.stopping.wait(delay)
 
     # ---- list -----------------------------------------------------------------------
     def _list(self) -> str:
@@ -174,56 +208,32 @@ class PodWatch:
         return version
 
     # ---- watch ----------------------------------------------------------------------
-    def _open(self, version: str) -> urllib3.BaseHTTPResponse:
-        api = self.cluster.api
-        query = [("watch", "true"), ("resourceVersion", version),
-                 ("allowWatchBookmarks", "true"), ("timeoutSeconds", str(self.watch_seconds))]
-        request = api.param_serialize("GET", self.path, query_params=query,
-                                      header_params={"Accept": "application/json"},
-                                      auth_settings=["BearerToken"])
-        timeout = (self.cluster.limits.connect_timeout, self.watch_seconds + 30)
-        response = api.call_api(*request, _request_timeout=timeout)
-        raw: urllib3.BaseHTTPResponse = response.response
-        if raw.status == 410:
-            raw.release_conn()
-            raise Gone
-        if not 200 <= raw.status <= 299:
-            data = raw.read()
-            raise ApiException(status=raw.status, reason=raw.reason, body=data.decode(
-                "utf-8", errors="replace"))
-        return raw
-
     def _watch(self, version: str) -> str:
         """One watch request; returns the last version seen when the stream ends."""
-        with translated(f"watch {self.what}", self.cluster.server):
-            raw = self._open(version)
-            with self._lock:
-                self._response = raw
-            complete = False
-            try:
-                if self.stopping.is_set():
-                    return version
-                buffer = b""
-                for chunk in raw.stream(None):
+        try:
+            stream = self.cluster.watch_pods(self.namespace, version, self.watch_seconds)
+        except ClusterError as exc:
+            if exc.status == 410:
+                raise Gone from None
+            raise
+        with self._lock:
+            self._stream = stream
+        try:
+            if self.stopping.is_set():
+                stream.shutdown()
+            buffer = b""
+            with translated(f"watch {self.what}", self.cluster.server):
+                for chunk in stream.chunks():
                     buffer += chunk
                     *lines, buffer = buffer.split(b"\n")
                     for line in lines:
                         if line.strip():
                             version = self._frame(line, version)
-                if buffer.strip():
+                if buffer.strip() and not self.stopping.is_set():
                     version = self._frame(buffer, version)
-                complete = True
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                if self.stopping.is_set():
-                    return version
-                raise ClusterUnavailable(f"watch {self.what}: the stream broke ({exc})") from None
-            finally:
-                with self._lock:
-                    self._response = None
-                if complete:
-                    raw.release_conn()  # read to its end: the connection is reusable
-                else:
-                    raw.close()  # mid-stream: never hand this connection to another call
+        finally:
+            with self._lock:
+                self._stream = None
         return version
 
     def _frame(self, line: bytes, version: str) -> str:
@@ -238,6 +248,7 @@ class PodWatch:
             version = _versions.decode(frame.object).metadata.resourceVersion or version
         else:
             pod = _pods.decode(frame.object)
+            self._events += 1
             self.handler.changed(frame.type, pod)
             version = pod.metadata.resourceVersion or version
         if version.isdigit():
