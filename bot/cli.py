@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,18 +17,19 @@ import orjson
 
 from bot.errors import NotFoundError, PatrolError, StoreError, UnknownCrashError, UsageError
 from bot.patrol.durations import parse_duration
-from bot.settings import ClusterSettings, Settings, load_settings
+from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.cluster.client import ClusterClient
-    from bot.sim.world import World
+    from bot.runtime import Runtime
+    from bot.service import Demo
     from bot.store import Store
 
 # Heavy libraries (kubernetes, sqlalchemy, slack, apscheduler, jinja2) are imported inside
 # the commands that use them, so `--help` and `diagnose` start fast (docs/design.md,
 # "Start-up"; tests/e2e/test_startup.py checks it).
 
-Handler = Callable[[argparse.Namespace, Settings], int]
+Handler = Callable[[argparse.Namespace, Settings, "Runtime"], int]
 
 
 def _write(text: str) -> None:
@@ -69,7 +67,7 @@ def _duration(text: str) -> timedelta:
 
 
 # ---- commands -----------------------------------------------------------------------
-def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_patrol(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
     """One patrol per served cluster (KUBE_CONTEXTS; `--cluster` picks one). With one
     cluster `--json` prints the digest object; with several, a list of them. A cluster
     that fails is named on stderr, the others still patrol, and the exit code is 1."""
@@ -88,7 +86,7 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     namespaces = args.namespace or ()
     plan = (PatrolPlan.digest(namespaces) if args.digest
             else PatrolPlan.adhoc(namespaces, args.since))
-    fleet = connect_fleet(settings)
+    fleet = connect_fleet(settings, runtime=runtime)
     clusters = [fleet.get(args.cluster)] if args.cluster else list(fleet)
     store = Store.open(settings.store.database_url)
     digests: list[dict[str, object]] = []
@@ -135,14 +133,14 @@ def _open_history(settings: Settings) -> Store | None:
         return None
 
 
-def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_why(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
     from bot.answers.investigation import DEFAULT_WINDOW, Question, investigate
     from bot.cluster.fleet import connect_fleet
     from bot.render.terminal import reports_text
     from bot.render.why_json import why_json
     from bot.store import Store
 
-    fleet = connect_fleet(settings)
+    fleet = connect_fleet(settings, runtime=runtime)
     store = None
     try:
         scope = fleet.locate(args.namespace)
@@ -183,7 +181,7 @@ def _print_recorded_log(cluster: ClusterClient, store: Store, args: argparse.Nam
     return 0
 
 
-def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_diagnose(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
     from bot.diagnosis.engine import Evidence, diagnose
     from bot.render.terminal import diagnosis_text
 
@@ -207,7 +205,8 @@ def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_sim(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
+    from bot.render.environment import phrase
     from bot.sim.scenario import ScenarioError, build_world, load_scenario
     from bot.sim.server import SimServer
 
@@ -215,12 +214,11 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
         world, _ = build_world(load_scenario(args.scenario))
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
+    runtime.install_signals()
     try:
-        server = SimServer(world, port=args.port)
+        server = runtime.service(SimServer(world, port=args.port, runtime=runtime))
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
-    from bot.render.environment import phrase
-
     kubeconfig = server.kubeconfig()
     if args.kubeconfig:
         Path(args.kubeconfig).write_text(kubeconfig)
@@ -229,109 +227,52 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
     sys.stderr.write(phrase("sim_serving", settings.templates_dir, url=server.url,
                             kubeconfig=args.kubeconfig) + "\n")
     sys.stderr.flush()
-    stop = threading.Event()
     if args.speed > 0:
         def tick() -> None:
-            while not stop.wait(1.0):
+            while not runtime.stopping.wait(1.0):
                 world.advance(timedelta(seconds=args.speed))
-        threading.Thread(target=tick, daemon=True, name="sim-clock").start()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        server.httpd.server_close()
+        runtime.thread("sim-clock", tick)
+    runtime.wait()
     return 0
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def _logging(args: argparse.Namespace) -> None:
     import logging
 
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
     from bot.service import serve
 
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return serve(settings)
+    _logging(args)
+    return serve(settings, runtime)
 
 
-def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
-    import logging
-    import signal
-    from types import FrameType
+def cmd_record(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
+    from bot.service import record
 
-    from bot.cluster.fleet import connect_fleet
-    from bot.cluster.recorder import Recorder
-    from bot.store import Store
+    _logging(args)
+    return record(settings, runtime)
 
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    alert = None
-    if settings.slack.alert_new_crashes:
-        from bot.slack.alerts import new_crash_alerter
 
-        alert = new_crash_alerter(settings)
-    fleet = connect_fleet(settings)
-    store = Store.open(settings.store.database_url)
-    stop = threading.Event()
+def cmd_demo(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
+    from bot.service import demo
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    crashes = store.crashes
-    recorders = [Recorder(cluster, crashes, settings, on_new_crash=alert) for cluster in fleet]
-    for recorder in recorders:
-        recorder.start()
-    logging.getLogger("restart_patrol").info(
-        "recording restarts in %s of %s", ", ".join(settings.cluster.namespaces)
-        or "all namespaces", ", ".join(f"cluster {c.name}" for c in fleet))
-    try:
-        stop.wait()
-    finally:
-        for recorder in recorders:
-            recorder.stop()
-        store.close()
-        fleet.close()
+    with demo(settings, runtime) as parts:
+        _demo_steps(args, parts)
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cluster.client import connect
-    from bot.sim.scenario import build_world
-    from bot.sim.server import SimServer
-    from bot.store import Store
-
-    world, _ = build_world()
-    server = SimServer(world).start()
-    try:
-        with tempfile.TemporaryDirectory(prefix="restart-patrol-demo-") as tmp:
-            kubeconfig = Path(tmp) / "kubeconfig"
-            kubeconfig.write_text(server.kubeconfig())
-            demo = replace(
-                settings,
-                cluster=ClusterSettings(kubeconfig=str(kubeconfig)),
-                store=replace(settings.store, database_url=f"sqlite:///{tmp}/demo.db"))
-            cluster = connect(demo)
-            store = Store.open(demo.store.database_url)
-            try:
-                _demo_steps(args, demo, cluster, store, server.url, world)
-            finally:
-                store.close()
-                cluster.close()
-    finally:
-        server.stop()
-    return 0
-
-
-def _demo_steps(args: argparse.Namespace, settings: Settings, cluster: ClusterClient,
-                store: Store, url: str, world: World) -> None:
+def _demo_steps(args: argparse.Namespace, parts: Demo) -> None:
     from bot.answers.investigation import Question, investigate
     from bot.answers.patrol import PatrolPlan, patrol
     from bot.render.environment import render
     from bot.render.terminal import digest_text, reports_text
 
+    settings, cluster, store, url, world = (parts.settings, parts.cluster, parts.store,
+                                            parts.url, parts.world)
     tdir = settings.templates_dir
     _write(render("demo.txt.j2", tdir, step="intro", url=url, pods=world.count("pods")))
     first = patrol(cluster, store, settings, PatrolPlan.digest())
@@ -349,12 +290,10 @@ def _demo_steps(args: argparse.Namespace, settings: Settings, cluster: ClusterCl
         found = investigate(cluster, settings, Question(focus.namespace, focus.name,
                                                         max_pods=1))
         _write(reports_text(found, 20, tdir))
-    if settings.slack.bot_token and settings.slack.patrol_channel:
-        from bot.slack.client import build_web_client
+    if parts.slack is not None and settings.slack.patrol_channel:
         from bot.slack.posting import Services, digest_message
 
-        client = build_web_client(settings)
-        client.chat_postMessage(channel=settings.slack.patrol_channel, **digest_message(
+        parts.slack.chat_postMessage(channel=settings.slack.patrol_channel, **digest_message(
             second, Services(settings, cluster, store)))
         _write(render("demo.txt.j2", tdir, step="slack", channel=settings.slack.patrol_channel))
     else:
@@ -434,12 +373,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    from bot.runtime import Runtime
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
         handler: Handler = args.handler
-        return handler(args, settings)
+        with Runtime(f"restart-patrol {args.command}") as runtime:  # stopped on the way out
+            return handler(args, settings, runtime)
     except PatrolError as exc:
         if args.debug:
             raise

@@ -58,8 +58,9 @@ class Service(Protocol):
 
     name: str
 
-    def start(self) -> None:
-        """Start and return once running (background work goes through the runtime)."""
+    def start(self) -> object:
+        """Start and return once running (background work goes through the runtime);
+        whatever it returns is ignored."""
 
     def stop(self, deadline: float) -> None:
         """Stop; must return by `deadline` (time.monotonic()), whatever is in flight."""
@@ -78,6 +79,7 @@ class _Task:
     future: Future[Any]
     run: Callable[[], Any]
     on_abandon: Callable[[], None] | None
+    thread: threading.Thread | None = None  # the worker running it
 
 
 class Workers(Executor):
@@ -155,8 +157,10 @@ class Workers(Executor):
         if abandoned:
             log.warning("%s: %d task(s) abandoned at shutdown", self.name, len(abandoned))
             self._abandon(abandoned, deadline)
+        stuck = {t.thread for t in abandoned}
         for thread in self._threads:
-            thread.join(_left(deadline))
+            if thread not in stuck:  # idle workers end at once; stuck ones are left
+                thread.join(_left(deadline))
 
     def _abandon(self, tasks: list[_Task], deadline: float) -> None:
         callbacks = [t.on_abandon for t in tasks if t.on_abandon is not None]
@@ -180,6 +184,7 @@ class Workers(Executor):
                 task = self._queue.popleft()
                 if not task.future.set_running_or_notify_cancel():
                     continue
+                task.thread = threading.current_thread()
                 self._running.add(task)
             try:
                 task.future.set_result(task.run())
@@ -280,6 +285,12 @@ class Runtime:
             self._entries = [e for e in self._entries if e.over is None or not e.over()]
             self._entries.append(entry)
 
+    def owned(self) -> list[str]:
+        """Names of what this runtime runs now, in start order (threads, pools, services,
+        children)."""
+        with self._lock:
+            return [e.name for e in self._entries if e.over is None or not e.over()]
+
     def threads(self) -> list[str]:
         """Names of this process's live threads (the runtime's are `rp-…`)."""
         return sorted(t.name for t in threading.enumerate())
@@ -319,7 +330,7 @@ class Runtime:
             self._stopped.wait(_left(deadline))
             return
         began = time.monotonic()
-        if not self._child:  # what was running when the stop began (evidence, debugging)
+        if entries and not self._child:  # what ran when the stop began (evidence, debugging)
             log.info("%s stopping; threads: %s", self.name, ", ".join(self.threads()))
         try:
             for entry in reversed(entries):
@@ -335,7 +346,8 @@ class Runtime:
                 with contextlib.suppress(ValueError, TypeError):  # not the main thread
                     signal.signal(signum, handler)
             self._previous.clear()
-            log.info("%s stopped in %.1f s", self.name, time.monotonic() - began)
+            if entries:
+                log.info("%s stopped in %.1f s", self.name, time.monotonic() - began)
         finally:
             self._stopped.set()
 

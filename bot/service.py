@@ -1,41 +1,56 @@
-"""`restart-patrol serve`: the composition root.
+"""The composition root: `serve`, `record` and `demo` are wired here, and only here.
 
-Builds the process from Settings: cluster client, store, the Slack front end (every
-replica serves Slack), the HTTP server (/slack/events in HTTP mode, /healthz, /readyz,
-/metrics), the leader-only jobs, and the signal handling. Nothing below this module
-wires processes; `bot.slack` only turns Slack requests into calls and results into
-messages.
+Each builds its process inside one `bot.runtime.Runtime`, which owns every thread, pool
+and server, installs the only signal handler and stops everything in reverse start order
+under one deadline (SIGTERM → exit 0 within 10 s whatever is in flight). The clusters,
+the store and the Slack Web API clients are opened once here and handed down; nothing
+below this module wires processes (`bot.slack` turns Slack requests into calls and
+results into messages).
 
-Leader-only jobs (see `leader_jobs`): the digest scheduler and the flight recorder. They
-run on one replica at a time, started when it becomes leader and stopped at once when it
-stops being leader. With LEADER_ELECTION=true the leader is the holder of a Lease
-(`bot.cluster.lease`); without it the single replica is always leader. SIGTERM stops the
-jobs, releases the lease (the successor takes over at once) and exits 0.
+`serve`, in start order (stopped in reverse):
+1. the clusters and the store (closed last);
+2. Slack: the Web API clients and the Bolt app on two runtime pools (`slack-listen`,
+   `slack-work`): a question still running at shutdown is answered, or told "restarting —
+   ask again in a minute" before the process exits;
+3. leadership, one per served cluster (`Leadership`): that cluster's leader-only jobs —
+   its recorder and its digest — run while this replica leads it. With
+   LEADER_ELECTION=true the leader is the holder of a Lease *in that cluster*
+   (`bot.cluster.lease`), so a cluster that is down stops only its own jobs; without it,
+   this replica leads every cluster. SIGTERM stops the jobs and releases the leases (a
+   successor takes over at once);
+4. the HTTP server (/slack/events in HTTP mode, /healthz, /readyz, /metrics) and, in
+   Socket Mode, the Socket Mode connection: stopped first, so no new question arrives
+   while the rest stops.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
+import tempfile
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
-from types import FrameType
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from socketserver import BaseServer
+from typing import TYPE_CHECKING, Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import Counter, Gauge, make_wsgi_app
 
-from bot.cluster.fleet import connect_fleet
+from bot.cluster.client import ClusterClient, connect
+from bot.cluster.fleet import Fleet, connect_fleet
 from bot.cluster.lease import LeaseElector
 from bot.cluster.recorder import Recorder
 from bot.errors import ConfigError, PatrolError
+from bot.runtime import Runtime, RuntimeStopped, Workers
 from bot.schedule.daily import DigestSchedule, digest_trigger
 from bot.schedule.digest_job import DigestJob
-from bot.settings import Settings
+from bot.settings import ClusterSettings, Settings
 from bot.slack.access import Access
 from bot.slack.alerts import new_crash_alerter
 from bot.slack.digests import SlackDigestPoster
@@ -43,86 +58,185 @@ from bot.slack.posting import Services
 from bot.slack.serving import SlackFrontend, WsgiApp
 from bot.store import Store
 
+if TYPE_CHECKING:
+    from bot.sim.world import World
+
 log = logging.getLogger("restart_patrol")
 REQUESTS = Counter("restart_patrol_http_requests", "HTTP requests served", ["path"])
-LEADING = Gauge("restart_patrol_leader", "1 while this replica runs the leader-only jobs")
+LEADING = Gauge("restart_patrol_leader",
+                "1 while this replica runs the cluster's leader-only jobs", ["cluster"])
 StartResponse = Callable[..., Any]
+HTTP_WORKERS = 16  # requests served at once (each ack takes milliseconds)
 
 
-# ---- leader-only jobs -----------------------------------------------------------------
-class LeaderJob(Protocol):
-    """Work that must run on one replica only. `start()` returns once running; `stop()`
-    returns promptly (it must not wait for slow I/O: losing the lease stops jobs at once)."""
+# ---- what every process opens once -------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """The clusters and the store, opened once and closed when the runtime stops."""
 
+    fleet: Fleet
+    store: Store
+
+
+def open_clusters_and_store(settings: Settings, runtime: Runtime) -> Opened:
+    fleet = connect_fleet(settings, runtime=runtime)
+    runtime.on_stop(fleet.close, "clusters")
+    store = Store.open(settings.store.database_url)
+    runtime.on_stop(store.close, "store")
+    return Opened(fleet, store)
+
+
+# ---- leader-only jobs, per cluster ---------------------------------------------------------
+class _Job(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
 
-def leader_jobs(services: Services, frontend: SlackFrontend, identity: str
-                ) -> list[LeaderJob]:
-    """The leader-only jobs, built fresh each time this replica becomes leader:
-    - the flight recorder (always; it alerts on new crashes with ALERT_NEW_CRASHES);
-    - the digest scheduler (when PATROL_CHANNEL is set): exactly one post per slot.
-    Each served cluster (KUBE_CONTEXTS) gets its own recorder and digest job, so a cluster
-    that is down delays only its own digest (which then says why)."""
+class JobService:
+    """A leader-only job with `start()`/`stop()` (it returns promptly) as a service."""
+
+    def __init__(self, name: str, job: _Job) -> None:
+        self.name = name
+        self.job = job
+
+    def start(self) -> None:
+        self.job.start()
+
+    def stop(self, deadline: float) -> None:
+        self.job.stop()
+
+
+ClusterJobs = Callable[[ClusterClient, Runtime], None]
+
+
+def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str) -> ClusterJobs:
+    """What one cluster's leader runs, started in that cluster's leadership runtime:
+    - the flight recorder (it alerts on new crashes with ALERT_NEW_CRASHES);
+    - the digest job (when PATROL_CHANNEL is set): exactly one post per slot."""
     settings = services.settings
     alert = (new_crash_alerter(settings, frontend.client) if settings.slack.alert_new_crashes
              else None)
-    crashes = services.store.crashes
-    jobs: list[LeaderJob] = [Recorder(cluster, crashes, settings, on_new_crash=alert)
-                             for cluster in services.clusters]
-    if settings.slack.patrol_channel:
-        poster = SlackDigestPoster(services, settings.slack.patrol_channel)
-        for cluster in services.clusters:
+    channel = settings.slack.patrol_channel
+    poster = (SlackDigestPoster(services, channel, frontend.digest_client) if channel
+              else None)
+
+    def start(cluster: ClusterClient, runtime: Runtime) -> None:
+        recorder = Recorder(cluster, services.store.crashes, settings, on_new_crash=alert)
+        runtime.service(JobService(f"recorder-{cluster.name}", recorder))
+        if poster is not None:
             digest = DigestJob(cluster, services.store, settings, poster,
                                owner=f"{identity}/{uuid.uuid4().hex[:6]}")
-            jobs.append(DigestSchedule(settings, digest.tick, on_stop=digest.stop))
-    return jobs
+            runtime.service(JobService(f"digest-{cluster.name}", DigestSchedule(
+                settings, digest.tick, on_stop=digest.stop)))
+
+    return start
 
 
 def replica_identity() -> str:
-    """This replica's name in the lease and in digest claims: host (the pod name in a
+    """This replica's name in the leases and in digest claims: host (the pod name in a
     cluster), pid and a random suffix (a restarted container is a new candidate)."""
     return f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 
-class LeaderJobs:
-    """Starts and stops the leader-only jobs as one unit."""
+class Leadership:
+    """One cluster's leader-only jobs, run while this replica leads that cluster: with
+    LEADER_ELECTION, while it holds the Lease LEASE_NAMESPACE/LEASE_NAME in that cluster;
+    without, always. The jobs run in a child runtime of their own, stopped at once when
+    the lease is lost (or at shutdown, within its deadline). A runtime service."""
 
-    def __init__(self, build: Callable[[], list[LeaderJob]]) -> None:
-        self._build = build
-        self._running: list[LeaderJob] = []
+    JOBS_STOP = 3.0  # seconds the jobs get to stop when the lease is lost
+
+    def __init__(self, cluster: ClusterClient, settings: Settings, runtime: Runtime,
+                 jobs: ClusterJobs, identity: str) -> None:
+        self.cluster = cluster
+        self.settings = settings
+        self.runtime = runtime
+        self.jobs = jobs
+        self.identity = identity
+        self.name = f"leadership-{cluster.name}"
+        self.elector: LeaseElector | None = None
+        self._running: Runtime | None = None
+        self._deadline = float("inf")
         self._lock = threading.Lock()
 
-    def start(self) -> None:
-        with self._lock:
-            if self._running:
-                return
-            self._running = self._build()
-            for job in self._running:
-                job.start()
-            LEADING.set(1)
-            log.info("leader-only jobs started: %s",
-                     ", ".join(type(j).__name__ for j in self._running) or "none")
+    @property
+    def leading(self) -> bool:
+        return self._running is not None
 
-    def stop(self) -> None:
+    def running(self) -> list[str]:
+        """The leader-only jobs running now (none unless leading)."""
+        running = self._running
+        return [] if running is None else running.owned()
+
+    def start(self) -> None:
+        lease = self.settings.cluster
+        if not lease.leader_election:
+            self._lead()
+            return
+        self.elector = LeaseElector(self.cluster, lease.lease_namespace, lease.lease_name,
+                                    self.identity, lease.lease_duration,
+                                    on_started=self._lead, on_stopped=self._step_down,
+                                    runtime=self.runtime)
+        self.elector.start()
+        log.info("campaigning for lease %s/%s in cluster %s as %s", lease.lease_namespace,
+                 lease.lease_name, self.cluster.name, self.identity)
+
+    def _lead(self) -> None:
         with self._lock:
-            running, self._running = self._running, []
-            LEADING.set(0)
-        for job in reversed(running):
+            if self._running is not None:
+                return
             try:
-                job.stop()
-            except Exception:
-                log.exception("stopping %s failed", type(job).__name__)
-        if running:
-            log.info("leader-only jobs stopped")
+                running = self.runtime.child(f"leader-{self.cluster.name}")
+            except RuntimeStopped:
+                return
+            try:
+                self.jobs(self.cluster, running)
+            except (PatrolError, RuntimeStopped) as exc:
+                log.error("cluster %s: leader-only jobs did not start: %s",
+                          self.cluster.name, exc)
+            self._running = running
+            LEADING.labels(self.cluster.name).set(1)
+            log.info("cluster %s: leader-only jobs started", self.cluster.name)
+
+    def _step_down(self) -> None:
+        with self._lock:
+            running, self._running = self._running, None
+        if running is None:
+            return
+        LEADING.labels(self.cluster.name).set(0)
+        running.stop_by(min(self._deadline, time.monotonic() + self.JOBS_STOP))
+        log.info("cluster %s: leader-only jobs stopped", self.cluster.name)
+
+    def stop(self, deadline: float) -> None:
+        """Stop the jobs, then release the lease (the successor takes over at once)."""
+        self._deadline = deadline
+        if self.elector is not None:
+            self.elector.stop(deadline)  # steps down (the jobs stop), then releases
+        self._step_down()
 
 
 # ---- HTTP -----------------------------------------------------------------------------
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+class _PooledWSGIServer(WSGIServer):
+    """A WSGI server that serves each connection on a runtime pool (named threads, a
+    bounded number of them) instead of a new thread per connection."""
+
     request_queue_size = 128  # the default 5 drops SYNs under bursts: 1 s retransmits
+    pool: Workers
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        try:
+            self.pool.submit(self._serve, request, client_address)
+        except RuntimeStopped:
+            self.shutdown_request(request)
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -165,23 +279,33 @@ def routes(slack: WsgiApp | None, ready: Callable[[], None]) -> WsgiApp:
 
 
 class HttpServer:
-    """A threaded WSGI server on 0.0.0.0:port, served from a daemon thread."""
+    """The WSGI app on host:port as a runtime service: accepts in a runtime thread
+    (`rp-http`), serves connections on a runtime pool (`rp-http-request-N`)."""
 
-    def __init__(self, app: WsgiApp, port: int, host: str = "0.0.0.0") -> None:
-        self.httpd = make_server(host, port, app, server_class=_ThreadingWSGIServer,
+    name = "http"
+
+    def __init__(self, app: WsgiApp, port: int, runtime: Runtime,
+                 host: str = "0.0.0.0") -> None:
+        self.runtime = runtime
+        self.httpd = make_server(host, port, app, server_class=_PooledWSGIServer,
                                  handler_class=_QuietHandler)
         self.port = int(self.httpd.server_address[1])
+        self._serving: threading.Thread | None = None
 
-    def start(self) -> HttpServer:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True, name="http").start()
-        return self
+    def start(self) -> None:
+        self.httpd.pool = self.runtime.executor("http-request", HTTP_WORKERS)
+        self._serving = self.runtime.thread("http", self._serve)
 
-    def stop(self) -> None:
-        self.httpd.shutdown()
+    def _serve(self) -> None:
+        BaseServer.serve_forever(self.httpd, 0.1)
+
+    def stop(self, deadline: float) -> None:
+        if self._serving is not None:
+            self.httpd.shutdown()  # returns within serve_forever's poll interval
         self.httpd.server_close()
 
 
-# ---- the process ----------------------------------------------------------------------
+# ---- serve ----------------------------------------------------------------------------
 def check_settings(settings: Settings) -> None:
     """Refuse a configuration `serve` cannot run with, before connecting to anything."""
     if not settings.slack.bot_token:
@@ -198,20 +322,24 @@ def check_settings(settings: Settings) -> None:
                           "DATABASE_URL to PostgreSQL (SQLite is one replica's file)")
 
 
-def serve(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit code."""
+def serve(settings: Settings, runtime: Runtime) -> int:
+    """The bot, until SIGTERM/SIGINT; returns the exit code (the caller stops the
+    runtime)."""
     check_settings(settings)
+    runtime.install_signals()
     access = Access(settings.slack.channel_namespaces)
     if access.open:
         log.warning("CHANNEL_NAMESPACES is unset: every channel may see every namespace")
     if not settings.slack.patrol_channel:
         log.warning("PATROL_CHANNEL is unset: no daily digest will be posted")
-    fleet = connect_fleet(settings)
-    store = Store.open(settings.store.database_url)
+    opened = open_clusters_and_store(settings, runtime)
+    fleet, store = opened.fleet, opened.store
     services = Services(settings, fleet.primary, store, fleet)
-    frontend = SlackFrontend(services, access)
+    frontend = SlackFrontend(services, access, runtime)
     identity = replica_identity()
-    jobs = LeaderJobs(lambda: leader_jobs(services, frontend, identity))
+    jobs = cluster_jobs(services, frontend, identity)
+    for cluster in fleet:
+        runtime.service(Leadership(cluster, settings, runtime, jobs, identity))
 
     def ready() -> None:
         """The database answers and at least one cluster does (one cluster down must not
@@ -220,46 +348,80 @@ def serve(settings: Settings) -> int:
         problems: list[str] = []
         for cluster in fleet:
             try:
-                cluster.server_now()
+                cluster.bounded(settings.limits.query_deadline, "QUERY_DEADLINE").server_now()
                 return
             except PatrolError as exc:
                 problems.append(f"{cluster.name}: {exc}")
         raise PatrolError("; ".join(problems))
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: shutting down", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    http = HttpServer(routes(None if frontend.socket_mode else frontend.events_endpoint(),
-                             ready), settings.slack.port).start()
-    elector: LeaseElector | None = None
-    try:
-        if frontend.socket_mode:
-            frontend.connect()
-            log.info("Socket Mode connected; health on :%d", http.port)
-        else:
-            log.info("listening on :%d (/slack/events, /healthz, /readyz, /metrics)",
-                     http.port)
-        if settings.cluster.leader_election:
-            lease = settings.cluster
-            elector = LeaseElector(fleet.primary, lease.lease_namespace, lease.lease_name,
-                                   identity, lease.lease_duration, on_started=jobs.start,
-                                   on_stopped=jobs.stop).start()
-            log.info("campaigning for lease %s/%s as %s", settings.cluster.lease_namespace,
-                     settings.cluster.lease_name, identity)
-        else:
-            jobs.start()
-        stop.wait()
-    finally:
-        if elector is not None:
-            elector.stop()  # stops the jobs first, then releases the lease
-        jobs.stop()
-        frontend.close()
-        http.stop()
-        store.close()
-        fleet.close()
+    http = runtime.service(HttpServer(
+        routes(None if frontend.socket_mode else frontend.events_endpoint(), ready),
+        settings.slack.port, runtime))
+    if frontend.socket_mode:
+        runtime.service(frontend.socket())
+        log.info("Socket Mode connected; health on :%d", http.port)
+    else:
+        log.info("listening on :%d (/slack/events, /healthz, /readyz, /metrics)", http.port)
+    log.info("serving; threads: %s", ", ".join(runtime.threads()))
+    runtime.wait()
     return 0
+
+
+# ---- record ---------------------------------------------------------------------------
+def record(settings: Settings, runtime: Runtime) -> int:
+    """The flight recorder alone, for every served cluster, until SIGTERM/SIGINT."""
+    runtime.install_signals()
+    opened = open_clusters_and_store(settings, runtime)
+    alert = None
+    if settings.slack.alert_new_crashes:
+        from bot.slack.client import build_web_client
+
+        alert = new_crash_alerter(settings, build_web_client(settings))
+    for cluster in opened.fleet:
+        recorder = Recorder(cluster, opened.store.crashes, settings, on_new_crash=alert)
+        runtime.service(JobService(f"recorder-{cluster.name}", recorder))
+    log.info("recording restarts in %s of %s", ", ".join(settings.cluster.namespaces)
+             or "all namespaces", ", ".join(f"cluster {c.name}" for c in opened.fleet))
+    runtime.wait()
+    return 0
+
+
+# ---- demo -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Demo:
+    """The demo's parts: the simulated cluster served in-process, a client for it, a
+    throwaway store, and a Slack client when Slack is configured."""
+
+    settings: Settings
+    cluster: ClusterClient
+    store: Store
+    url: str
+    world: World
+    slack: Any | None  # a slack_sdk WebClient (bot.slack builds it)
+
+
+@contextmanager
+def demo(settings: Settings, runtime: Runtime) -> Iterator[Demo]:
+    """The demo's process: everything it opens is closed when the runtime stops."""
+    from bot.sim.scenario import build_world
+    from bot.sim.server import SimServer
+
+    world, _ = build_world()
+    tmp = tempfile.TemporaryDirectory(prefix="restart-patrol-demo-")
+    runtime.on_stop(tmp.cleanup, "demo files")
+    server = runtime.service(SimServer(world, runtime=runtime))
+    kubeconfig = Path(tmp.name) / "kubeconfig"
+    kubeconfig.write_text(server.kubeconfig())
+    shown = replace(settings, cluster=ClusterSettings(kubeconfig=str(kubeconfig)),
+                    store=replace(settings.store,
+                                  database_url=f"sqlite:///{tmp.name}/demo.db"))
+    cluster = connect(shown, runtime=runtime)
+    runtime.on_stop(cluster.close, "cluster")
+    store = Store.open(shown.store.database_url)
+    runtime.on_stop(store.close, "store")
+    slack = None
+    if settings.slack.bot_token and settings.slack.patrol_channel:
+        from bot.slack.client import build_web_client
+
+        slack = build_web_client(settings)
+    yield Demo(shown, cluster, store, server.url, world, slack)

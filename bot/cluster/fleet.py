@@ -3,7 +3,8 @@ lives among them.
 
 One Slack app can route slash commands to only one bot, so one bot serves every cluster:
 `/restarts prod/payments` names the cluster; plain `payments` is accepted when exactly one
-cluster has that namespace. A cluster that does not answer never hides the others.
+cluster has that namespace. A cluster that does not answer never hides the others, nor
+holds the answer longer than QUERY_DEADLINE (namespace lists are bounded by it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 
 from bot.cluster.client import ClusterClient, connect
-from bot.errors import ClusterError, ConfigError, NotFoundError, UsageError
+from bot.errors import ClusterError, ConfigError, NotFoundError, UnknownClusterError, UsageError
+from bot.runtime import Runtime
 from bot.settings import Settings, namespaces_for
 
 
@@ -71,11 +73,12 @@ class Fleet:
         return list(self._clients)
 
     def get(self, name: str) -> ClusterClient:
-        """The cluster called `name`; NotFoundError with the closest names otherwise."""
+        """The cluster called `name`; UnknownClusterError (a usage error, with the closest
+        names) otherwise."""
         try:
             return self._clients[name]
         except KeyError:
-            raise NotFoundError(
+            raise UnknownClusterError(
                 f'no cluster "{name}" (this bot serves: {", ".join(self._clients)})',
                 suggestions=tuple(get_close_matches(name, list(self._clients), n=3)),
             ) from None
@@ -83,7 +86,7 @@ class Fleet:
     def locate(self, text: str) -> Scope:
         """Where `[cluster/]namespace` lives. A plain namespace must exist in exactly one
         cluster when several are served (else: say which to pick, or which could not be
-        asked)."""
+        asked). Each cluster's namespaces are read within QUERY_DEADLINE."""
         cluster_name, namespace = split_scope(text)
         if cluster_name is not None:
             return Scope(self.get(cluster_name), namespace)
@@ -118,17 +121,18 @@ class Fleet:
             cluster.close()
 
 
-def connect_fleet(settings: Settings) -> Fleet:
+def connect_fleet(settings: Settings, *, runtime: Runtime | None = None) -> Fleet:
     """One client per KUBE_CONTEXTS entry, or the single configured cluster. Connecting
-    reads only the kubeconfig: a cluster that is down fails later, on its own requests."""
+    reads only the kubeconfig: a cluster that is down fails later, on its own requests.
+    With a `runtime`, list pages are prefetched in its threads."""
     if not settings.cluster.contexts:
-        fleet = Fleet([connect(settings)])
+        fleet = Fleet([connect(settings, runtime=runtime)])
         namespaces_for(settings, fleet.primary.name)  # PATROL_NAMESPACES names this cluster
         return fleet
     clients: list[ClusterClient] = []
     try:
         for context in settings.cluster.contexts:
-            clients.append(connect(settings, context))
+            clients.append(connect(settings, context, runtime=runtime))
     except ConfigError:
         for client in clients:
             client.close()

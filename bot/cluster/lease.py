@@ -17,7 +17,6 @@ rules on the same API:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -25,11 +24,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
-
-from bot.cluster.client import ClusterClient
+from bot.cluster.api import KubeApi
+from bot.errors import ClusterError
+from bot.runtime import Runtime
 
 log = logging.getLogger("restart_patrol.lease")
 
@@ -39,16 +36,20 @@ def _micro_time(moment: datetime) -> str:
 
 
 class LeaseElector:
-    """Campaigns for the Lease `namespace/name` as `identity` in a daemon thread; calls
-    `on_started` when this replica becomes leader and `on_stopped` when it stops being
-    leader (lost, or `stop()`). Both callbacks must return promptly."""
+    """Campaigns for the Lease `namespace/lease_name` in `cluster` as `identity`, in a
+    runtime thread (a runtime `Service`: `start()`, `stop(deadline)`). Calls `on_started`
+    when this replica becomes leader and `on_stopped` when it stops being leader (lost, or
+    `stop()`); both must return promptly. Every request goes through the cluster's one
+    request function, each bounded by `request_timeout` (a renewal must not outlive its
+    deadline). Without a `runtime` it runs one of its own (tests)."""
 
-    def __init__(self, cluster: ClusterClient, namespace: str, name: str, identity: str,
+    def __init__(self, cluster: KubeApi, namespace: str, name: str, identity: str,
                  duration: int, on_started: Callable[[], None],
-                 on_stopped: Callable[[], None]) -> None:
+                 on_stopped: Callable[[], None], *, runtime: Runtime | None = None) -> None:
         self.cluster = cluster
         self.namespace = namespace
-        self.name = name
+        self.lease_name = name
+        self.name = f"lease-{cluster.name}"
         self.identity = identity
         self.duration = duration
         self.renew_deadline = duration * 2 / 3
@@ -56,35 +57,40 @@ class LeaseElector:
         self.request_timeout = max(min(self.renew_deadline / 2, 5.0), 0.5)
         self.on_started = on_started
         self.on_stopped = on_stopped
+        self.runtime = runtime
+        self._own_runtime: Runtime | None = None
         self._stop = threading.Event()
         self._leading = threading.Event()
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         self._thread: threading.Thread | None = None
-
-    @property
-    def path(self) -> str:
-        return (f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/"
-                f"{self.name}")
+        self._last_problem: str | None = None
 
     @property
     def leading(self) -> bool:
         return self._leading.is_set()
 
-    def start(self) -> LeaseElector:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="lease")
-        self._thread.start()
-        return self
+    def start(self) -> None:
+        runtime = self.runtime
+        if runtime is None:
+            runtime = self._own_runtime = Runtime(self.name)
+        self._thread = runtime.thread(self.name, self._run)
 
-    def stop(self) -> None:
-        """Stop campaigning; if leading, stop the jobs, then release the lease."""
+    def stop(self, deadline: float | None = None) -> None:
+        """Stop campaigning; if leading, stop the jobs, then release the lease (all by
+        `deadline`, a time.monotonic() value; default: a few request timeouts)."""
+        if deadline is None:
+            deadline = time.monotonic() + 3 * self.request_timeout
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.request_timeout + 1)
+            self._thread.join(max(0.0, min(deadline - time.monotonic(),
+                                           self.request_timeout + 1)))
         was_leading = self.leading
         self._step_down("shutting down")
         if was_leading:
-            self._release()
+            self._release(deadline)
+        if self._own_runtime is not None:
+            self._own_runtime.stop_by(deadline)
 
     # ---- the loop -------------------------------------------------------------------
     def _run(self) -> None:
@@ -96,8 +102,8 @@ class LeaseElector:
                 last_renew = now
                 if not self.leading and not self._stop.is_set():
                     self._leading.set()
-                    log.info("%s acquired lease %s/%s: leading", self.identity,
-                             self.namespace, self.name)
+                    log.info("%s acquired lease %s/%s in cluster %s: leading", self.identity,
+                             self.namespace, self.lease_name, self.cluster.name)
                     self._call(self.on_started)
             elif self.leading and (now - last_renew >= self.renew_deadline
                                    or self._held_by_other()):
@@ -107,7 +113,8 @@ class LeaseElector:
     def _step_down(self, why: str) -> None:
         if self.leading:
             self._leading.clear()
-            log.warning("%s stops leading: %s", self.identity, why)
+            log.warning("%s stops leading in cluster %s: %s", self.identity,
+                        self.cluster.name, why)
             self._call(self.on_stopped)
 
     @staticmethod
@@ -121,19 +128,26 @@ class LeaseElector:
         return self._observed is not None and self._observed[0] not in (None, "",
                                                                          self.identity)
 
+    def _api(self, seconds: float | None = None) -> KubeApi:
+        return self.cluster.bounded(seconds or self.request_timeout, "LEASE_DURATION")
+
+    def _problem(self, problem: str | None) -> None:
+        """Log a failure to reach the lease once per distinct cause (not every period)."""
+        if problem is not None and problem != self._last_problem:
+            log.warning("lease %s/%s in cluster %s: %s", self.namespace, self.lease_name,
+                        self.cluster.name, problem)
+        self._last_problem = problem
+
     # ---- one attempt ----------------------------------------------------------------
     def _try_acquire_or_renew(self) -> bool:
         """client-go's tryAcquireOrRenew: True when this replica holds the lease now."""
         try:
-            status, lease = self._request("GET", self.path)
+            lease = self._api().read_lease(self.namespace, self.lease_name)
             now = datetime.now(UTC)
-            if status == 404:
-                status, _ = self._request("POST", self.path.rsplit("/", 1)[0],
-                                          self._lease(None, now))
-                return status == 201
-            if status != 200 or lease is None:
-                log.warning("reading lease %s/%s: HTTP %s", self.namespace, self.name, status)
-                return False
+            if lease is None:
+                self._api().write_lease(self._lease(None, now), create=True)
+                self._problem(None)
+                return True
             spec = lease.get("spec") or {}
             holder = spec.get("holderIdentity") or None
             record = (holder, spec.get("renewTime"), spec.get("acquireTime"),
@@ -144,11 +158,15 @@ class LeaseElector:
             duration = float(spec.get("leaseDurationSeconds") or self.duration)
             if (holder not in (None, self.identity)
                     and self._observed_at + duration > time.monotonic()):
+                self._problem(None)
                 return False  # another replica's lease is still valid
-            status, _ = self._request("PUT", self.path, self._lease(lease, now))
-            return status == 200
-        except (ApiException, HTTPError, OSError, ValueError) as exc:
-            log.warning("lease %s/%s unreachable: %s", self.namespace, self.name, exc)
+            self._api().write_lease(self._lease(lease, now), create=False)
+            self._problem(None)
+            return True
+        except ClusterError as exc:
+            if exc.status == 409:  # another replica wrote first: it won this round
+                return False
+            self._problem(str(exc))
             return False
 
     def _lease(self, current: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
@@ -157,7 +175,7 @@ class LeaseElector:
         ours = spec.get("holderIdentity") == self.identity
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if ours or not current
                                                                  else 1)
-        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        metadata: dict[str, Any] = {"name": self.lease_name, "namespace": self.namespace}
         if current is not None:
             metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata,
@@ -166,11 +184,17 @@ class LeaseElector:
                          "acquireTime": spec.get("acquireTime") if ours else _micro_time(now),
                          "renewTime": _micro_time(now), "leaseTransitions": transitions}}
 
-    def _release(self) -> None:
+    def _release(self, deadline: float) -> None:
         """Empty the holder (client-go's ReleaseOnCancel) so a successor need not wait."""
+        left = deadline - time.monotonic()
+        if left <= 0.05:
+            log.warning("lease %s/%s not released: no time left", self.namespace,
+                        self.lease_name)
+            return
+        seconds = min(left / 2, self.request_timeout)
         try:
-            status, lease = self._request("GET", self.path)
-            if status != 200 or lease is None:
+            lease = self._api(seconds).read_lease(self.namespace, self.lease_name)
+            if lease is None:
                 return
             spec = lease.get("spec") or {}
             if spec.get("holderIdentity") != self.identity:
@@ -179,23 +203,9 @@ class LeaseElector:
             released = {**lease, "spec": {**spec, "holderIdentity": None,
                                           "leaseDurationSeconds": 1,
                                           "acquireTime": now, "renewTime": now}}
-            status, _ = self._request("PUT", self.path, released)
-            log.info("lease %s/%s released (HTTP %s)", self.namespace, self.name, status)
-        except (ApiException, HTTPError, OSError, ValueError) as exc:
-            log.warning("could not release lease %s/%s: %s", self.namespace, self.name, exc)
-
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None
-                 ) -> tuple[int, dict[str, Any] | None]:
-        """One API call with a short timeout (a renewal must not outlive its deadline)."""
-        api = self.cluster.api
-        request = api.param_serialize(
-            method, path, body=body,
-            header_params={"Accept": "application/json", "Content-Type": "application/json"},
-            auth_settings=["BearerToken"])
-        response = api.call_api(*request, _request_timeout=self.request_timeout)
-        data = response.read()
-        parsed = None
-        if data:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                parsed = orjson.loads(data)
-        return int(response.status), parsed if isinstance(parsed, dict) else None
+            self._api(seconds).write_lease(released, create=False)
+            log.info("lease %s/%s in cluster %s released", self.namespace, self.lease_name,
+                     self.cluster.name)
+        except ClusterError as exc:
+            log.warning("could not release lease %s/%s: %s", self.namespace,
+                        self.lease_name, exc)

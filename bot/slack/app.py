@@ -1,15 +1,17 @@
 """The Bolt app: `/restarts`, the digest's Why? buttons, and `@restart-patrol why` mentions.
 
 Every listener acks first (Bolt answers Slack as soon as `ack()` is called; the work runs
-after, on a bounded pool) and turns every failure into an ephemeral message — never
-silence. What each question is answered with lives in `bot.slack.handlers`.
+after, on a bounded pool the caller owns) and turns every failure into an ephemeral
+message — never silence. A question still unanswered when the process stops is told
+"restarting — ask again in a minute" (the pool abandons it at its deadline). What each
+question is answered with lives in `bot.slack.handlers`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -17,6 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import NotFoundError, PatrolError, UsageError
+from bot.runtime import RuntimeStopped, Workers
 from bot.slack.access import Access
 from bot.slack.handlers import Answers, Forbidden, Reply
 from bot.slack.posting import Services, notice
@@ -25,18 +28,19 @@ log = logging.getLogger("restart_patrol.slack")
 
 
 def build_app(services: Services, client: WebClient, access: Access, *,
-              executor: Executor | None = None) -> App:
+              executor: Executor, listeners: Executor | None = None) -> App:
     """The Bolt app; request verification (signing secret, 5-minute window) is on in HTTP
     mode and off in Socket Mode, where Slack authenticates the socket instead.
 
-    `executor` runs the listeners and the work after ack (default: Bolt's listener pool
-    and a bounded pool of our own). Tests pass one that runs tasks inline, so
+    `executor` runs the work after ack, `listeners` Bolt's listeners (default: the same
+    executor). `serve` passes two runtime pools (`bot.runtime.Workers`: a question
+    abandoned at shutdown is told so); tests pass one executor that runs tasks inline, so
     `app.dispatch()` returns only after every reply has been sent."""
     settings = services.settings
     app = App(client=client, signing_secret=settings.slack.signing_secret or "socket-mode",
               request_verification_enabled=settings.slack.app_token is None,
               token_verification_enabled=True, process_before_response=False,
-              name="restart-patrol", listener_executor=executor)
+              name="restart-patrol", listener_executor=listeners or executor)
     bot = _Dispatch(services, access, executor)
 
     @app.command("/restarts")
@@ -77,21 +81,34 @@ def _responder(respond: Respond) -> Reply:
 class _Dispatch:
     """Runs each question's work after ack, and words every failure for the asker."""
 
-    WORKERS = 4  # concurrent drill-downs/patrols; more would only load the API server
-
-    def __init__(self, services: Services, access: Access,
-                 executor: Executor | None = None) -> None:
+    def __init__(self, services: Services, access: Access, executor: Executor) -> None:
         self.services = services
         self.settings = services.settings
         self.access = access
         self.answers = Answers(services, access)
-        self.pool = executor or ThreadPoolExecutor(max_workers=self.WORKERS,
-                                                   thread_name_prefix="slack-work")
+        self.pool = executor
 
     def later(self, reply: Reply, work: Callable[[], None]) -> None:
         """Queue the work after ack. Bolt acks from its listener threads: keeping them free
-        keeps acks fast (milliseconds) however many slow questions are in flight."""
-        self.pool.submit(self.guarded, reply, work)
+        keeps acks fast (milliseconds) however many slow questions are in flight. A
+        question the pool abandons at shutdown (or refuses: it is stopping) is told
+        "restarting — ask again in a minute"."""
+        def restarting() -> None:
+            self.restarting(reply)
+
+        try:
+            if isinstance(self.pool, Workers):
+                self.pool.submit(self.guarded, reply, work, on_abandon=restarting)
+            else:
+                self.pool.submit(self.guarded, reply, work)
+        except RuntimeStopped:
+            restarting()
+
+    def restarting(self, reply: Reply) -> None:
+        try:
+            reply(notice("restarting", self.settings))
+        except Exception:
+            log.exception("could not tell the asker that the bot is restarting")
 
     def guarded(self, reply: Reply, work: Callable[[], None]) -> None:
         """Run `work`; any failure becomes an ephemeral explanation to the user."""

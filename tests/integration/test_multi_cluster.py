@@ -9,6 +9,7 @@ one only.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,9 @@ import yaml
 
 from bot.cli import main
 from bot.cluster.fleet import Fleet, connect_fleet
-from bot.errors import ConfigError, NotFoundError, UsageError
-from bot.service import leader_jobs
+from bot.errors import ConfigError, NotFoundError, UnknownClusterError, UsageError
+from bot.runtime import Runtime
+from bot.service import Leadership, cluster_jobs
 from bot.settings import Settings, load_settings
 from bot.slack.access import Access
 from bot.slack.app import build_app
@@ -112,7 +114,7 @@ def test_a_namespace_is_found_in_its_cluster_or_named_with_one(clusters: Cluster
         assert fleet.locate("west/qld2-production").cluster.name == "west"
         with pytest.raises(UsageError, match=r"several clusters.*east/qld2-production"):
             fleet.locate("qld2-production")
-        with pytest.raises(NotFoundError, match="no cluster \"north\""):
+        with pytest.raises(UnknownClusterError, match="no cluster \"north\""):
             fleet.locate("north/payments")
         clusters.west.server.stop()
         fleet.close()  # new connections: the stopped server's kept-alive ones are gone
@@ -260,15 +262,60 @@ def test_leader_runs_a_recorder_and_a_digest_per_cluster(clusters: Clusters,
     settings = amend(clusters.settings(tmp_path), SLACK_BOT_TOKEN=TOKEN,
                        SLACK_SIGNING_SECRET=SECRET, PATROL_CHANNEL="CALL",
                        SLACK_API_URL=slack.base_url)
+    runtime = Runtime(stop_seconds=5)
     fleet = connect_fleet(settings)
     store = Store.open(settings.store.database_url)
     try:
         services = Services(settings, fleet.primary, store, fleet)
-        jobs = leader_jobs(services, SlackFrontend(services, Access(None)), "replica-1")
-        recorders = [j for j in jobs if type(j).__name__ == "Recorder"]
-        assert sorted(r.cluster.name for r in recorders) == ["east", "west"]  # type: ignore[attr-defined]
-        assert len(jobs) == 4  # and one digest schedule per cluster
+        jobs = cluster_jobs(services, SlackFrontend(services, Access(None), runtime),
+                            "replica-1")
+        started: dict[str, list[str]] = {}
+        for cluster in fleet:
+            child = runtime.child(f"leader-{cluster.name}")
+            jobs(cluster, child)
+            started[cluster.name] = child.owned()
+        assert started == {name: [f"recorder-{name}", f"digest-{name}"]
+                           for name in ("east", "west")}
     finally:
+        runtime.stop()
         store.close()
         fleet.close()
         slack.stop()
+
+
+def test_leadership_per_cluster_a_down_cluster_stops_only_its_own_jobs(
+        clusters: Clusters, tmp_path: Path) -> None:
+    """LEADER_ELECTION with two clusters: one Lease per cluster, in that cluster. The
+    primary cluster (east, first in KUBE_CONTEXTS) is down: west still leads itself and
+    runs its recorder and digest (before: the one Lease lived in east, so nothing ran)."""
+    slack = FakeSlack().start()
+    settings = amend(clusters.settings(tmp_path), SLACK_BOT_TOKEN=TOKEN,
+                     SLACK_SIGNING_SECRET=SECRET, PATROL_CHANNEL="CALL",
+                     SLACK_API_URL=slack.base_url, LEADER_ELECTION="true",
+                     LEASE_DURATION="2", LEASE_NAMESPACE="default", KUBE_CONNECT_TIMEOUT="0.5")
+    clusters.east.server.stop()
+    runtime = Runtime(stop_seconds=5)
+    fleet = connect_fleet(settings, runtime=runtime)
+    store = Store.open(settings.store.database_url)
+    try:
+        services = Services(settings, fleet.primary, store, fleet)
+        jobs = cluster_jobs(services, SlackFrontend(services, Access(None), runtime),
+                            "replica-1")
+        leaders = {c.name: runtime.service(Leadership(c, settings, runtime, jobs, "replica-1"))
+                   for c in fleet}
+        deadline = time.monotonic() + 30
+        while not leaders["west"].leading:
+            assert time.monotonic() < deadline, "west never led"
+            time.sleep(0.05)
+        lease = clusters.west.world.get("leases", "default", "restart-patrol")
+        assert lease is not None and lease["spec"]["holderIdentity"] == "replica-1"
+        assert leaders["west"].running() == ["recorder-west", "digest-west"]
+        assert [n for n in runtime.owned() if n.startswith("leader-")] == ["leader-west"]
+        assert not leaders["east"].leading and leaders["east"].running() == []
+    finally:
+        runtime.stop()
+        store.close()
+        fleet.close()
+        slack.stop()
+    released = clusters.west.world.get("leases", "default", "restart-patrol")
+    assert released is not None and not released["spec"].get("holderIdentity")
