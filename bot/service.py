@@ -11,7 +11,8 @@ results into messages).
 1. the clusters and the store (closed last);
 2. Slack: the Web API clients and the Bolt app on two runtime pools (`slack-listen`,
    `slack-work`): a question still running at shutdown is answered, or told "restarting —
-   ask again in a minute" before the process exits;
+   ask again in a minute" before the process exits; the one digest scheduler
+   (`bot.schedule.scheduler`), which each led cluster adds its digest series to;
 3. leadership, one per served cluster (`Leadership`): that cluster's leader-only jobs —
    its recorder and its digest — run while this replica leads it. With
    LEADER_ELECTION=true the leader is the holder of a Lease *in that cluster*
@@ -48,8 +49,9 @@ from bot.cluster.lease import LeaseElector
 from bot.cluster.recorder import Recorder
 from bot.errors import ConfigError, PatrolError
 from bot.runtime import Runtime, RuntimeStopped, Workers
-from bot.schedule.daily import DigestSchedule, digest_trigger
+from bot.schedule.daily import digest_trigger
 from bot.schedule.digest_job import DigestJob
+from bot.schedule.scheduler import DigestScheduler
 from bot.settings import ClusterSettings, Settings
 from bot.slack.access import Access
 from bot.slack.alerts import new_crash_alerter
@@ -110,25 +112,26 @@ class JobService:
 ClusterJobs = Callable[[ClusterClient, Runtime], None]
 
 
-def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str) -> ClusterJobs:
+def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str,
+                 scheduler: DigestScheduler | None) -> ClusterJobs:
     """What one cluster's leader runs, started in that cluster's leadership runtime:
     - the flight recorder (it alerts on new crashes with ALERT_NEW_CRASHES);
-    - the digest job (when PATROL_CHANNEL is set): exactly one post per slot."""
+    - the digest series on the one scheduler (when PATROL_CHANNEL is set): exactly one
+      post per slot."""
     settings = services.settings
     alert = (new_crash_alerter(settings, frontend.client) if settings.slack.alert_new_crashes
              else None)
     channel = settings.slack.patrol_channel
-    poster = (SlackDigestPoster(services, channel, frontend.digest_client) if channel
-              else None)
+    poster = (SlackDigestPoster(services, channel, frontend.digest_client)
+              if channel and scheduler is not None else None)
 
     def start(cluster: ClusterClient, runtime: Runtime) -> None:
         recorder = Recorder(cluster, services.store.crashes, settings, on_new_crash=alert)
         runtime.service(JobService(f"recorder-{cluster.name}", recorder))
-        if poster is not None:
+        if poster is not None and scheduler is not None:
             digest = DigestJob(cluster, services.store, settings, poster,
                                owner=f"{identity}/{uuid.uuid4().hex[:6]}")
-            runtime.service(JobService(f"digest-{cluster.name}", DigestSchedule(
-                settings, digest.tick, on_stop=digest.stop)))
+            runtime.service(scheduler.series(digest))
 
     return start
 
@@ -337,7 +340,9 @@ def serve(settings: Settings, runtime: Runtime) -> int:
     services = Services(settings, fleet.primary, store, fleet)
     frontend = SlackFrontend(services, access, runtime)
     identity = replica_identity()
-    jobs = cluster_jobs(services, frontend, identity)
+    scheduler = (runtime.service(DigestScheduler(settings, runtime, series=len(fleet)))
+                 if settings.slack.patrol_channel else None)
+    jobs = cluster_jobs(services, frontend, identity, scheduler)
     for cluster in fleet:
         runtime.service(Leadership(cluster, settings, runtime, jobs, identity))
 

@@ -21,6 +21,7 @@ from bot.cli import main
 from bot.cluster.fleet import Fleet, connect_fleet
 from bot.errors import ConfigError, NotFoundError, UnknownClusterError, UsageError
 from bot.runtime import Runtime
+from bot.schedule.scheduler import DigestScheduler
 from bot.service import Leadership, cluster_jobs
 from bot.settings import Settings, load_settings
 from bot.slack.access import Access
@@ -267,15 +268,17 @@ def test_leader_runs_a_recorder_and_a_digest_per_cluster(clusters: Clusters,
     store = Store.open(settings.store.database_url)
     try:
         services = Services(settings, fleet.primary, store, fleet)
+        scheduler = runtime.service(DigestScheduler(settings, runtime, series=2))
         jobs = cluster_jobs(services, SlackFrontend(services, Access(None), runtime),
-                            "replica-1")
+                            "replica-1", scheduler)
         started: dict[str, list[str]] = {}
         for cluster in fleet:
             child = runtime.child(f"leader-{cluster.name}")
             jobs(cluster, child)
             started[cluster.name] = child.owned()
-        assert started == {name: [f"recorder-{name}", f"digest-{name}"]
+        assert started == {name: [f"recorder-{name}", f"digest-{name}/CALL"]
                            for name in ("east", "west")}
+        assert sorted(j.id for j in scheduler.jobs()) == ["east/CALL", "west/CALL"]
     finally:
         runtime.stop()
         store.close()
@@ -299,8 +302,9 @@ def test_leadership_per_cluster_a_down_cluster_stops_only_its_own_jobs(
     store = Store.open(settings.store.database_url)
     try:
         services = Services(settings, fleet.primary, store, fleet)
+        scheduler = runtime.service(DigestScheduler(settings, runtime, series=2))
         jobs = cluster_jobs(services, SlackFrontend(services, Access(None), runtime),
-                            "replica-1")
+                            "replica-1", scheduler)
         leaders = {c.name: runtime.service(Leadership(c, settings, runtime, jobs, "replica-1"))
                    for c in fleet}
         deadline = time.monotonic() + 30
@@ -309,7 +313,8 @@ def test_leadership_per_cluster_a_down_cluster_stops_only_its_own_jobs(
             time.sleep(0.05)
         lease = clusters.west.world.get("leases", "default", "restart-patrol")
         assert lease is not None and lease["spec"]["holderIdentity"] == "replica-1"
-        assert leaders["west"].running() == ["recorder-west", "digest-west"]
+        assert leaders["west"].running() == ["recorder-west", "digest-west/CALL"]
+        assert [j.id for j in scheduler.jobs()] == ["west/CALL"]
         assert [n for n in runtime.owned() if n.startswith("leader-")] == ["leader-west"]
         assert not leaders["east"].leading and leaders["east"].running() == []
     finally:
