@@ -106,7 +106,7 @@ def translate(exc: BaseException, what: str, path: str, server: str) -> PatrolEr
             named = re.search(r'cannot \w+ resource "([^"]+)"', message)
             return ForbiddenError(
                 f"{what}: forbidden (403): {message} — grant restart-patrol get/list/watch on "
-                "pods, pods/log, events, replicasets and jobs (see deploy/rbac.yaml)",
+                "pods, pods/log, events, replicasets and jobs (see deploy/base/rbac.yaml)",
                 resource=named.group(1) if named else resource_of(path))
         kind = ClusterUnavailable if exc.status in RETRIED_STATUSES else ClusterError
         return kind(f"{what}: the API server answered {exc.status}: {message}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from bot.errors import ClusterError, ConfigError, NotFoundError
 from bot.patrol.model import ContainerKind
 from tests.conftest import Sim, start_sim
 from tests.support.settings import amend
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_workloads_roll_up_through_real_owner_objects(sim: Sim) -> None:
@@ -107,6 +110,8 @@ def test_forbidden_namespace_names_rbac(sim: Sim) -> None:
         list(cluster.pods("payments"))
     assert "forbidden (403)" in str(err.value) and "RBAC" not in str(err.value).upper()[:0]
     assert "grant restart-patrol get/list/watch" in str(err.value)
+    named = re.search(r"see (deploy/\S+\.yaml)", str(err.value))
+    assert named and (ROOT / named.group(1)).is_file()  # the manifest it names exists
     cluster.close()
 
 

@@ -41,12 +41,13 @@ def through(proxy: FaultProxy, sim: Sim, tmp_path: Path, **changes: object) -> S
                    **(fast | changes))  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
-def big_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
-    """20k generated pods (1,000 of them restarting) served by bot/sim."""
+@pytest.fixture
+def big_sim(tmp_path: Path) -> Iterator[Sim]:
+    """20k generated pods (1,000 of them restarting) served by bot/sim, for this test
+    alone (no test shares a simulated cluster, nor its clock, with another)."""
     world = generate_world(20_000)
     server = SimServer(world).start()
-    kubeconfig = tmp_path_factory.mktemp("big") / "kubeconfig"
+    kubeconfig = tmp_path / "kubeconfig-big"
     kubeconfig.write_text(server.kubeconfig())
     yield Sim(world, None, server, kubeconfig)  # type: ignore[arg-type]
     server.stop()
