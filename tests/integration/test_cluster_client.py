@@ -11,7 +11,13 @@ import pytest
 from bot.answers.patrol import observe
 from bot.cluster.client import connect
 from bot.cluster.observe import observe_pods
-from bot.errors import ClusterError, ConfigError, NotFoundError
+from bot.errors import (
+    ClusterError,
+    ClusterUnavailable,
+    ConfigError,
+    ForbiddenError,
+    NotFoundError,
+)
 from bot.patrol.model import ContainerKind
 from tests.conftest import Sim, start_sim
 from tests.support.settings import amend
@@ -106,7 +112,7 @@ def test_unknown_namespace_suggests_close_names(sim: Sim) -> None:
 def test_forbidden_namespace_names_rbac(sim: Sim) -> None:
     sim.server.forbidden_namespaces.add("payments")
     cluster = connect(sim.settings())
-    with pytest.raises(ClusterError) as err:
+    with pytest.raises(ForbiddenError) as err:
         list(cluster.pods("payments"))
     assert "forbidden (403)" in str(err.value) and "RBAC" not in str(err.value).upper()[:0]
     assert "grant restart-patrol get/list/watch" in str(err.value)
@@ -137,7 +143,7 @@ def test_unreachable_api_server_is_one_clear_line(sim: Sim, tmp_path: Path) -> N
     dead.write_text(sim.kubeconfig.read_text().replace(sim.server.url,
                                                        f"http://127.0.0.1:{port}"))
     cluster = connect(amend(sim.settings(), KUBECONFIG=str(dead)))
-    with pytest.raises(ClusterError) as err:
+    with pytest.raises(ClusterUnavailable) as err:
         list(cluster.pods(None))
     message = str(err.value)
     assert "cannot reach the Kubernetes API" in message and "connection refused" in message

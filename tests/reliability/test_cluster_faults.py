@@ -17,7 +17,7 @@ import pytest
 from bot.answers.patrol import PatrolPlan, patrol
 from bot.cluster.client import connect
 from bot.cluster.podwatch import PodWatch
-from bot.errors import ClusterError
+from bot.errors import ClusterError, ClusterUnavailable, DeadlineExceeded, TransientError
 from bot.render.digest_json import digest_to_json
 from bot.settings import Settings
 from bot.sim.generator import generate_world
@@ -89,7 +89,7 @@ def test_a_503_that_persists_fails_with_one_line_naming_the_call(sim: Sim, tmp_p
                   message="etcdserver: leader changed")
     with FaultProxy(sim.server.url, fault) as proxy:
         settings = through(proxy, sim, tmp_path, KUBE_RETRIES=3)
-        with pytest.raises(ClusterError) as err:
+        with pytest.raises(ClusterUnavailable) as err:
             patrol_json(settings, tmp_path)
     message = str(err.value)
     assert message.startswith("cluster sim-qld2: list pods in all namespaces: the API server "
@@ -132,7 +132,7 @@ def test_a_hung_page_fails_within_the_patrol_deadline(sim: Sim, tmp_path: Path,
     with FaultProxy(sim.server.url, fault) as proxy:
         settings = through(proxy, sim, tmp_path, KUBE_READ_TIMEOUT=0.5, KUBE_RETRIES=10,
                            PATROL_DEADLINE=1.5)
-        with pytest.raises(ClusterError) as err:
+        with pytest.raises(DeadlineExceeded) as err:
             patrol_json(settings, tmp_path)
     message = str(err.value)
     assert message.startswith("cluster sim-qld2: list pods in all namespaces: gave up at the "
@@ -148,6 +148,7 @@ def test_tls_to_a_plain_http_server_is_one_line(sim: Sim, tmp_path: Path, held: 
     kubeconfig.write_text(sim.kubeconfig.read_text().replace(sim.server.url, https))
     with pytest.raises(ClusterError) as err:
         patrol_json(amend(sim.settings(), KUBECONFIG=str(kubeconfig)), tmp_path)
+    assert not isinstance(err.value, TransientError)  # retrying cannot fix a TLS mismatch
     message = str(err.value)
     assert message.startswith(f"cluster sim-qld2: get /version: cannot talk to the Kubernetes "
                               f"API at {https} (")
@@ -191,6 +192,6 @@ def test_the_recorders_watch_connects_within_kube_connect_timeout(sim: Sim, held
             for s in queued:
                 s.close()
     (error,) = failed
-    assert isinstance(error, ClusterError) and "timed out" in str(error).lower()
+    assert isinstance(error, ClusterUnavailable) and "timed out" in str(error).lower()
     held("an API server that never completes the watch's TCP handshake",
          "the recorder's watch gives up after KUBE_CONNECT_TIMEOUT")
