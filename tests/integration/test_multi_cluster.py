@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from bot.cluster.fleet import Fleet, connect_fleet
 from bot.errors import ConfigError, NotFoundError, UnknownClusterError, UsageError
 from bot.runtime import Runtime
 from bot.schedule.scheduler import DigestScheduler
-from bot.service import Leadership, cluster_jobs
+from bot.service import ClusterJobs, Leadership, cluster_jobs
 from bot.settings import Settings, load_settings
 from bot.slack.access import Access
 from bot.slack.app import build_app
@@ -257,46 +258,23 @@ def test_alerts_name_the_cluster_when_several_are_served(clusters: Clusters,
     assert "west/" not in one and "/restarts payments-west api-1" in one
 
 
-def test_leader_runs_a_recorder_and_a_digest_per_cluster(clusters: Clusters,
-                                                         tmp_path: Path) -> None:
-    slack = FakeSlack().start()
-    settings = amend(clusters.settings(tmp_path), SLACK_BOT_TOKEN=TOKEN,
-                       SLACK_SIGNING_SECRET=SECRET, PATROL_CHANNEL="CALL",
-                       SLACK_API_URL=slack.base_url)
-    runtime = Runtime(stop_seconds=5)
-    fleet = connect_fleet(settings)
-    store = Store.open(settings.store.database_url)
-    try:
-        services = Services(settings, fleet.primary, store, fleet)
-        scheduler = runtime.service(DigestScheduler(settings, runtime, series=2))
-        jobs = cluster_jobs(services, SlackFrontend(services, Access(None), runtime),
-                            "replica-1", scheduler)
-        started: dict[str, list[str]] = {}
-        for cluster in fleet:
-            child = runtime.child(f"leader-{cluster.name}")
-            jobs(cluster, child)
-            started[cluster.name] = child.owned()
-        assert started == {name: [f"recorder-{name}", f"digest-{name}/CALL"]
-                           for name in ("east", "west")}
-        assert sorted(j.id for j in scheduler.jobs()) == ["east/CALL", "west/CALL"]
-    finally:
-        runtime.stop()
-        store.close()
-        fleet.close()
-        slack.stop()
+@dataclass
+class Leaders:
+    """The leader-side wiring of `serve` for both clusters, on a runtime of its own."""
+
+    settings: Settings
+    runtime: Runtime
+    fleet: Fleet
+    scheduler: DigestScheduler
+    jobs: ClusterJobs
 
 
-def test_leadership_per_cluster_a_down_cluster_stops_only_its_own_jobs(
-        clusters: Clusters, tmp_path: Path) -> None:
-    """LEADER_ELECTION with two clusters: one Lease per cluster, in that cluster. The
-    primary cluster (east, first in KUBE_CONTEXTS) is down: west still leads itself and
-    runs its recorder and digest (before: the one Lease lived in east, so nothing ran)."""
+@contextmanager
+def leader_side(clusters: Clusters, tmp_path: Path, **env: str) -> Iterator[Leaders]:
     slack = FakeSlack().start()
     settings = amend(clusters.settings(tmp_path), SLACK_BOT_TOKEN=TOKEN,
                      SLACK_SIGNING_SECRET=SECRET, PATROL_CHANNEL="CALL",
-                     SLACK_API_URL=slack.base_url, LEADER_ELECTION="true",
-                     LEASE_DURATION="2", LEASE_NAMESPACE="default", KUBE_CONNECT_TIMEOUT="0.5")
-    clusters.east.server.stop()
+                     SLACK_API_URL=slack.base_url, **env)
     runtime = Runtime(stop_seconds=5)
     fleet = connect_fleet(settings, runtime=runtime)
     store = Store.open(settings.store.database_url)
@@ -305,8 +283,39 @@ def test_leadership_per_cluster_a_down_cluster_stops_only_its_own_jobs(
         scheduler = runtime.service(DigestScheduler(settings, runtime, series=2))
         jobs = cluster_jobs(services, SlackFrontend(services, Access(None), runtime),
                             "replica-1", scheduler)
-        leaders = {c.name: runtime.service(Leadership(c, settings, runtime, jobs, "replica-1"))
-                   for c in fleet}
+        yield Leaders(settings, runtime, fleet, scheduler, jobs)
+    finally:
+        runtime.stop()
+        store.close()
+        fleet.close()
+        slack.stop()
+
+
+def test_leader_runs_a_recorder_and_a_digest_per_cluster(clusters: Clusters,
+                                                         tmp_path: Path) -> None:
+    with leader_side(clusters, tmp_path) as side:
+        started: dict[str, list[str]] = {}
+        for cluster in side.fleet:
+            child = side.runtime.child(f"leader-{cluster.name}")
+            side.jobs(cluster, child)
+            started[cluster.name] = child.owned()
+        assert started == {name: [f"recorder-{name}", f"digest-{name}/CALL"]
+                           for name in ("east", "west")}
+        assert sorted(j.id for j in side.scheduler.jobs()) == ["east/CALL", "west/CALL"]
+
+
+def test_leadership_per_cluster_a_down_cluster_stops_only_its_own_jobs(
+        clusters: Clusters, tmp_path: Path) -> None:
+    """LEADER_ELECTION with two clusters: one Lease per cluster, in that cluster. The
+    primary cluster (east, first in KUBE_CONTEXTS) is down: west still leads itself and
+    runs its recorder and digest (before: the one Lease lived in east, so nothing ran)."""
+    clusters.east.server.stop()
+    with leader_side(clusters, tmp_path, LEADER_ELECTION="true", LEASE_DURATION="2",
+                     LEASE_NAMESPACE="default", KUBE_CONNECT_TIMEOUT="0.5") as side:
+        runtime = side.runtime
+        leaders = {c.name: runtime.service(Leadership(c, side.settings, runtime, side.jobs,
+                                                      "replica-1"))
+                   for c in side.fleet}
         deadline = time.monotonic() + 30
         while not leaders["west"].leading:
             assert time.monotonic() < deadline, "west never led"
@@ -314,13 +323,8 @@ def test_leadership_per_cluster_a_down_cluster_stops_only_its_own_jobs(
         lease = clusters.west.world.get("leases", "default", "restart-patrol")
         assert lease is not None and lease["spec"]["holderIdentity"] == "replica-1"
         assert leaders["west"].running() == ["recorder-west", "digest-west/CALL"]
-        assert [j.id for j in scheduler.jobs()] == ["west/CALL"]
+        assert [j.id for j in side.scheduler.jobs()] == ["west/CALL"]
         assert [n for n in runtime.owned() if n.startswith("leader-")] == ["leader-west"]
         assert not leaders["east"].leading and leaders["east"].running() == []
-    finally:
-        runtime.stop()
-        store.close()
-        fleet.close()
-        slack.stop()
     released = clusters.west.world.get("leases", "default", "restart-patrol")
     assert released is not None and not released["spec"].get("holderIdentity")
