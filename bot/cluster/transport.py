@@ -146,7 +146,8 @@ class _Urllib3Exchange:
         # connection went back to the pool or was never handed over (nothing to unblock)
         with contextlib.suppress(OSError, RuntimeError, ValueError):
             self.raw.shutdown()
-        self.raw.close()
+        with contextlib.suppress(OSError, ValueError):  # a read in another thread may race
+            self.raw.close()
 
 
 class HttpWire:

@@ -33,12 +33,12 @@ from typing import Any
 
 
 def serve(size: int, conn: Connection) -> None:
+    from bot.sim.api import SimApi
     from bot.sim.generator import bump_restarts, generate_world
     from bot.sim.server import SimServer
 
     world = generate_world(size)
-    server = SimServer(world)
-    server.cache_pages = True
+    server = SimServer(world, api=SimApi(world, cache_pages=True))
     server.start()
     conn.send(server.kubeconfig())
     while True:
@@ -120,6 +120,7 @@ def measure(phase: str, kubeconfig: str, database: str) -> dict[str, float]:
 
     from bot.answers.patrol import PatrolPlan, patrol
     from bot.cluster.client import connect
+    from bot.runtime import Runtime
     from bot.settings import load_settings
     from bot.store import Store
 
@@ -137,11 +138,12 @@ def measure(phase: str, kubeconfig: str, database: str) -> dict[str, float]:
         result["mb_received"] = fetch_lists(server) / 1e6
     elif phase == "patrol":
         settings = load_settings({"KUBECONFIG": kubeconfig})
-        cluster = connect(settings)
-        store = Store.open(database)
-        run = patrol(cluster, store, settings, PatrolPlan.adhoc(diagnose_top=0))
-        store.close()
-        cluster.close()
+        with Runtime("bench") as runtime:  # as the CLI: pages prefetched in its thread
+            cluster = connect(settings, runtime=runtime)
+            store = Store.open(database)
+            run = patrol(cluster, store, settings, PatrolPlan.adhoc(diagnose_top=0))
+            store.close()
+            cluster.close()
         assert run.digest.pods_scanned > 0
     elif phase == "old-shape":
         write_old_shape(kubeconfig, database)
