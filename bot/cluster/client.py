@@ -223,7 +223,7 @@ class ClusterClient:
         runtime = self.runtime
 
         def offer(item: Response | BaseException | None) -> bool:
-            while not (stop.is_set() or runtime.stopping.is_set()):
+            while not stop.is_set():  # the reader ended (a stopping runtime does not wait)
                 try:
                     pages.put(item, timeout=0.1)
                     return True

@@ -18,7 +18,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import NotFoundError, PatrolError, UsageError
+from bot.errors import NotFoundError, PatrolError, UnknownClusterError, UsageError
 from bot.runtime import RuntimeStopped, Workers
 from bot.slack.access import Access
 from bot.slack.handlers import Answers, Forbidden, Reply
@@ -117,7 +117,7 @@ class _Dispatch:
         except Forbidden as refused:
             reply(notice("forbidden", self.settings, namespace=refused.namespace,
                          allowed=refused.allowed))
-        except NotFoundError as exc:
+        except (NotFoundError, UnknownClusterError) as exc:
             reply(notice("not_found", self.settings, message=str(exc),
                          suggestions=", ".join(f"`{s}`" for s in exc.suggestions)))
         except UsageError as exc:

@@ -215,6 +215,10 @@ def test_slack_routes_cluster_namespace_and_checks_access_per_cluster(bot: Bot) 
     bot.command("qld2-production", channel="CALL")
     assert "several clusters" in json.dumps(bot.ephemeral()[-1])
 
+    bot.command("wset/payments-west", channel="CALL")  # a cluster name mistyped
+    told = json.dumps(bot.ephemeral()[-1])
+    assert 'no cluster \\"wset\\"' in told and "Did you mean `west`?" in told
+
     # a forged button naming the other cluster is refused, the real one answers
     bot.click(json.dumps({"cl": "west", "ns": "qld2-production", "kind": "Deployment",
                           "name": "pod1-deployment"}), "CEAST", "1700000000.000100")
