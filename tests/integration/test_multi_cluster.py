@@ -9,6 +9,7 @@ one only.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -332,3 +333,27 @@ def test_leadership_per_cluster_a_down_cluster_stops_only_its_own_jobs(
         assert not leaders["east"].leading and leaders["east"].running() == []
     released = clusters.west.world.get("leases", "default", "restart-patrol")
     assert released is not None and not released["spec"].get("holderIdentity")
+
+
+def test_finding_a_namespace_is_bounded_by_query_deadline(clusters: Clusters,
+                                                          tmp_path: Path) -> None:
+    """west accepts connections and never answers: asking where a namespace lives gives
+    up on west at QUERY_DEADLINE (before: no deadline, KUBE_READ_TIMEOUT × the retries)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        hung = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        kubeconfig = tmp_path / "west-hangs.kubeconfig"
+        kubeconfig.write_text(clusters.kubeconfig.read_text().replace(
+            clusters.west.server.url, hung))
+        settings = amend(clusters.settings(tmp_path), KUBECONFIG=str(kubeconfig),
+                         QUERY_DEADLINE="1s", KUBE_READ_TIMEOUT="30s", KUBE_RETRIES="4")
+        fleet = connect_fleet(settings)
+        try:
+            assert fleet.locate("payments").cluster.name == "east"
+            with pytest.raises(NotFoundError) as missing:
+                fleet.locate("payments-west")
+        finally:
+            fleet.close()
+    assert "could not ask west" in str(missing.value)
+    assert "gave up at the 1 s deadline (QUERY_DEADLINE)" in str(missing.value)
