@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from difflib import get_close_matches
 
-from bot.answers.outage import cluster_down, naming
+from bot.answers.outage import cluster_down, last_known_moment, naming
 from bot.answers.patrol import bounded, observe, read_live
 from bot.cluster.client import ClusterClient
 from bot.errors import ClusterUnavailable, NotFoundError, UsageError
@@ -81,7 +81,7 @@ class _Investigator:
             down = cluster_down(self.cluster.name, failure, self.store)
             if down is None:
                 raise
-            return self._from_record(datetime.now(UTC), [], down)
+            return self._from_record(last_known_moment(down), [], down)
         try:
             chosen = resolve_target(pods, q.target)[:q.max_pods]
         except NotFoundError:

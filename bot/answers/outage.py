@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from bot.errors import ClusterError, ClusterUnavailable, NotFoundError
 from bot.patrol.story import ClusterDown
@@ -31,14 +32,22 @@ def naming(cluster: str) -> Iterator[None]:
         raise
 
 
+def last_known_moment(down: ClusterDown) -> datetime:
+    """Where a window ends when its cluster does not answer: when the recorder last heard
+    from it (the record knows nothing later), else our own clock."""
+    return down.last_seen or datetime.now(UTC)
+
+
 def cluster_down(cluster: str, failure: ClusterUnavailable, store: Store | None
                  ) -> ClusterDown | None:
     """What to say when `cluster` did not answer and the record may: None when there is
-    no record to answer from (no store, or the recorder never ran for it)."""
+    no record to answer from (no store, or the recorder never ran for it). It was last
+    seen at the recorder's last heartbeat or its newest recorded crash, the later."""
     if store is None:
         return None
     coverage = store.history.coverage(cluster)
     if coverage is None:
         return None
     reason = str(failure).removeprefix(f"cluster {cluster}: ")
-    return ClusterDown(cluster, reason, coverage.seen_at)
+    newest = store.history.last_recorded(cluster)
+    return ClusterDown(cluster, reason, max(coverage.seen_at, newest or coverage.seen_at))

@@ -26,6 +26,7 @@ from bot.diagnosis.engine import Diagnosis
 from bot.errors import ClusterError, ForbiddenError, UsageError
 from bot.patrol.deltas import VanishedPod, find_vanished
 from bot.patrol.digest import Digest, DigestBuilder, PatrolOptions, WorkloadSummary
+from bot.patrol.durations import format_window
 from bot.patrol.model import (
     Baseline,
     ContainerObservation,
@@ -163,7 +164,8 @@ def _patrol(cluster: ClusterClient, store: Store, settings: Settings, plan: Patr
     info = _baseline(store, cluster.name, plan, start)
     notes: list[str] = []
     if plan.since is not None and info is None:
-        notes.append(phrase("no_old_snapshot", settings.templates_dir, since=plan.since))
+        notes.append(phrase("no_old_snapshot", settings.templates_dir,
+                            since=format_window(plan.since)))
     builder = DigestBuilder(cluster.name, options, first_run=info is None)
     writing = (store.snapshot_writer(cluster.name, start, plan.records, chosen)
                if plan.records is not None else nullcontext(None))

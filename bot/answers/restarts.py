@@ -2,21 +2,23 @@
 "Windows").
 
 The window is what the asker said (default: the last 24 h), never "since whatever patrol
-ran last". It is counted from the record when the recorder ran through it, else from
-snapshots (the latest at or before the window's start; the record still tells the
-crashes it saw), and the answer names its source. When the cluster does not answer, the
-record answers alone — from the recorder's start if that is later, and it says so
-(`Digest.unreachable`). Nothing is written: asking never moves a window.
+ran last", and the answer names its source. It is counted from the record when the
+recorder ran through it; else from snapshots when one is as old as the window (the
+record still tells the crashes it saw); else from the record since the recorder started,
+when it saw anything (the answer says where its window starts); else it is a first look
+(lifetime totals, said so) — a lifetime total is shown only when nothing else is known.
+When the cluster does not answer, the record answers alone (`Digest.unreachable`).
+Nothing is written: asking never moves a window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot.answers.investigation import DEFAULT_WINDOW
-from bot.answers.outage import cluster_down, naming
+from bot.answers.outage import cluster_down, last_known_moment, naming
 from bot.answers.patrol import PatrolPlan, PatrolRun, bounded, observe, patrol, patrol_options
 from bot.cluster.client import ClusterClient
 from bot.errors import ClusterUnavailable
@@ -49,19 +51,24 @@ class NamespaceTotals:
 
 @dataclass(frozen=True, slots=True)
 class _Window:
-    """Where a question's window starts and ends, and whether the record answers it."""
+    """Where a question's window starts and ends, and what the record knows of it."""
 
     start: datetime
     now: datetime
     coverage: RecorderCoverage | None
     down: ClusterDown | None
 
-    @property
-    def from_record(self) -> bool:
-        """The record answers: it covers the window, or it is all there is (the cluster
-        is down)."""
-        return self.coverage is not None and (self.down is not None
-                                              or self.coverage.covers(self.start))
+    def from_record(self, cluster: str, store: Store, namespaces: Sequence[str] = ()
+                    ) -> bool:
+        """Whether the record answers (see the module doc for the order)."""
+        if self.coverage is None:
+            return False
+        if self.down is not None or self.coverage.covers(self.start):
+            return True
+        if store.latest_snapshot(cluster, at_or_before=self.start) is not None:
+            return False
+        return bool(store.history.namespace_totals(cluster, self.recorded_from, self.now,
+                                                   namespaces))
 
     @property
     def recorded_from(self) -> datetime:
@@ -80,7 +87,7 @@ def _window(cluster: ClusterClient, store: Store, since: timedelta) -> _Window:
         down = cluster_down(cluster.name, failure, store)
         if down is None:
             raise
-        now = datetime.now(UTC)
+        now = last_known_moment(down)
     return _Window(now - since, now, coverage, down)
 
 
@@ -100,10 +107,10 @@ def restarts_in(cluster: ClusterClient, store: Store, settings: Settings,
     with naming(cluster.name):
         cluster = bounded(cluster, settings.limits.query_deadline, "QUERY_DEADLINE")
         window = _window(cluster, store, since)
-        if not window.from_record:
+        options = patrol_options(settings, namespaces, cluster.name)
+        if not window.from_record(cluster.name, store, sorted(options.namespaces)):
             return patrol(cluster, store, settings, PatrolPlan.look(namespaces, since,
                                                                     diagnose_top))
-        options = patrol_options(settings, namespaces, cluster.name)
         live, scanned, down = _live(cluster, store, sorted(options.namespaces), window.down)
         stories = store.history.stories(cluster.name, window.recorded_from, window.now,
                                         namespaces=sorted(options.namespaces))
@@ -141,7 +148,7 @@ def restarts_by_namespace(cluster: ClusterClient, store: Store, settings: Settin
     with naming(cluster.name):
         cluster = bounded(cluster, settings.limits.query_deadline, "QUERY_DEADLINE")
         window = _window(cluster, store, since)
-        if window.from_record:
+        if window.from_record(cluster.name, store):
             rows = store.history.namespace_totals(cluster.name, window.recorded_from,
                                                   window.now)
             shown = [r for r in rows if allowed is None or allowed(r[0])]

@@ -103,8 +103,8 @@ class CrashStory:
 
     @property
     def chronic(self) -> bool:
-        """Seen before the window (and not new): an old crash, still happening."""
-        return not self.new and self.seen_since is not None
+        """Seen before the window, since the recorder ran: an old crash, still happening."""
+        return not self.new and not self.known_at_install and self.seen_since is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,7 +132,8 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
     """One thread reply per container: its latest crash (diagnosis, signature, recorded
     and live events, log tail — inline when it fits a message once escaped, else uploaded
     as a file into the thread) and its crashes of the window, one line per story. Each
-    distinct recorded log of those stories is uploaded once per thread."""
+    distinct log is shown or uploaded once per thread (an identical one is "the same as
+    above"), the recorded logs of the stories too."""
     settings, store = services.settings, services.store
     week_ago = investigation.window_to - timedelta(days=7)
     sparks: dict[tuple[str, str, str], str] = {}  # one history query per workload
@@ -141,8 +142,10 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
         log = (r.log_tail or "").rstrip("\n")
         lines = log.split("\n")[-settings.limits.log_tail_lines:] if log else []
         text = "\n".join(lines)
+        repeated = r.log_tail is not None and log in uploaded
         uploaded.add(log)
-        inline = text if r.log_tail is not None and fits_inline(text) else None
+        shown = r.log_tail is not None and not repeated
+        inline = text if shown and fits_inline(text) else None
         key = (r.namespace, r.workload_kind, r.workload_name)
         if key not in sparks:
             sparks[key] = sparkline(_daily_deltas(store.workload_history(
@@ -150,13 +153,13 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
         recorded = recorded_logs(services, r, uploaded)
         message = render_message(
             "why.blocks.j2", settings.templates_dir, r=r, events=r.fresh_events[:10],
-            history=sparks[key], log_inline=inline,
-            log_file=r.log_tail is not None and inline is None, log_lines=len(lines),
+            history=sparks[key], log_inline=inline, log_repeated=repeated,
+            log_file=shown and inline is None, log_lines=len(lines),
             recorded_logs=bool(recorded), unreachable=investigation.unreachable,
             window_to=investigation.window_to,
             span=format_window(investigation.window_to - investigation.window_from))
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
-        if r.log_tail is not None and inline is None:
+        if shown and inline is None:
             client.files_upload_v2(
                 channel=channel, thread_ts=thread_ts, content=text,
                 filename=f"{r.pod}.{r.container}.previous.log",

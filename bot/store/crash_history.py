@@ -153,6 +153,16 @@ class CrashHistory:
             raise store_error("could not read the recorder's state", exc) from None
         return RecorderCoverage(row[0], row[1]) if row is not None else None
 
+    def last_recorded(self, cluster: str) -> datetime | None:
+        """When the newest recorded crash of the cluster happened (None: none)."""
+        try:
+            with self.engine.connect() as conn:
+                moment: datetime | None = conn.execute(
+                    select(func.max(_when)).where(crashes.c.cluster == cluster)).scalar()
+                return moment
+        except SQLAlchemyError as exc:
+            raise store_error("could not read recorded crashes", exc) from None
+
     def stories(self, cluster: str, since: datetime | None, until: datetime | None, *,
                 namespaces: Collection[str] = (), workload: tuple[str, str] | None = None,
                 pod_uids: Collection[str] = (), container: str | None = None,

@@ -128,7 +128,7 @@ def test_the_slack_drill_down_says_the_log_was_not_read(sim: Sim, held: Held) ->
     (report,) = found.answers
     message = render_message("why.blocks.j2", None, r=report, events=report.events[:10],
                              history="", log_inline=None, log_file=False, log_lines=0,
-                             recorded_logs=False, unreachable=None,
+                             recorded_logs=False, unreachable=None, log_repeated=False,
                              window_to=found.window_to, span="24h")
     text = json.dumps(message, ensure_ascii=False)
     assert f"Previous log not read: {FORBIDDEN_LOG}" in text

@@ -1,12 +1,17 @@
 """Slack's Block Kit limits at scale: a namespace of 5,000 crash-looping pods (bot/sim's
 crashloop_scenario: 60 long-named Deployments of 3 crash-looping containers whose logs
-stretch every limit, plus a 4,400-pod StatefulSet) against the served bot.
+stretch every limit, plus a 4,400-pod StatefulSet).
 
 Every message the bot sends — the digest, `/restarts <ns>`, the drill-down thread, the
 recorder's new-crash alerts — is checked against Slack's documented limits (written out in
 slack_served.py, not imported from the renderer), and must summarise rather than fail:
 the hidden rows are counted, the full table goes up as a file, the end of each crash log
-(where the crash is) stays visible."""
+(where the crash is) stays visible.
+
+Each test has its own simulated cluster (its own clock), fake Slack and bot: the Bolt app
+in-process (requests signed as Slack signs them, slack_sdk over HTTP to the fake), and
+for the crash wave `restart-patrol serve` with its recorder. Nothing is shared, so a test
+that moves its clock moves only its own."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import html
 import json
 import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,14 +29,18 @@ import pytest
 from bot.cluster.client import connect
 from bot.schedule.digest_job import DigestJob
 from bot.sim.generator import CRASHLOOP_LOGS, crashloop_scenario
+from bot.slack.access import Access
+from bot.slack.app import build_app
+from bot.slack.client import build_web_client
 from bot.slack.digests import SlackDigestPoster
 from bot.slack.posting import Services
 from bot.store import Store
 from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.integration.test_slack_app import SECRET, InlineExecutor
+from tests.integration.test_slack_app import Bot as AppBot
 from tests.reliability.conftest import Held
-from tests.reliability.slack_served import Bot, block_kit_limit_problems, served_bot
-from tests.support.settings import amend
+from tests.reliability.slack_served import block_kit_limit_problems, served_bot
 
 NS = "crashloop"
 PODS = 5000
@@ -39,21 +49,30 @@ ALERT_BURST = 2
 LONG = "payments-settlement-reconciliation-worker-for-the-asia-pacific-region"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bot, Sim, Path]]:
-    tmp = tmp_path_factory.mktemp("limits")
-    sim = start_sim(tmp, crashloop_scenario(PODS, namespace=NS))
-    assert sim.world.count("pods") == PODS
-    slack = FakeSlack().start()
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Sim]:
+    """This test's own 5,000-pod cluster."""
+    running = start_sim(tmp_path, crashloop_scenario(PODS, namespace=NS))
+    assert running.world.count("pods") == PODS
+    yield running
+    running.server.stop()
+
+
+@pytest.fixture
+def bot(sim: Sim, slack: FakeSlack, tmp_path: Path) -> Iterator[AppBot]:
+    """This test's own bot: the Bolt app in-process over its cluster, store and Slack."""
+    settings = sim.settings(SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET,
+                            SLACK_API_URL=slack.base_url,
+                            DATABASE_URL=f"sqlite:///{tmp_path}/bot.db")
+    cluster = connect(settings)
+    store = Store.open(settings.store.database_url)
+    app = build_app(Services(settings, cluster, store), build_web_client(settings),
+                    Access(None), executor=InlineExecutor())
     try:
-        with served_bot(tmp, sim, slack, ALERT_NEW_CRASHES="true", PATROL_CHANNEL="CALERT",
-                        ALERT_BURST=str(ALERT_BURST), ALERT_WINDOW="5s",
-                        DIGEST_CATCHUP="0") as bot:  # no digest caught up in CALERT
-            yield bot, sim, tmp
+        yield AppBot(app, slack, sim)
     finally:
-        slack.stop()
-        sim.server.stop()
-    assert not slack.violations
+        store.close()
+        cluster.close()
 
 
 def posted(slack: FakeSlack) -> list[dict]:
@@ -75,20 +94,17 @@ def rows_of(message: dict) -> list[str]:
     return [b["text"]["text"] for b in message["blocks"] if b.get("accessory")]
 
 
-def test_namespace_table_shows_its_cap_and_uploads_the_rest(
-        served: tuple[Bot, Sim, Path], held: Held) -> None:
-    bot, _, _ = served
-    assert bot.command(f"{NS} --all", channel="CTABLE")[0] == 200
-    table = bot.slack.wait_for(lambda: next(
-        (m for m in bot.slack.messages("CTABLE") if "Restart patrol" in m["text"]), None))
+def test_namespace_table_shows_its_cap_and_uploads_the_rest(bot: AppBot, held: Held) -> None:
+    assert bot.command(f"{NS} --all", channel="CTABLE").status == 200
+    (table,) = [m for m in bot.slack.messages("CTABLE") if "Restart patrol" in m["text"]]
     rows = rows_of(table)
     assert 0 < len(rows) < WORKLOADS
     more = re.search(r"… and (\d+) more workloads with restarts", bot.slack.text_of(table))
     assert more and int(more.group(1)) == WORKLOADS - len(rows), bot.slack.text_of(table)
     for row in rows:  # summarised, not cut: every row still ends with its flags
         assert "_CrashLoopBackOff_" in row, row[-300:]
-    done = bot.slack.wait_for(lambda: [c for c in bot.slack.calls_to(
-        "files.completeUploadExternal") if c.args.get("channel_id") == "CTABLE"])
+    done = [c for c in bot.slack.calls_to("files.completeUploadExternal")
+            if c.args.get("channel_id") == "CTABLE"]
     files = done[0].args["files"]
     full = bot.slack.uploads[(json.loads(files) if isinstance(files, str) else files)[0]["id"]]
     names = {line.split()[1] for line in full.decode().splitlines()
@@ -102,47 +118,42 @@ def test_namespace_table_shows_its_cap_and_uploads_the_rest(
 
 @pytest.mark.parametrize("number", ["001", "003"])  # between them, every kind of log
 def test_drilldown_of_a_long_named_workload_keeps_each_logs_end(
-        served: tuple[Bot, Sim, Path], number: str, held: Held) -> None:
-    bot, _, _ = served
+        bot: AppBot, number: str, held: Held) -> None:
     workload = next(w["name"] for w in crashloop_scenario(PODS, namespace=NS)["namespaces"][NS][
         "workloads"] if w["name"].startswith(f"{LONG}-{number}"))
     channel = f"CDRILL{number}"
     bot.command(f"{NS} {workload}", channel=channel)
-    parent = bot.slack.wait_for(lambda: next(
-        (m for m in bot.slack.messages(channel) if not m.get("thread_ts")), None))
-
-    def replies() -> list[dict] | None:
-        found = bot.slack.replies(channel, parent["ts"])
-        return found if len(found) >= 9 else None  # 3 pods (the cap) × 3 containers
-
-    thread = bot.slack.wait_for(replies)
+    (parent,) = bot.top_level(channel)
+    thread = bot.slack.replies(channel, parent["ts"])
+    assert len(thread) == 9  # 3 pods (the cap) × 3 containers
     uploads = {c.args.get("thread_ts") for c in bot.slack.calls_to(
         "files.completeUploadExternal")}
+    told: set[str] = set()  # each distinct log is shown once per thread
     for reply in thread:
         text = bot.slack.text_of(reply)
         container = re.search(r"container `c\d-([a-z-]+)`", text)
         assert container, text[:300]
-        last_line = CRASHLOOP_LOGS[container.group(1)].rstrip("\n").split("\n")[-1]
-        if "uploaded as a file" in text:
+        name = container.group(1)
+        last_line = CRASHLOOP_LOGS[name].rstrip("\n").split("\n")[-1]
+        if "the same as in an earlier reply" in text:
+            assert name in told, (name, text[-300:])
+        elif "uploaded as a file" in text:
             assert parent["ts"] in uploads
         else:  # shown inline: the crash at the end of the log must be there, escaped
-            assert html.escape(last_line, quote=False).strip() in text, (
-                container.group(1), text[-400:])
+            assert html.escape(last_line, quote=False).strip() in text, (name, text[-400:])
+        told.add(name)
+    assert len(told) == 3  # each of the three containers told
     assert_within_limits(bot.slack)
     held(f"5,000 crash-looping pods: drill-down {number} (long lines, <>&)",
-         "3 pods × 3 containers, each reply within limits; each log's last line shown "
-         "inline or in the uploaded file")
+         "3 pods × 3 containers, each reply within limits; each distinct log's last line "
+         "shown once, inline or in the uploaded file")
 
 
-def test_fleet_drilldown_is_capped_at_three_pods(served: tuple[Bot, Sim, Path],
-                                                held: Held) -> None:
-    bot, _, _ = served
+def test_fleet_drilldown_is_capped_at_three_pods(bot: AppBot, held: Held) -> None:
     bot.command(f"{NS} fleet", channel="CFLEET")
-    parent = bot.slack.wait_for(lambda: next(
-        (m for m in bot.slack.messages("CFLEET") if not m.get("thread_ts")), None))
-    thread = bot.slack.wait_for(lambda: (bot.slack.replies("CFLEET", parent["ts"])
-                                         if len(bot.slack.replies("CFLEET", parent["ts"])) >= 3
-                                         else None))
+    (parent,) = bot.top_level("CFLEET")
+    thread = bot.slack.replies("CFLEET", parent["ts"])
+    assert len(thread) >= 3
     assert len({re.search(r"\*(fleet-\d+)\*", bot.slack.text_of(m)).group(1)  # type: ignore[union-attr]
                 for m in thread}) == 3
     assert_within_limits(bot.slack)
@@ -150,48 +161,58 @@ def test_fleet_drilldown_is_capped_at_three_pods(served: tuple[Bot, Sim, Path],
          "the 3 pods with the most restarts, within limits")
 
 
-def test_digest_of_5000_crashlooping_pods(served: tuple[Bot, Sim, Path], held: Held) -> None:
-    bot, sim, tmp = served
-    settings = amend(sim.settings(), SLACK_BOT_TOKEN=TOKEN, SLACK_API_URL=bot.slack.base_url,
-                       PATROL_CHANNEL="CDIGEST")
-    store = Store.open(f"sqlite:///{tmp}/digest.db")
+def test_digest_of_5000_crashlooping_pods(sim: Sim, slack: FakeSlack, tmp_path: Path,
+                                          held: Held) -> None:
+    settings = sim.settings(SLACK_BOT_TOKEN=TOKEN, SLACK_API_URL=slack.base_url,
+                            PATROL_CHANNEL="CDIGEST")
+    store = Store.open(f"sqlite:///{tmp_path}/digest.db")
     try:
         services = Services(settings, connect(settings), store)
         DigestJob(services.cluster, store, settings, SlackDigestPoster(services, "CDIGEST"),
                   owner="limits-test").run_slot(datetime.now(UTC))
     finally:
         store.close()
-    digest = bot.slack.messages("CDIGEST")[-1]
+    digest = slack.messages("CDIGEST")[-1]
     rows = rows_of(digest)
     assert 0 < len(rows) < WORKLOADS
-    more = re.search(r"… and (\d+) more workloads with restarts", bot.slack.text_of(digest))
+    more = re.search(r"… and (\d+) more workloads with restarts", slack.text_of(digest))
     assert more and int(more.group(1)) == WORKLOADS - len(rows)
     assert all("_CrashLoopBackOff_" in row for row in rows)
-    assert_within_limits(bot.slack)
+    assert_within_limits(slack)
     held("5,000 crash-looping pods: the daily digest",
          f"{len(rows)} rows + \"… and {WORKLOADS - len(rows)} more\", header of a 148-char "
          "cluster name clipped, within Block Kit limits")
 
 
-def test_a_crash_wave_is_a_few_alerts_and_a_summary(served: tuple[Bot, Sim, Path],
-                                                    held: Held) -> None:
-    bot, sim, _ = served
-    deadline = time.monotonic() + 60  # the recorder must be watching before the wave
-    while not any("watch=" in r for r in list(sim.server.requests)):
-        assert time.monotonic() < deadline, "the recorder never started watching"
-        time.sleep(0.05)
-    sim.world.advance(timedelta(minutes=10))  # every pod of the 60 Deployments crashes
-    summary = bot.slack.wait_for(lambda: next(
-        (m for m in bot.slack.messages("CALERT") if "more new crash" in m["text"]), None),
-        timeout=90)
-    alerts = [m for m in bot.slack.messages("CALERT")
+def watched_pods(url: str) -> float:
+    """The pods the served bot's recorder follows, from its /metrics (every label set)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("restart_patrol_recorder_watched_pods"))
+
+
+def test_a_crash_wave_is_a_few_alerts_and_a_summary(sim: Sim, slack: FakeSlack,
+                                                    tmp_path: Path, held: Held) -> None:
+    with served_bot(tmp_path, sim, slack, ALERT_NEW_CRASHES="true", PATROL_CHANNEL="CALERT",
+                    ALERT_BURST=str(ALERT_BURST), ALERT_WINDOW="5s",
+                    DIGEST_CATCHUP="0") as bot:  # no digest caught up in CALERT
+        deadline = time.monotonic() + 60  # the recorder must be watching before the wave
+        while watched_pods(bot.url) < PODS:
+            assert time.monotonic() < deadline, "the recorder never listed the pods"
+            time.sleep(0.05)
+        sim.world.advance(timedelta(minutes=10))  # every pod of the 60 Deployments crashes
+        summary = slack.wait_for(lambda: next(
+            (m for m in slack.messages("CALERT") if "more new crash" in m["text"]), None),
+            timeout=90)
+    alerts = [m for m in slack.messages("CALERT")
               if m["text"].startswith("New crash in") or "more new crash" in m["text"]]
     before = alerts[:alerts.index(summary)]
     assert 0 < len(before) <= ALERT_BURST
     assert all(m["text"].startswith(f"New crash in {NS} / {LONG}") for m in before)
-    held_count = int(re.search(r"\*(\d+) more new crash", bot.slack.text_of(summary)).group(1))  # type: ignore[union-attr]
+    held_count = int(re.search(r"\*(\d+) more new crash", slack.text_of(summary)).group(1))  # type: ignore[union-attr]
     assert held_count >= 1
-    assert_within_limits(bot.slack)
+    assert_within_limits(slack)
     held("5,000 crash-looping pods: a crash wave under ALERT_NEW_CRASHES",
          f"{len(before)} alerts, then one summary of the next {held_count} (ALERT_BURST "
          f"{ALERT_BURST} per ALERT_WINDOW 5s), all within limits")

@@ -66,6 +66,7 @@ def why(r: ContainerStory, **kw: object) -> dict:
     context: dict[str, object] = {
         "r": r, "events": list(r.fresh_events), "history": "", "log_inline": None,
         "log_file": False, "log_lines": 0, "recorded_logs": False, "unreachable": None,
+        "log_repeated": False,
         "window_to": NOW, "span": "24h"}
     return render_message("why.blocks.j2", None, **(context | kw))
 
@@ -206,3 +207,31 @@ def test_events_are_listed_escaped_with_counts() -> None:
     assert first.startswith("• Warning *BackOff* ×7: Back-off &lt;restarting&gt; xxx")
     assert first.endswith("…") and len(first) < 340
     assert second == "• Normal *Pulled*: Container image already present"
+
+
+def test_a_row_with_stories_tells_each_crash_with_its_own_tally_and_no_streak() -> None:
+    at_install = story(crash("go-panic", "bbbbbb222222", "Go panic: other"), 2,
+                       known_at_install=True, seen_since=NOW - timedelta(days=9))
+    recorded = replace(recorded_row(2), stories=(*recorded_row(2).stories, at_install),
+                       streak=4)
+    section = next(b["text"]["text"] for b in digest([recorded])["blocks"]
+                   if b.get("accessory"))
+    header, new, chronic, installed, gone = section.split("\n")
+    assert header.startswith("*prod / api-2* (Deployment)  `+2` · 20 total · age 46d  ▁▃█ · "
+                             "_no probes_")
+    assert new == ("• ×3 between 06:00 and 08:55 · exit 2 Error · go-panic · *new* — "
+                   "Go panic: boom (_first seen 60m after image api:1.2 rolled out_)")
+    assert chronic == ("• ×1 at 08:55 · exit 2 Error · OOMKilled · first seen "
+                       "3d ago — OOM-killed: over 512Mi")
+    assert installed.startswith("• ×2 between 06:00 and 08:55 · exit 2 Error · go-panic · "
+                                "_already crashing at install_ — Go panic: other")
+    assert gone == "_1 of these by pods gone since_"
+    assert "same crash" not in section  # the streak speaks only when nothing is recorded
+    table = render("digest.txt.j2", None, cluster="c1", pods_scanned=9, workloads_scanned=2,
+                   first_run=False, window_from=NOW - timedelta(days=1), window_to=NOW,
+                   span="1d", restarts_in_window=2, shown_total=1, rows=[recorded], more=0,
+                   vanished=[], notes=[], recorded=True, dropped=0, vanished_restarts=1,
+                   unreadable=[], source="record", unreachable=None)
+    assert "counted from the flight recorder" in table
+    assert "  ↳ ×3 between 06:00 and 08:55 · exit 2 Error · go-panic · NEW — Go panic" in table
+    assert "· already crashing at install — Go panic: other" in table
