@@ -463,7 +463,7 @@ class Recorder:
     def _workload(self, c: _Capture) -> tuple[WorkloadRef, wire.ObjectMeta | None]:
         """Roll the pod up to its workload through its real owner (cached per owner)."""
         meta = wire.ObjectMeta(c.pod, c.namespace, c.uid, c.created,
-                               [c.owner] if c.owner else [])
+                               (c.owner,) if c.owner else ())
         owner_meta: wire.ObjectMeta | None = None
         if c.owner is not None and c.owner.kind in ("ReplicaSet", "Job"):
             key = (c.owner.kind, c.namespace, c.owner.name)

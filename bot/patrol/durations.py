@@ -39,7 +39,7 @@ def format_duration(delta: timedelta) -> str:
 def format_window(delta: timedelta) -> str:
     """A window's length as users give it to `--since`: '24h', '6h', '3d', '90m'."""
     seconds = int(delta.total_seconds())
-    if seconds % 86400 == 0 and seconds >= 3 * 86400:
+    if seconds % 86400 == 0 and seconds >= 2 * 86400:
         return f"{seconds // 86400}d"
     if seconds % 3600 == 0:
         return f"{seconds // 3600}h"

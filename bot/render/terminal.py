@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bot.diagnosis.engine import Diagnosis
 from bot.patrol.digest import Digest
-from bot.patrol.durations import format_duration, format_window
+from bot.patrol.durations import format_window
 from bot.patrol.model import Unreadable
 from bot.patrol.story import Investigation
 from bot.render.environment import render
@@ -20,7 +20,7 @@ def digest_text(digest: Digest, diagnoses: Diagnoses | None = None, *, top: int 
     row followed by its stories. `unreadable`: what the patrol could not read, said up
     front."""
     rows = digest_rows(digest, diagnoses, top)
-    span = (format_duration(digest.window_to - digest.window_from)
+    span = (format_window(digest.window_to - digest.window_from)
             if digest.window_from else "")
     return render(
         "digest.txt.j2", templates_dir,

@@ -16,7 +16,7 @@ from bot.answers.patrol import PatrolRun
 from bot.answers.restarts import NamespaceTotals
 from bot.cluster.client import ClusterClient
 from bot.cluster.fleet import Fleet
-from bot.patrol.durations import format_duration, format_window
+from bot.patrol.durations import format_window
 from bot.patrol.story import ContainerStory, Investigation
 from bot.render.blocks import fits_inline, render_message
 from bot.render.environment import phrase, render
@@ -99,7 +99,7 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
         first_run=digest.first_run, rows=rows, more=max(len(digest.workloads) - top, 0),
         total_rows=len(digest.workloads), restarts_in_window=digest.restarts_in_window,
         window_from=digest.window_from, window_to=digest.window_to,
-        span=format_duration(digest.window_to - digest.window_from)
+        span=format_window(digest.window_to - digest.window_from)
         if digest.window_from else "",
         pods_scanned=digest.pods_scanned, vanished=len(digest.vanished),
         recorded=digest.recorded, dropped=digest.dropped_captures,

@@ -121,7 +121,7 @@ def test_restarts_counts_the_last_24h_from_the_record_even_right_after_a_patrol(
         (summary,) = bot.top_level("CALL")
         day, quarter, everything = bot.text(table), bot.text(six), bot.text(summary)
     assert "All quiet" not in day
-    assert re.search(r"Window [\d-]+ [\d:]+ UTC → [\d-]+ [\d:]+ UTC \(1d\) · counted from "
+    assert re.search(r"Window [\d-]+ [\d:]+ UTC → [\d-]+ [\d:]+ UTC \(24h\) · counted from "
                      r"the flight recorder", day), day
     assert "*shop / gateway* (Deployment)  `+8`" in day  # 2.5h … 23.5h after the window began
     assert "×8 between" in day and "probe-kill" in day

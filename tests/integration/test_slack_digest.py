@@ -49,7 +49,7 @@ def test_digest_first_run_then_a_day_then_streaks(sim: Sim, slack: FakeSlack,
     assert "exit 2 Error — Go panic: runtime error: invalid memory address" in pod1
     assert "same crash ×3" in pod1
     assert "██" in pod1  # +3 and +3 on the two days with history
-    assert "Window" in json.dumps(last["blocks"][1]) and "(1d)" in json.dumps(last["blocks"][1])
+    assert "Window" in json.dumps(last["blocks"][1]) and "(24h)" in json.dumps(last["blocks"][1])
 
 
 def test_all_quiet_when_nothing_restarted(slack: FakeSlack, tmp_path: Path) -> None:
