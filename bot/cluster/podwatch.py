@@ -56,7 +56,7 @@ class PodMeta(msgspec.Struct, frozen=True, gc=False):
     uid: str = ""
     resourceVersion: str = ""
     creationTimestamp: str | None = None
-    ownerReferences: list[wire.OwnerReference] = []
+    ownerReferences: tuple[wire.OwnerReference, ...] = ()
     labels: PodLabels = PodLabels()
 
 
@@ -70,7 +70,7 @@ class WatchedPod(msgspec.Struct, frozen=True, gc=False):
 
 class WatchedPodList(msgspec.Struct, frozen=True, gc=False):
     metadata: wire.ListMeta = wire.ListMeta()
-    items: list[WatchedPod] = []
+    items: tuple[WatchedPod, ...] = ()  # tuples: untracked by the GC (bot.cluster.wire)
 
 
 class _Frame(msgspec.Struct, frozen=True, gc=False):
