@@ -8,8 +8,11 @@ import re
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from bot.schedule.digest_job import Retry
 from bot.store.slots import POSTED
@@ -31,63 +34,63 @@ def notices(slack: FakeSlack) -> list[str]:
     return [slack.text_of(m) for m in slack.messages(CHANNEL) if not m.get("metadata")]
 
 
-def test_a_database_outage_during_a_slot_is_retried_within_its_budget(
-        sim: Sim, slack: FakeSlack, throwaway_pg: ThrowawayPostgres, held: Held) -> None:
-    held("database stopped as a digest slot begins, started again after its first attempt",
-         "the slot retried within its budget and posted once; no traceback; no notice")
+@pytest.fixture
+def day_one(sim: Sim, slack: FakeSlack, throwaway_pg: ThrowawayPostgres) -> Iterator[Rig]:
+    """The digest on the throwaway database: day 0 posted, a day of crashes later, day 1's
+    slot due now."""
     rig = Rig(sim, slack, throwaway_pg.url)
     try:
         rig.schedule_began()
         run_day(rig, 0)
         rig.sim.world.advance(timedelta(days=1))
         rig.now = DAY0 + timedelta(days=1, seconds=1)
-        job = rig.job(owner="day-1", retry=PATIENT)
-        with watching() as logs:
-            throwaway_pg.stop()
-            ticking = threading.Thread(target=job.tick, args=(rig.workers,))
-            ticking.start()
-            failed = logs.wait_for(lambda r: "attempt 1:" in r.getMessage())
-            throwaway_pg.start()
-            ticking.join()
-        assert "connection" in failed.getMessage()  # it was the database that failed
-        assert logs.tracebacks() == []
-        assert rig.states() == {DAY0: POSTED, DAY0 + timedelta(days=1): POSTED}
-        _first, last = rig.digests()
-        assert "`+3`" in pod1_row(last)
-        assert notices(slack) == []
+        yield rig
     finally:
         rig.close()
+
+
+def test_a_database_outage_during_a_slot_is_retried_within_its_budget(
+        day_one: Rig, slack: FakeSlack, throwaway_pg: ThrowawayPostgres, held: Held) -> None:
+    held("database stopped as a digest slot begins, started again after its first attempt",
+         "the slot retried within its budget and posted once; no traceback; no notice")
+    job = day_one.job(owner="day-1", retry=PATIENT)
+    with watching() as logs:
+        throwaway_pg.stop()
+        ticking = threading.Thread(target=job.tick, args=(day_one.workers,))
+        ticking.start()
+        failed = logs.wait_for(lambda r: "attempt 1:" in r.getMessage())
+        throwaway_pg.start()
+        ticking.join()
+    assert "connection" in failed.getMessage()  # it was the database that failed
+    assert logs.tracebacks() == []
+    assert day_one.states() == {DAY0: POSTED, DAY0 + timedelta(days=1): POSTED}
+    _first, last = day_one.digests()
+    assert "`+3`" in pod1_row(last)
+    assert notices(slack) == []
 
 
 def test_a_database_down_for_the_whole_slot_is_told_once(
-        sim: Sim, slack: FakeSlack, throwaway_pg: ThrowawayPostgres, held: Held) -> None:
+        day_one: Rig, slack: FakeSlack, throwaway_pg: ThrowawayPostgres, held: Held) -> None:
     held("database down for a whole digest slot (throwaway PostgreSQL)",
          "the channel told once, naming the cluster and the database; no traceback; the "
          "next digest covers both days")
-    rig = Rig(sim, slack, throwaway_pg.url)
-    try:
-        rig.schedule_began()
-        run_day(rig, 0)
-        rig.sim.world.advance(timedelta(days=1))
-        throwaway_pg.stop()
-        rig.now = DAY0 + timedelta(days=1, seconds=1)
-        with watching() as logs:
-            rig.job(owner="day-1", retry=Retry(attempts=3, first=0.01, cap=0.02)).tick(rig.workers)
-        assert logs.tracebacks() == []
-        assert len([m for m in logs.messages() if "attempt" in m]) == 2  # then it gave up
-        (told,) = notices(slack)
-        assert "*sim-qld2*" in told and "2026-11-03 09:00 UTC" in told
-        assert "could not read the digest schedule" in told and "connection" in told
-        assert len(rig.digests()) == 1
-        throwaway_pg.start()
-        rig.sim.world.advance(timedelta(days=1))
-        run_day(rig, 2)
-        _first, last = rig.digests()
-        assert "`+6`" in pod1_row(last) and "(2d)" in rig.slack.text_of(last)
-        assert rig.states() == {DAY0: POSTED, DAY0 + timedelta(days=2): POSTED}
-        assert len(notices(slack)) == 1
-    finally:
-        rig.close()
+    throwaway_pg.stop()
+    with watching() as logs:
+        day_one.job(owner="day-1", retry=Retry(attempts=3, first=0.01, cap=0.02)).tick(
+            day_one.workers)
+    assert logs.tracebacks() == []
+    assert len([m for m in logs.messages() if "attempt" in m]) == 2  # then it gave up
+    (told,) = notices(slack)
+    assert "*sim-qld2*" in told and "2026-11-03 09:00 UTC" in told
+    assert "could not read the digest schedule" in told and "connection" in told
+    assert len(day_one.digests()) == 1
+    throwaway_pg.start()
+    day_one.sim.world.advance(timedelta(days=1))
+    run_day(day_one, 2)
+    _first, last = day_one.digests()
+    assert "`+6`" in pod1_row(last) and "(2d)" in slack.text_of(last)
+    assert day_one.states() == {DAY0: POSTED, DAY0 + timedelta(days=2): POSTED}
+    assert len(notices(slack)) == 1
 
 
 def http_status(url: str) -> int:
