@@ -12,9 +12,10 @@ from typing import Any
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 
-from bot.errors import SlackError
+from bot.errors import SlackError, SlackUnavailable
 from bot.runtime import PREFIX, Runtime
 from bot.slack.access import Access
 from bot.slack.app import build_app
@@ -43,10 +44,15 @@ class SlackFrontend:
         self.digest_client = build_web_client(services.settings, replay_safe=False)
         listeners = runtime.executor("slack-listen", LISTENERS)
         work = runtime.executor("slack-work", WORKERS, reserve=TELL_RESERVE)
-        try:
+        try:  # Bolt checks the token with auth.test at start-up
             self.app = build_app(services, self.client, access, executor=work,
                                  listeners=listeners)
-        except Exception as exc:  # Bolt raises its own errors for a bad token at start-up
+        except OSError as exc:  # urllib's URLError: no answer at all
+            reason = getattr(exc, "reason", exc)
+            raise SlackUnavailable(
+                f"cannot reach Slack at {self.client.base_url} ({reason}); check "
+                "SLACK_API_URL, the network and the proxy") from None
+        except BoltError as exc:
             raise SlackError(f"Slack rejected the bot token: {exc}") from None
 
     @property

@@ -200,3 +200,32 @@ def test_serve_misconfiguration_is_one_line(env: dict[str, str], needle: str) ->
     assert proc.returncode == 2
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_serve_with_slack_unreachable_says_unreachable(served_sim: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    """Slack's port closed: 'cannot reach Slack at …', not 'Slack rejected the bot token'."""
+    proc = run("serve", env={**served_sim, "SLACK_BOT_TOKEN": "xoxb-x",
+                             "SLACK_SIGNING_SECRET": "s", "PORT": "0",
+                             "SLACK_API_URL": "http://127.0.0.1:9/api/",
+                             "DATABASE_URL": f"sqlite:///{tmp_path}/s.db"}, timeout=60)
+    assert proc.returncode == 1
+    assert "cannot reach Slack at http://127.0.0.1:9/api/" in proc.stderr
+    assert "rejected" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_serve_with_a_refused_token_says_so(served_sim: dict[str, str], tmp_path: Path) -> None:
+    from tests.fakes.slack_api import FakeSlack
+
+    slack = FakeSlack().start()
+    try:
+        proc = run("serve", env={**served_sim, "SLACK_BOT_TOKEN": "xoxb-wrong",
+                                 "SLACK_SIGNING_SECRET": "s", "PORT": "0",
+                                 "SLACK_API_URL": slack.base_url,
+                                 "DATABASE_URL": f"sqlite:///{tmp_path}/s.db"}, timeout=60)
+    finally:
+        slack.stop()
+    assert proc.returncode == 1
+    assert "Slack rejected the bot token" in proc.stderr and "invalid_auth" in proc.stderr
+    assert "Traceback" not in proc.stderr
