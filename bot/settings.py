@@ -215,6 +215,8 @@ class SlackSettings:
     patrol_channel: str | None = _setting("PATROL_CHANNEL", None, _channel)
     channel_namespaces: Mapping[str, tuple[str, ...]] | None = _setting(
         "CHANNEL_NAMESPACES", None, _channel_map)
+    digest_channels: Mapping[str, tuple[str, ...]] | None = _setting(
+        "DIGEST_CHANNELS", None, _channel_map)
     alert_new_crashes: bool = _setting("ALERT_NEW_CRASHES", False, _bool)
     alert_burst: int = _setting("ALERT_BURST", 5, _int(1))
     alert_window: float = _setting("ALERT_WINDOW", 60.0, _seconds(0.1))
@@ -370,6 +372,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if slack.channel_namespaces is not None:
         slack = _replace(slack, channel_namespaces=parse_channel_namespaces(
             _unquoted(env.get("CHANNEL_NAMESPACES", "")), cluster.contexts))
+    if slack.digest_channels is not None:
+        slack = _replace(slack, digest_channels=parse_channel_namespaces(
+            _unquoted(env.get("DIGEST_CHANNELS", "")), cluster.contexts,
+            name="DIGEST_CHANNELS"))
     top = _read(Settings, env)
     return _replace(top, cluster=cluster, limits=_read(LimitSettings, env),
                     store=_read(StoreSettings, env), slack=slack,
