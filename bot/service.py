@@ -54,7 +54,7 @@ from bot.schedule.digest_job import DigestJob
 from bot.schedule.scheduler import DigestScheduler
 from bot.settings import ClusterSettings, Settings
 from bot.slack.access import Access
-from bot.slack.alerts import new_crash_alerter
+from bot.slack.alerts import CrashAlerts, new_crash_alerter
 from bot.slack.digests import SlackDigestPoster
 from bot.slack.posting import Services
 from bot.slack.serving import SlackFrontend, WsgiApp
@@ -119,8 +119,8 @@ def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str,
     - the digest series on the one scheduler (when PATROL_CHANNEL is set): exactly one
       post per slot."""
     settings = services.settings
-    alert = (new_crash_alerter(settings, frontend.client) if settings.slack.alert_new_crashes
-             else None)
+    alert = (new_crash_alerter(settings, frontend.client, services.store)
+             if settings.slack.alert_new_crashes else None)
     channel = settings.slack.patrol_channel
     poster = (SlackDigestPoster(services, channel, frontend.digest_client)
               if channel and scheduler is not None else None)
@@ -128,6 +128,8 @@ def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str,
     def start(cluster: ClusterClient, runtime: Runtime) -> None:
         recorder = Recorder(cluster, services.store.crashes, settings, on_new_crash=alert)
         runtime.service(JobService(f"recorder-{cluster.name}", recorder))
+        if isinstance(alert, CrashAlerts):  # repeats into their alert threads
+            runtime.service(alert.follower(cluster.name))
         if poster is not None and scheduler is not None:
             digest = DigestJob(cluster, services.store, settings, poster,
                                owner=f"{identity}/{uuid.uuid4().hex[:6]}")
@@ -381,10 +383,12 @@ def record(settings: Settings, runtime: Runtime) -> int:
     if settings.slack.alert_new_crashes:
         from bot.slack.client import build_web_client
 
-        alert = new_crash_alerter(settings, build_web_client(settings))
+        alert = new_crash_alerter(settings, build_web_client(settings), opened.store)
     for cluster in opened.fleet:
         recorder = Recorder(cluster, opened.store.crashes, settings, on_new_crash=alert)
         runtime.service(JobService(f"recorder-{cluster.name}", recorder))
+        if isinstance(alert, CrashAlerts):
+            runtime.service(alert.follower(cluster.name))
     log.info("recording restarts in %s of %s", ", ".join(settings.cluster.namespaces)
              or "all namespaces", ", ".join(f"cluster {c.name}" for c in opened.fleet))
     runtime.wait()

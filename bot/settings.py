@@ -220,6 +220,8 @@ class SlackSettings:
     alert_new_crashes: bool = _setting("ALERT_NEW_CRASHES", False, _bool)
     alert_burst: int = _setting("ALERT_BURST", 5, _int(1))
     alert_window: float = _setting("ALERT_WINDOW", 60.0, _seconds(0.1))
+    # how often alert threads are checked for repeats to count and replies that are due
+    alert_thread_poll: float = _setting("ALERT_THREAD_POLL", 30.0, _seconds(0.1))
     port: int = _setting("PORT", 3000, _int(0))
 
 

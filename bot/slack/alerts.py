@@ -1,10 +1,21 @@
-"""Real-time alerts (ALERT_NEW_CRASHES=true): one message in PATROL_CHANNEL when a workload
-shows a crash fingerprint never seen before for it — never one per restart. A crash wave
-(a bad rollout across a namespace) is capped: ALERT_BURST alerts per ALERT_WINDOW, the
-rest held and posted as one summary when the window ends.
+"""Real-time alerts (ALERT_NEW_CRASHES=true), one thread per crash.
 
-The recorder (bot/cluster) only knows a callback; this module supplies it, so nothing
-below bot/slack imports Slack.
+A workload's crash fingerprint never seen before opens a thread in each channel that
+watches its namespace (PATROL_CHANNEL): the parent says what crashed and carries Why?,
+Silence and Acknowledge. Repeats of that crash (same cluster, workload, container and
+identity) never open another alert: they update the parent in place ("×N, last 09:40
+UTC") and reply in its thread — the first repeat at once, later ones at most once an
+hour with the count since. Threads are stored (bot.store.threads), so they outlive a
+restart of the bot. A crash wave (a bad rollout across a namespace) is capped: ALERT_BURST
+new alerts per ALERT_WINDOW, the rest held and posted as one summary when the window ends.
+
+Silences (bot.store.silences) stop posting, never recording or counting. A crash whose
+identity is new lifts a silence of its whole workload, and its alert goes out.
+
+The recorder only knows a callback taking a stored CrashRecord; this module supplies it
+(`CrashAlerts.__call__`: new crashes open threads, others count as repeats), and its
+`ThreadFollower` polls the record for repeats the callback is not given. Nothing below
+bot/slack imports Slack.
 """
 
 from __future__ import annotations
@@ -13,38 +24,153 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StoreError
+from bot.patrol.alerting import (
+    AlertedWorkload,
+    AlertThread,
+    Silence,
+    lifted_by_new,
+    reply_due,
+    silence_for,
+)
 from bot.patrol.durations import human_duration
 from bot.patrol.history import CrashRecord
 from bot.render.blocks import render_message
 from bot.settings import Settings
 from bot.slack.client import build_web_client
+from bot.store import Store
+
+FOLLOW_FOR = timedelta(days=7)  # threads whose last crash is older are left alone
+Channels = Callable[[CrashRecord], Sequence[str]]  # the channels that watch a crash
 
 log = logging.getLogger("restart_patrol.alerts")
 
 
-def new_crash_message(crash: CrashRecord, settings: Settings) -> dict[str, Any]:
-    """The alert for a first-seen crash, from templates/alert.blocks.j2. With several
-    clusters (KUBE_CONTEXTS) it names the cluster, and its hint names `cluster/namespace`."""
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _scope(crash: CrashRecord, settings: Settings) -> str:
+    """The namespace, or `cluster/namespace` when several clusters are served."""
     several = len(settings.cluster.contexts) > 1
+    return f"{crash.cluster}/{crash.namespace}" if several else crash.namespace
+
+
+def new_crash_message(crash: CrashRecord, settings: Settings,
+                      thread: AlertThread | None = None, silence: Silence | None = None,
+                      now: datetime | None = None) -> dict[str, Any]:
+    """The alert (a thread's parent), from templates/alert.blocks.j2: the crash, its count
+    and last time once it repeated, who silenced it or is on it, and the buttons."""
     return render_message("alert.blocks.j2", settings.templates_dir, c=crash,
-                          scope=f"{crash.cluster}/{crash.namespace}" if several
-                          else crash.namespace)
+                          scope=_scope(crash, settings), thread=thread, silence=silence,
+                          now=now or _utcnow())
 
 
 def post_new_crash(client: WebClient, channel: str, crash: CrashRecord,
-                   settings: Settings) -> None:
-    """Post one alert; a Slack refusal is logged (the recorder must keep recording)."""
+                   settings: Settings) -> str | None:
+    """Post one alert; its ts, or None when Slack refused (logged: the recorder must keep
+    recording)."""
     try:
-        client.chat_postMessage(channel=channel, **new_crash_message(crash, settings))
+        return str(client.chat_postMessage(channel=channel,
+                                           **new_crash_message(crash, settings))["ts"])
     except SlackApiError as exc:
         log.error("could not post the new-crash alert for %s/%s: %s", crash.namespace,
                   crash.workload_name, exc.response.get("error", exc))
+        return None
+
+
+def audit_message(kind: str, settings: Settings, **context: object) -> dict[str, Any]:
+    """A thread reply saying who did what to an alert (templates/alert_audit.blocks.j2)."""
+    defaults: dict[str, object] = {"user": "", "silence": None, "thread": None,
+                                   "crash": None, "channel": ""}
+    return render_message("alert_audit.blocks.j2", settings.templates_dir, kind=kind,
+                          **(defaults | context))
+
+
+class AlertThreads:
+    """Alert threads in Slack: open, count repeats, re-render the parent, audit. Shared
+    by the recorder's callback and the buttons (bot.slack.interactions)."""
+
+    def __init__(self, settings: Settings, store: Store, client: WebClient,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
+        self.settings, self.store, self.client, self.clock = settings, store, client, clock
+
+    def silences(self, crash: CrashRecord) -> list[Silence]:
+        return self.store.silences.for_workload(AlertedWorkload.of(crash), self.clock())
+
+    def open(self, crash: CrashRecord, channel: str) -> AlertThread | None:
+        """Post the parent of a new crash's thread in `channel` and store the thread (a
+        thread the crash already has there counts it as a repeat instead)."""
+        existing = self.store.threads.find(crash, channel)
+        if existing is not None:
+            return self.repeat(crash, channel)
+        ts = post_new_crash(self.client, channel, crash, self.settings)
+        if ts is None:
+            return None
+        return self.store.threads.open(crash, channel, ts, self.clock())
+
+    def repeat(self, crash: CrashRecord, channel: str, restarts: int | None = None
+               ) -> AlertThread | None:
+        """Count a repeat (`restarts` of them up to `crash`, default its own) in the
+        crash's thread in `channel`: update the parent, and reply when one is due and the
+        crash is not silenced. None when there is no thread or it was counted already."""
+        thread = self.store.threads.find(crash, channel)
+        if thread is None or crash.id is None:
+            return None
+        counted = self.store.threads.count(thread, crash.restarts if restarts is None
+                                           else restarts, crash.finished_at or self.clock(),
+                                           crash.id)
+        if counted is None:
+            return None
+        self.follow_up(counted, crash)
+        return counted
+
+    def follow_up(self, thread: AlertThread, crash: CrashRecord) -> None:
+        """Update the parent; reply with the count since the last reply when due."""
+        now = self.clock()
+        silence = silence_for(self.silences(crash), crash, now)
+        self.refresh(thread, crash)
+        if silence is None and reply_due(thread, now) and self.store.threads.replied(
+                thread, now):
+            self._post(thread.channel, thread.ts, render_message(
+                "alert_repeat.blocks.j2", self.settings.templates_dir, c=crash,
+                thread=thread, more=thread.count - thread.replied_count,
+                since=thread.replied_at or thread.opened_at, now=now))
+
+    def refresh(self, thread: AlertThread, crash: CrashRecord | None = None) -> None:
+        """Re-render the thread's parent in place (chat.update) from its newest crash,
+        with the silence that quiets it now, if any."""
+        crash = crash or self.store.threads.crash(thread.workload.cluster,
+                                                  thread.last_crash_id)
+        if crash is None:  # pruned: the parent stays as it was
+            return
+        now = self.clock()
+        silence = silence_for(self.silences(crash), crash, now)
+        message = new_crash_message(crash, self.settings, thread, silence, now)
+        try:
+            self.client.chat_update(channel=thread.channel, ts=thread.ts, **message)
+        except SlackApiError as exc:
+            log.error("could not update the alert for %s/%s: %s", crash.namespace,
+                      crash.workload_name, exc.response.get("error", exc))
+
+    def audit(self, channel: str | None, thread_ts: str | None, kind: str,
+              **context: object) -> None:
+        """Say in the alert's thread who did what (nothing when there is no thread)."""
+        if channel and thread_ts:
+            self._post(channel, thread_ts, audit_message(kind, self.settings, **context))
+
+    def _post(self, channel: str, thread_ts: str, message: dict[str, Any]) -> None:
+        try:
+            self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+        except SlackApiError as exc:
+            log.error("could not reply in the alert thread %s in %s: %s", thread_ts,
+                      channel, exc.response.get("error", exc))
 
 
 def held_crashes_message(crashes: Sequence[CrashRecord], settings: Settings
@@ -98,23 +224,131 @@ class AlertGate:
             self.post_held(held)
 
 
-def new_crash_alerter(settings: Settings,
-                      client: WebClient | None = None) -> Callable[[CrashRecord], None]:
-    """The recorder's `on_new_crash` callback posting to PATROL_CHANNEL, capped by
-    ALERT_BURST per ALERT_WINDOW."""
+class CrashAlerts:
+    """The recorder's callback (a stored CrashRecord): a new crash opens its thread in each
+    channel that watches it — unless silenced, after lifting the workload silences it
+    overrides — capped by ALERT_BURST per ALERT_WINDOW; any other crash counts as a repeat
+    in the threads it has."""
+
+    def __init__(self, threads: AlertThreads, channels: Channels) -> None:
+        self.threads, self.channels = threads, channels
+        settings = threads.settings
+        self.gate = AlertGate(self._open, self._summary, settings.slack.alert_burst,
+                              settings.slack.alert_window)
+
+    def __call__(self, crash: CrashRecord) -> None:
+        try:
+            if not crash.is_new:
+                for channel in self.channels(crash):
+                    self.threads.repeat(crash, channel)
+                return
+            now = self.threads.clock()
+            silences = self.threads.silences(crash)
+            for lifted in lifted_by_new(silences, crash, now):
+                done = self.threads.store.silences.lift(
+                    lifted.id, by="restart-patrol", now=now,
+                    reason=f"a new crash appeared: {crash.summary or crash.label}")
+                if done is not None:
+                    self.threads.audit(lifted.channel, lifted.thread_ts, "lifted_by_new",
+                                       silence=done, crash=crash)
+            if silence_for(silences, crash, now) is not None:
+                return  # recorded and counted; not posted
+        except StoreError as exc:
+            log.error("alerting %s/%s: %s", crash.namespace, crash.workload_name, exc)
+            return
+        self.gate(crash)
+
+    def follower(self, cluster: str) -> ThreadFollower:
+        """The service that follows this cluster's threads (run it on the leader)."""
+        return ThreadFollower(self.threads, cluster,
+                              self.threads.settings.slack.alert_thread_poll)
+
+    def _open(self, crash: CrashRecord) -> None:
+        for channel in self.channels(crash):
+            try:
+                self.threads.open(crash, channel)
+            except StoreError as exc:
+                log.error("could not keep the alert thread of %s/%s: %s", crash.namespace,
+                          crash.workload_name, exc)
+
+    def _summary(self, crashes: list[CrashRecord]) -> None:
+        by_channel: dict[str, list[CrashRecord]] = {}
+        for crash in crashes:
+            for channel in self.channels(crash):
+                by_channel.setdefault(channel, []).append(crash)
+        for channel, held in by_channel.items():
+            try:
+                self.threads.client.chat_postMessage(
+                    channel=channel, **held_crashes_message(held, self.threads.settings))
+            except SlackApiError as exc:
+                log.error("could not post the summary of %d new crashes: %s", len(held),
+                          exc.response.get("error", exc))
+
+
+class ThreadFollower:
+    """Polls the record of one cluster every `every` seconds for repeats of alerted
+    crashes (crashes of a thread's key past its last counted crash) and for replies that
+    became due; counts them into their threads. A runtime service run on the cluster's
+    leader, next to its recorder, so one replica follows each thread."""
+
+    def __init__(self, threads: AlertThreads, cluster: str, every: float) -> None:
+        self.name = f"alert-threads-{cluster}"
+        self.threads, self.cluster, self.every = threads, cluster, every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def follow(self) -> None:
+        """One poll (tests call it directly)."""
+        since = self.threads.clock() - FOLLOW_FOR
+        store = self.threads.store.threads
+        for thread, restarts, crash in store.pending(self.cluster, since):
+            self.threads.repeat(crash, thread.channel, restarts)
+        for thread in store.due(self.cluster, since):
+            if reply_due(thread, self.threads.clock()):
+                newest = store.crash(self.cluster, thread.last_crash_id)
+                if newest is not None:
+                    self.threads.follow_up(thread, newest)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.follow()
+            except StoreError as exc:
+                log.error("cluster %s: following alert threads: %s", self.cluster, exc)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"rp-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, deadline: float | None = None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(max((deadline or time.monotonic() + 3) - time.monotonic(), 0))
+
+
+def new_crash_alerter(settings: Settings, client: WebClient | None = None,
+                      store: Store | None = None) -> Callable[[CrashRecord], None]:
+    """The recorder's `on_new_crash` callback: threads in PATROL_CHANNEL, new alerts
+    capped by ALERT_BURST per ALERT_WINDOW. Without a store (older wiring) it posts
+    plain alerts, one per new crash, with no thread kept."""
     channel = settings.slack.patrol_channel
     if not settings.slack.bot_token or not channel:
         raise ConfigError("ALERT_NEW_CRASHES=true needs SLACK_BOT_TOKEN and PATROL_CHANNEL")
     web = client or build_web_client(settings)
+    if store is None:
+        def alert(crash: CrashRecord) -> None:
+            if crash.is_new:
+                post_new_crash(web, channel, crash, settings)
 
-    def alert(crash: CrashRecord) -> None:
-        post_new_crash(web, channel, crash, settings)
+        def summary(crashes: list[CrashRecord]) -> None:
+            try:
+                web.chat_postMessage(channel=channel,
+                                     **held_crashes_message(crashes, settings))
+            except SlackApiError as exc:
+                log.error("could not post the summary of %d new crashes: %s",
+                          len(crashes), exc.response.get("error", exc))
 
-    def summary(crashes: list[CrashRecord]) -> None:
-        try:
-            web.chat_postMessage(channel=channel, **held_crashes_message(crashes, settings))
-        except SlackApiError as exc:
-            log.error("could not post the summary of %d new crashes: %s", len(crashes),
-                      exc.response.get("error", exc))
-
-    return AlertGate(alert, summary, settings.slack.alert_burst, settings.slack.alert_window)
+        return AlertGate(alert, summary, settings.slack.alert_burst,
+                         settings.slack.alert_window)
+    return CrashAlerts(AlertThreads(settings, store, web), lambda _crash: (channel,))

@@ -251,12 +251,72 @@ def _v5_digest_slots(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v9_alert_threads(conn: Connection) -> None:
+    """A Slack thread per crash (cluster, channel, workload, container, identity): its
+    parent message, the restarts counted since it opened, the last reply, who is on it."""
+    md = MetaData()
+    Table(
+        "alert_threads", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("cluster", String(253), nullable=False),
+        Column("channel", String(64), nullable=False),
+        Column("namespace", String(253), nullable=False),
+        Column("workload_kind", String(64), nullable=False),
+        Column("workload_name", String(253), nullable=False),
+        Column("container", String(253), nullable=False),
+        Column("identity", String(64), nullable=False),
+        Column("ts", String(32), nullable=False),
+        Column("opened_at", UTCDateTime, nullable=False),
+        Column("count", Integer, nullable=False),
+        Column("last_at", UTCDateTime, nullable=False),
+        Column("last_crash_id", Integer, nullable=False),
+        Column("replied_at", UTCDateTime),
+        Column("replied_count", Integer, nullable=False),
+        Column("acked_by", String(64)),
+        Column("acked_at", UTCDateTime),
+        UniqueConstraint("cluster", "channel", "namespace", "workload_kind", "workload_name",
+                         "container", "identity", name="uq_alert_threads_crash"),
+        Index("ix_alert_threads_workload", "cluster", "namespace", "workload_kind",
+              "workload_name"),
+    )
+    md.create_all(conn)
+
+
+def _v10_silences(conn: Connection) -> None:
+    """Silences set from Slack or the CLI: who, when, until, why, where (for the audit),
+    and who lifted one early and why."""
+    md = MetaData()
+    Table(
+        "silences", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("cluster", String(253), nullable=False),
+        Column("namespace", String(253), nullable=False),
+        Column("workload_kind", String(64), nullable=False),
+        Column("workload_name", String(253), nullable=False),
+        Column("identity", String(64)),
+        Column("created_by", String(253), nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("until", UTCDateTime, nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("channel", String(64)),
+        Column("thread_ts", String(32)),
+        Column("lifted_at", UTCDateTime),
+        Column("lifted_by", String(253)),
+        Column("lift_reason", Text),
+        Index("ix_silences_workload", "cluster", "namespace", "workload_kind",
+              "workload_name"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_snapshots),
     (2, _v2_diagnoses),
     (3, _v3_lean_snapshots),
     (4, _v4_crashes),
     (5, _v5_digest_slots),
+    (9, _v9_alert_threads),
+    (10, _v10_silences),
 ]
 
 

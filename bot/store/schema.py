@@ -198,3 +198,49 @@ digest_schedules = Table(
     Column("channel", String(64), primary_key=True),
     Column("since", UTCDateTime, nullable=False),
 )
+
+# ---- Slack alert threads and silences (migrations 9 and 10) ---------------------------
+alert_threads = Table(
+    "alert_threads", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cluster", String(253), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("namespace", String(253), nullable=False),
+    Column("workload_kind", String(64), nullable=False),
+    Column("workload_name", String(253), nullable=False),
+    Column("container", String(253), nullable=False),
+    Column("identity", String(64), nullable=False),  # fingerprint, else category label
+    Column("ts", String(32), nullable=False),  # the parent message
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),  # restarts since it opened
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("last_crash_id", Integer, nullable=False),  # no FK: retention prunes crashes
+    Column("replied_at", UTCDateTime),
+    Column("replied_count", Integer, nullable=False),
+    Column("acked_by", String(64)),
+    Column("acked_at", UTCDateTime),
+    UniqueConstraint("cluster", "channel", "namespace", "workload_kind", "workload_name",
+                     "container", "identity", name="uq_alert_threads_crash"),
+    Index("ix_alert_threads_workload", "cluster", "namespace", "workload_kind",
+          "workload_name"),
+)
+
+silences = Table(
+    "silences", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cluster", String(253), nullable=False),
+    Column("namespace", String(253), nullable=False),
+    Column("workload_kind", String(64), nullable=False),
+    Column("workload_name", String(253), nullable=False),
+    Column("identity", String(64)),  # NULL: the whole workload
+    Column("created_by", String(253), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("channel", String(64)),
+    Column("thread_ts", String(32)),
+    Column("lifted_at", UTCDateTime),
+    Column("lifted_by", String(253)),
+    Column("lift_reason", Text),
+    Index("ix_silences_workload", "cluster", "namespace", "workload_kind", "workload_name"),
+)

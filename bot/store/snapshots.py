@@ -46,7 +46,9 @@ from bot.store.schema import (
     snapshots,
     workload_diagnoses,
 )
+from bot.store.silences import SilenceStore
 from bot.store.slots import DigestSlots
+from bot.store.threads import ThreadStore
 
 __all__ = ["PURPOSE_ADHOC", "PURPOSE_DIGEST", "PURPOSE_DIGEST_PENDING", "SnapshotInfo",
            "SnapshotWriter", "Store"]
@@ -221,6 +223,8 @@ class Store:
         self.engine = engine
         self.crashes = CrashStore(engine)
         self.history = CrashHistory(engine)
+        self.threads = ThreadStore(engine)  # Slack alert threads (bot.store.threads)
+        self.silences = SilenceStore(engine)  # silences of alerts (bot.store.silences)
 
     @classmethod
     def open(cls, url: str) -> Store:

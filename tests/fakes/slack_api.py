@@ -1,6 +1,7 @@
 """A fake Slack Web API over real HTTP, for integration and e2e tests.
 
 Implements what restart-patrol calls (auth.test, chat.postMessage, chat.postEphemeral,
+chat.update, views.publish, users.conversations (from `members`),
 files.getUploadURLExternal + the upload URL + files.completeUploadExternal, files.info,
 apps.connections.open, conversations.history with message metadata), a response_url sink,
 429s on demand (`rate_limit[method]` = how many, each announcing `Retry-After:
@@ -69,6 +70,7 @@ class FakeSlack:
         self.rate_limit: dict[str, int] = {}  # method -> how many 429s to answer first
         self.retry_after = 1  # the Retry-After (seconds) those 429s announce
         self.not_in_channel: set[str] = set()
+        self.members: dict[str, set[str]] = {}  # user -> channels (users.conversations)
         self.fail_next: dict[str, list[str]] = {}  # method -> faults for its next calls
         self.outage = False  # every Web API call answers 503
         self.stopped = threading.Event()
@@ -137,6 +139,24 @@ class FakeSlack:
                 if c.method == "chat.postMessage" and c.result.get("ok")
                 and (channel is None or c.args.get("channel") == channel)]
 
+    def updates(self, channel: str | None = None, ts: str | None = None
+                ) -> list[dict[str, Any]]:
+        """Messages updated in place (chat.update, successfully), oldest first."""
+        return [c.args for c in self.calls if c.method == "chat.update" and c.result.get("ok")
+                and (channel is None or c.args.get("channel") == channel)
+                and (ts is None or c.args.get("ts") == ts)]
+
+    def current(self, channel: str, ts: str) -> dict[str, Any]:
+        """A message as it reads now: as posted, or as last updated."""
+        (posted,) = [m for m in self.messages(channel) if m["ts"] == ts]
+        updated = self.updates(channel, ts)
+        return (posted | updated[-1]) if updated else posted
+
+    def published(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Home tabs published (views.publish), oldest first: each call's arguments."""
+        return [c.args for c in self.calls if c.method == "views.publish" and c.result.get("ok")
+                and (user is None or c.args.get("user_id") == user)]
+
     def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         return [m for m in self.messages(channel) if m.get("thread_ts") == thread_ts]
 
@@ -160,7 +180,9 @@ class FakeSlack:
         parts = [message.get("text", "")]
         for b in blocks:
             parts.append((b.get("text") or {}).get("text", ""))
-            parts += [e.get("text", "") for e in b.get("elements", [])]
+            for e in b.get("elements", []):
+                text = e.get("text", "")  # a button's text is a plain_text object
+                parts.append(text.get("text", "") if isinstance(text, dict) else text)
         return "\n".join(parts)
 
 
@@ -271,6 +293,30 @@ class _Handler(BaseHTTPRequestHandler):
                 return {"ok": True, "message_ts": ts}
             return {"ok": True, "channel": channel, "ts": ts,
                     "message": {"ts": ts, "text": args.get("text", "")}}
+        if method == "chat.update":
+            problems = block_kit_problems(args)
+            if problems:
+                fake.violations += problems
+                return {"ok": False, "error": "invalid_blocks", "errors": problems}
+            channel, ts = args.get("channel", ""), args.get("ts", "")
+            if not any(m["ts"] == ts for m in fake.messages(channel)):
+                return {"ok": False, "error": "message_not_found"}
+            return {"ok": True, "channel": channel, "ts": ts, "text": args.get("text", "")}
+        if method == "views.publish":
+            view = args.get("view")
+            view = json.loads(view) if isinstance(view, str) else view
+            blocks = (view or {}).get("blocks") or []
+            if not args.get("user_id") or (view or {}).get("type") != "home":
+                return {"ok": False, "error": "invalid_arguments"}
+            if len(blocks) > 100:
+                fake.violations.append(f"home tab: {len(blocks)} blocks > 100")
+                return {"ok": False, "error": "invalid_blocks"}
+            args["view"] = view
+            return {"ok": True, "view": {"id": "V1", "type": "home"}}
+        if method == "users.conversations":
+            user = args.get("user", "")
+            channels = [{"id": c} for c in sorted(fake.members.get(user, ()))]
+            return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
         if method == "conversations.history":
             metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
             messages = []

@@ -1,0 +1,196 @@
+"""A thread per crash (bot/slack/alerts.py) against a real store (SQLite and PostgreSQL)
+and the fake Slack Web API: the first alert opens the thread, repeats update its parent
+and reply in it (capped), silences quiet it, a new crash lifts a workload silence, and
+all of it survives a restart of the bot (a new store and alerter on the same database)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.patrol.alerting import AlertedWorkload
+from bot.patrol.history import CAPTURED, CrashRecord
+from bot.settings import Settings, load_settings
+from bot.slack.alerts import AlertThreads, CrashAlerts, ThreadFollower
+from bot.slack.client import build_web_client
+from bot.store import Store
+from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.support.settings import amend
+
+CHANNEL = "CALERT"
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+ORDERS = AlertedWorkload("c", "shop", "Deployment", "orders")
+
+
+@dataclass
+class Clock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Rig:
+    settings: Settings
+    url: str
+    slack: FakeSlack
+    clock: Clock = field(default_factory=Clock)
+    stores: list[Store] = field(default_factory=list)
+
+    def alerter(self) -> tuple[CrashAlerts, ThreadFollower, Store]:
+        """A fresh store and alerter on the database (as after a restart of the bot)."""
+        store = Store.open(self.url)
+        self.stores.append(store)
+        threads = AlertThreads(self.settings, store, build_web_client(self.settings),
+                               self.clock)
+        alerts = CrashAlerts(threads, lambda _crash: (CHANNEL,))
+        return alerts, alerts.follower("c"), store
+
+    def parent(self) -> dict:
+        (first, *_) = [m for m in self.slack.messages(CHANNEL) if not m.get("thread_ts")]
+        return first
+
+    def replies(self) -> list[str]:
+        return [self.slack.text_of(m)
+                for m in self.slack.replies(CHANNEL, self.parent()["ts"])]
+
+    def parent_text(self) -> str:
+        return self.slack.text_of(self.slack.current(CHANNEL, self.parent()["ts"]))
+
+
+@pytest.fixture
+def rig(database_url: str, slack: FakeSlack) -> Iterator[Rig]:
+    settings = amend(load_settings({}), SLACK_BOT_TOKEN=TOKEN, SLACK_API_URL=slack.base_url,
+                     PATROL_CHANNEL=CHANNEL, ALERT_NEW_CRASHES=True)
+    made = Rig(settings, database_url, slack)
+    yield made
+    for store in made.stores:
+        store.close()
+
+
+def record(store: Store, n: int, at: datetime, *, fingerprint: str | None = "f00d",
+           category: str = "go-panic", container: str = "app",
+           workload: str = "orders") -> CrashRecord:
+    """Store restart `n` of the workload's pod as the recorder does; the stored crash."""
+    stored = store.crashes.record(CrashRecord(
+        cluster="c", namespace="shop", pod_name=f"{workload}-7d9f-x2x", pod_uid=f"uid-{workload}",
+        container=container, container_kind="container", workload_kind="Deployment",
+        workload_name=workload, restart_count=n, exit_code=2, reason="Error", finished_at=at,
+        recorded_at=at, category=category, fingerprint=fingerprint, capture=CAPTURED,
+        summary="Go panic: runtime error: invalid memory address or nil pointer dereference",
+        signature=("panic: runtime error: invalid memory address",)), "log")
+    assert stored is not None
+    return stored
+
+
+def test_repeats_update_the_parent_and_reply_in_its_thread_at_most_hourly(rig: Rig) -> None:
+    alerts, follower, store = rig.alerter()
+    alerts(record(store, 1, T0))
+    (parent,) = rig.slack.messages(CHANNEL)
+    assert "New crash in shop / orders" in rig.slack.text_of(parent)
+    actions = [b for b in parent["blocks"] if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions[0]["elements"]] == ["why", "silence",
+                                                                 "acknowledge"]
+    rig.clock.now = T0 + timedelta(minutes=5)
+    record(store, 2, T0 + timedelta(minutes=4))
+    follower.follow()
+    assert "×2*, last 09:04 UTC" in rig.parent_text()
+    assert len(rig.replies()) == 1 and "×1 more since 09:00 UTC" in rig.replies()[0]
+    rig.clock.now = T0 + timedelta(minutes=20)
+    record(store, 3, T0 + timedelta(minutes=15))
+    record(store, 4, T0 + timedelta(minutes=19))
+    follower.follow()
+    assert "×4*, last 09:19 UTC" in rig.parent_text()
+    assert len(rig.replies()) == 1  # capped: one reply an hour
+    follower.follow()
+    assert len(rig.slack.updates(CHANNEL)) == 2  # nothing new: no update either
+    rig.clock.now = T0 + timedelta(minutes=66)  # an hour after the reply: the count since
+    follower.follow()
+    assert len(rig.replies()) == 2
+    assert "×2 more since 09:05 UTC, last 09:19 UTC" in rig.replies()[1]
+    assert "×4 since the alert" in rig.replies()[1]
+    assert len([m for m in rig.slack.messages(CHANNEL) if not m.get("thread_ts")]) == 1
+
+
+def test_the_callback_counts_a_repeat_once_whoever_offers_it(rig: Rig) -> None:
+    alerts, follower, store = rig.alerter()
+    alerts(record(store, 1, T0))
+    repeat = record(store, 2, T0 + timedelta(minutes=1))
+    alerts(repeat)  # a recorder that passes every crash
+    follower.follow()  # and the poll sees it too
+    alerts(repeat)
+    (thread,) = store.threads.recent(T0 - timedelta(hours=1))
+    assert thread.count == 2 and len(rig.replies()) == 1
+
+
+def test_threads_survive_a_restart_of_the_bot(rig: Rig) -> None:
+    alerts, _, store = rig.alerter()
+    alerts(record(store, 1, T0))
+    store.close()
+    rig.clock.now = T0 + timedelta(minutes=3)
+    _, follower, fresh = rig.alerter()  # a new process on the same database
+    record(fresh, 2, T0 + timedelta(minutes=2))
+    follower.follow()
+    assert len(rig.slack.messages(CHANNEL)) == 2  # the parent and one reply in its thread
+    assert "×2*, last 09:02 UTC" in rig.parent_text()
+    assert len(rig.replies()) == 1
+
+
+def test_a_crash_without_fingerprint_threads_by_its_category(rig: Rig) -> None:
+    alerts, follower, store = rig.alerter()
+    alerts(record(store, 1, T0, fingerprint=None, category="oom-killed"))
+    record(store, 2, T0 + timedelta(minutes=1), fingerprint=None, category="oom-killed")
+    record(store, 3, T0 + timedelta(minutes=2), fingerprint="other")  # another crash
+    record(store, 4, T0 + timedelta(minutes=3), fingerprint=None, category="oom-killed",
+           container="sidecar")  # another container
+    rig.clock.now = T0 + timedelta(minutes=5)
+    follower.follow()
+    (thread,) = store.threads.recent(T0 - timedelta(hours=1))
+    assert (thread.identity, thread.count) == ("OOMKilled", 2)
+
+
+def test_a_silenced_crash_is_counted_in_place_but_not_replied(rig: Rig) -> None:
+    alerts, follower, store = rig.alerter()
+    alerts(record(store, 1, T0))
+    store.silences.add(ORDERS, "f00d", by="U777", now=T0, until=T0 + timedelta(hours=24),
+                       reason="known; fix in 1.14.3")
+    rig.clock.now = T0 + timedelta(minutes=2)
+    record(store, 2, T0 + timedelta(minutes=1))
+    follower.follow()
+    text = rig.parent_text()
+    assert "×2*" in text and "silenced by <@U777> until 2026-12-02 09:00 UTC" in text
+    assert rig.replies() == []
+
+
+def test_a_new_crash_lifts_a_workload_silence_and_is_alerted(rig: Rig) -> None:
+    alerts, _, store = rig.alerter()
+    alerts(record(store, 1, T0))
+    parent_ts = rig.parent()["ts"]
+    silence = store.silences.add(ORDERS, None, by="U777", now=T0,
+                                 until=T0 + timedelta(days=7), reason="rollout in progress",
+                                 channel=CHANNEL, thread_ts=parent_ts)
+    rig.clock.now = T0 + timedelta(hours=1)
+    new = record(store, 2, T0 + timedelta(hours=1), fingerprint="beef", category="python-exception")
+    assert new.is_new
+    alerts(new)
+    parents = [m for m in rig.slack.messages(CHANNEL) if not m.get("thread_ts")]
+    assert len(parents) == 2 and "python-exception" in rig.slack.text_of(parents[1])
+    lifted = store.silences.get(silence.id)
+    assert lifted is not None and lifted.lifted_at == rig.clock.now
+    assert lifted.lifted_by == "restart-patrol"
+    (audit,) = rig.replies()
+    assert "lifted early: a new crash appeared" in audit
+    assert store.silences.for_workload(ORDERS, rig.clock.now) == []
+
+
+def test_a_crash_silenced_for_its_workload_posts_nothing(rig: Rig) -> None:
+    alerts, _, store = rig.alerter()
+    store.silences.add(ORDERS, "f00d", by="cli:ops", now=T0, until=T0 + timedelta(hours=1),
+                       reason="maintenance")
+    alerts(record(store, 1, T0))  # new, but this very crash is silenced
+    assert rig.slack.messages(CHANNEL) == []
+    assert len(store.history.history("c", "shop", limit=10)) == 1  # still recorded
