@@ -1,13 +1,14 @@
 """Real-time alerts (ALERT_NEW_CRASHES=true), one thread per crash.
 
 A workload's crash fingerprint never seen before opens a thread in each channel that
-watches its namespace (PATROL_CHANNEL): the parent says what crashed and carries Why?,
-Silence and Acknowledge. Repeats of that crash (same cluster, workload, container and
-identity) never open another alert: they update the parent in place ("×N, last 09:40
-UTC") and reply in its thread — the first repeat at once, later ones at most once an
-hour with the count since. Threads are stored (bot.store.threads), so they outlive a
-restart of the bot. A crash wave (a bad rollout across a namespace) is capped: ALERT_BURST
-new alerts per ALERT_WINDOW, the rest held and posted as one summary when the window ends.
+watches its namespace (the DIGEST_CHANNELS teams claiming it, else PATROL_CHANNEL): the
+parent says what crashed and carries Why?, Silence and Acknowledge. Repeats of that
+crash (same cluster, workload, container and identity) never open another alert: they
+update the parent in place ("×N, last 09:40 UTC") and reply in its thread — the first
+repeat at once, later ones at most once an hour with the count since. Threads are stored
+(bot.store.threads), so they outlive a restart of the bot. A crash wave (a bad rollout
+across a namespace) is capped: ALERT_BURST new alerts per ALERT_WINDOW, the rest held and
+posted as one summary when the window ends.
 
 Silences (bot.store.silences) stop posting, never recording or counting. A crash whose
 identity is new lifts a silence of its whole workload, and its alert goes out.
@@ -41,6 +42,7 @@ from bot.patrol.alerting import (
 )
 from bot.patrol.durations import human_duration
 from bot.patrol.history import CrashRecord
+from bot.patrol.routing import Routes, channels_for
 from bot.render.blocks import render_message
 from bot.settings import Settings
 from bot.slack.client import build_web_client
@@ -329,9 +331,10 @@ class ThreadFollower:
 
 def new_crash_alerter(settings: Settings, client: WebClient | None = None,
                       store: Store | None = None) -> Callable[[CrashRecord], None]:
-    """The recorder's `on_new_crash` callback: threads in PATROL_CHANNEL, new alerts
-    capped by ALERT_BURST per ALERT_WINDOW. Without a store (older wiring) it posts
-    plain alerts, one per new crash, with no thread kept."""
+    """The recorder's `on_new_crash` callback: a thread per crash in each team channel of
+    DIGEST_CHANNELS that claims its namespace, else in PATROL_CHANNEL (the catch-all);
+    new alerts capped by ALERT_BURST per ALERT_WINDOW. Without a store (older wiring) it
+    posts plain alerts to PATROL_CHANNEL, one per new crash, with no thread kept."""
     channel = settings.slack.patrol_channel
     if not settings.slack.bot_token or not channel:
         raise ConfigError("ALERT_NEW_CRASHES=true needs SLACK_BOT_TOKEN and PATROL_CHANNEL")
@@ -351,4 +354,9 @@ def new_crash_alerter(settings: Settings, client: WebClient | None = None,
 
         return AlertGate(alert, summary, settings.slack.alert_burst,
                          settings.slack.alert_window)
-    return CrashAlerts(AlertThreads(settings, store, web), lambda _crash: (channel,))
+    routes = Routes(settings.slack.digest_channels or {}, channel)
+
+    def channels(crash: CrashRecord) -> tuple[str, ...]:
+        return channels_for(routes, crash.cluster, crash.namespace)
+
+    return CrashAlerts(AlertThreads(settings, store, web), channels)

@@ -74,10 +74,11 @@ def rig(database_url: str, slack: FakeSlack) -> Iterator[Rig]:
 
 def record(store: Store, n: int, at: datetime, *, fingerprint: str | None = "f00d",
            category: str = "go-panic", container: str = "app",
-           workload: str = "orders") -> CrashRecord:
+           workload: str = "orders", namespace: str = "shop") -> CrashRecord:
     """Store restart `n` of the workload's pod as the recorder does; the stored crash."""
     stored = store.crashes.record(CrashRecord(
-        cluster="c", namespace="shop", pod_name=f"{workload}-7d9f-x2x", pod_uid=f"uid-{workload}",
+        cluster="c", namespace=namespace, pod_name=f"{workload}-7d9f-x2x",
+        pod_uid=f"uid-{workload}",
         container=container, container_kind="container", workload_kind="Deployment",
         workload_name=workload, restart_count=n, exit_code=2, reason="Error", finished_at=at,
         recorded_at=at, category=category, fingerprint=fingerprint, capture=CAPTURED,
@@ -194,3 +195,25 @@ def test_a_crash_silenced_for_its_workload_posts_nothing(rig: Rig) -> None:
     alerts(record(store, 1, T0))  # new, but this very crash is silenced
     assert rig.slack.messages(CHANNEL) == []
     assert len(store.history.history("c", "shop", limit=10)) == 1  # still recorded
+
+
+def test_alerts_go_to_the_team_channels_claiming_the_namespace_one_thread_each(
+        rig: Rig) -> None:
+    from bot.slack.alerts import new_crash_alerter
+
+    settings = amend(rig.settings, DIGEST_CHANNELS="CPAY=shop;CSHOP=shop,web")
+    store = Store.open(rig.url)
+    rig.stores.append(store)
+    alert = new_crash_alerter(settings, build_web_client(settings), store)
+    alert(record(store, 1, T0))
+    alert(record(store, 1, T0, workload="web", namespace="web", fingerprint="cafe"))
+    assert isinstance(alert, CrashAlerts)
+    record(store, 2, T0 + timedelta(minutes=1))
+    alert.follower("c").follow()
+    assert rig.slack.messages(CHANNEL) == []  # claimed by teams: not the catch-all
+    for team, alerts in (("CPAY", 1), ("CSHOP", 2)):
+        parents = [m for m in rig.slack.messages(team) if not m.get("thread_ts")]
+        assert len(parents) == alerts and "shop / orders" in rig.slack.text_of(parents[0])
+        assert len(rig.slack.replies(team, parents[0]["ts"])) == 1  # the repeat, in each
+    assert "web / web" in rig.slack.text_of(rig.slack.messages("CSHOP")[1])
+    assert len(store.threads.recent(T0 - timedelta(hours=1))) == 3
