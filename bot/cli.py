@@ -300,6 +300,65 @@ def _demo_steps(args: argparse.Namespace, parts: Demo) -> None:
         _write(render("demo.txt.j2", tdir, step="no-slack"))
 
 
+# ---- silences -------------------------------------------------------------------------
+def cmd_silences(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
+    """`silences [list|add|remove]`: the silences Slack users set (who, scope, until, why);
+    add and lift them from the terminal. Reads and writes the database only."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from bot.render.environment import render
+    from bot.store import Store
+
+    now = datetime.now(UTC)
+    store = Store.open(settings.store.database_url)
+    runtime.on_stop(store.close, "store")
+    action = args.action or "list"
+    if action == "add":
+        if args.duration <= timedelta(0):
+            raise UsageError("--for needs a duration longer than zero, e.g. --for 24h")
+        cluster, _, namespace = args.namespace.rpartition("/")
+        kind, _, name = args.workload.rpartition("/")
+        if not namespace or not name:
+            raise UsageError("give the workload as [CLUSTER/]NAMESPACE [KIND/]NAME")
+        found = store.silences.recorded_workloads(namespace, name, kind or None,
+                                                  cluster or None)
+        if not found:
+            raise NotFoundError(f"no crash of {args.namespace} {args.workload} is recorded "
+                                "(silences are about recorded workloads)")
+        if len(found) > 1:
+            raise UsageError(f"{args.namespace} {args.workload} is ambiguous: " + ", ".join(
+                f"{w.cluster}/{w.namespace} {w.kind}/{w.name}" for w in found))
+        by = args.by or f"cli:{getpass.getuser()}"
+        silence = store.silences.add(found[0], args.fingerprint, by=by, now=now,
+                                     until=now + args.duration, reason=args.reason)
+        _write(render("silences.txt.j2", settings.templates_dir, silences=[silence],
+                      now=now, added=True, lifted=None))
+        return 0
+    if action == "remove":
+        by = args.by or f"cli:{getpass.getuser()}"
+        lifted = store.silences.lift(args.id, by=by, now=now, reason=args.reason)
+        if lifted is None:
+            known = store.silences.get(args.id)
+            raise NotFoundError(f"silence #{args.id} " + (
+                "does not exist" if known is None else "has already ended"))
+        _write(render("silences.txt.j2", settings.templates_dir, silences=[], now=now,
+                      added=False, lifted=lifted))
+        return 0
+    active = store.silences.active(now)
+    if args.json:
+        _dump_json([{"id": s.id, "cluster": s.workload.cluster,
+                     "namespace": s.workload.namespace, "kind": s.workload.kind,
+                     "workload": s.workload.name, "fingerprint": s.identity,
+                     "by": s.created_by, "at": s.created_at.isoformat(),
+                     "until": s.until.isoformat(), "reason": s.reason,
+                     "channel": s.channel} for s in active])
+        return 0
+    _write(render("silences.txt.j2", settings.templates_dir, silences=active, now=now,
+                  added=False, lifted=None))
+    return 0
+
+
 # ---- parser -------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -368,6 +427,28 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed", type=float, default=1.0,
                      help="simulated seconds per real second (default 1; 0 stops the clock)")
     sim.set_defaults(handler=cmd_sim)
+
+    silences = sub.add_parser("silences", help="the silences set on alerts (who, scope, "
+                                               "until, why); add and lift them")
+    silences.add_argument("--json", action="store_true", help="list as JSON")
+    silences.set_defaults(handler=cmd_silences, action=None)
+    what = silences.add_subparsers(dest="action", metavar="list|add|remove")
+    what.add_parser("list", help="the active silences (default)").add_argument(
+        "--json", action="store_true", help="as JSON")
+    add = what.add_parser("add", help="silence a recorded workload, or one of its crashes")
+    add.add_argument("namespace", metavar="[CLUSTER/]NAMESPACE")
+    add.add_argument("workload", metavar="[KIND/]WORKLOAD")
+    add.add_argument("--for", dest="duration", type=_duration, required=True, metavar="DUR",
+                     help="how long, e.g. 1h, 24h, 7d")
+    add.add_argument("--reason", required=True, help="why (shown wherever it is listed)")
+    add.add_argument("--fingerprint", metavar="ID",
+                     help="only this crash (its fingerprint, as `why --json` shows it); "
+                          "default: the whole workload")
+    add.add_argument("--by", metavar="NAME", help="who (default: cli:<your login>)")
+    remove = what.add_parser("remove", help="lift a silence now")
+    remove.add_argument("id", type=int, metavar="ID")
+    remove.add_argument("--reason", default="lifted from the terminal", help="why")
+    remove.add_argument("--by", metavar="NAME", help="who (default: cli:<your login>)")
     return parser
 
 

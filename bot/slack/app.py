@@ -1,4 +1,6 @@
-"""The Bolt app: `/restarts`, the digest's Why? buttons, and `@restart-patrol why` mentions.
+"""The Bolt app: `/restarts`, the digest's and alerts' Why? buttons, `@restart-patrol why`
+mentions, the alerts' Silence / Acknowledge, `/restarts silences` with its Unsilence
+buttons, and the App Home tab (`bot.slack.interactions`).
 
 Every listener acks first (Bolt answers Slack as soon as `ack()` is called; the work runs
 after, on a bounded pool the caller owns) and turns every failure into an ephemeral
@@ -22,6 +24,7 @@ from bot.errors import NotFoundError, PatrolError, UnknownClusterError, UsageErr
 from bot.runtime import RuntimeStopped, Workers
 from bot.slack.access import Access
 from bot.slack.handlers import Answers, Forbidden, Reply
+from bot.slack.interactions import Controls
 from bot.slack.posting import Services, notice
 
 log = logging.getLogger("restart_patrol.slack")
@@ -48,6 +51,10 @@ def build_app(services: Services, client: WebClient, access: Access, *,
                    client: WebClient) -> None:
         ack()
         reply = _responder(respond)
+        if command.get("text", "").split() == ["silences"]:
+            channel = command.get("channel_id", "")
+            bot.later(reply, lambda: reply(bot.controls.silence_list(channel)))
+            return
         bot.later(reply, lambda: bot.answers.command(command, client, reply))
 
     @app.action("why")
@@ -55,6 +62,37 @@ def build_app(services: Services, client: WebClient, access: Access, *,
         ack()
         reply = _responder(respond)
         bot.later(reply, lambda: bot.answers.button(body, client))
+
+    @app.action("silence")
+    def on_silence(ack: Ack, body: dict[str, Any], respond: Respond,
+                   client: WebClient) -> None:
+        ack()
+        bot.later(_responder(respond), lambda: bot.controls.silence(body, client))
+
+    @app.action("acknowledge")
+    def on_acknowledge(ack: Ack, body: dict[str, Any], respond: Respond,
+                       client: WebClient) -> None:
+        ack()
+        bot.later(_responder(respond), lambda: bot.controls.acknowledge(body, client))
+
+    @app.action("unsilence")
+    def on_unsilence(ack: Ack, body: dict[str, Any], respond: Respond,
+                     client: WebClient) -> None:
+        ack()
+        reply = _responder(respond)
+        bot.later(reply, lambda: bot.controls.unsilence(body, client, reply))
+
+    @app.event("app_home_opened")
+    def on_home(ack: Ack, event: dict[str, Any], client: WebClient) -> None:
+        ack()
+        user = str(event.get("user", ""))
+
+        def reply(message: dict[str, Any]) -> None:  # nobody to answer: a Home tab
+            log.warning("the Home tab of %s was not published: %s", user,
+                        message.get("text", ""))
+
+        if event.get("tab", "home") == "home":
+            bot.later(reply, lambda: bot.controls.home(user, client))
 
     @app.event("app_mention")
     def on_mention(ack: Ack, event: dict[str, Any], client: WebClient) -> None:
@@ -86,6 +124,7 @@ class _Dispatch:
         self.settings = services.settings
         self.access = access
         self.answers = Answers(services, access)
+        self.controls = Controls(services, access)
         self.pool = executor
 
     def later(self, reply: Reply, work: Callable[[], None]) -> None:

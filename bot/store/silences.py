@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.patrol.alerting import AlertedWorkload, Silence
 from bot.store.errors import store_error
-from bot.store.schema import silences
+from bot.store.schema import crashes, silences
 
 _S = silences.c
 
@@ -85,3 +85,21 @@ class SilenceStore:
         if clusters is not None:
             where.append(_S.cluster.in_(list(clusters)))
         return self._read(select(silences).where(and_(*where)).order_by(_S.until, _S.id))
+
+    def recorded_workloads(self, namespace: str, name: str, kind: str | None = None,
+                           cluster: str | None = None) -> list[AlertedWorkload]:
+        """The recorded workloads called `name` in `namespace` (of `kind`, of `cluster`):
+        what a silence set from the terminal can be about."""
+        c = crashes.c
+        query = select(c.cluster, c.workload_kind).distinct().where(
+            c.namespace == namespace, c.workload_name == name)
+        if kind is not None:
+            query = query.where(c.workload_kind == kind)
+        if cluster is not None:
+            query = query.where(c.cluster == cluster)
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(c.cluster, c.workload_kind)).all()
+        except SQLAlchemyError as exc:
+            raise store_error("could not read recorded crashes", exc) from None
+        return [AlertedWorkload(row[0], namespace, row[1], name) for row in rows]

@@ -36,6 +36,7 @@ from bot.store.crash_history import CrashHistory
 from bot.store.crashes import CrashStore
 from bot.store.errors import store_error
 from bot.store.migrations import migrate
+from bot.store.overview import Overview
 from bot.store.podsets import PodSetBuilder, unpack, workloads_of
 from bot.store.schema import (
     PURPOSE_ADHOC,
@@ -225,6 +226,7 @@ class Store:
         self.history = CrashHistory(engine)
         self.threads = ThreadStore(engine)  # Slack alert threads (bot.store.threads)
         self.silences = SilenceStore(engine)  # silences of alerts (bot.store.silences)
+        self.overview = Overview(engine)  # the App Home tab's reads (bot.store.overview)
 
     @classmethod
     def open(cls, url: str) -> Store:

@@ -63,6 +63,10 @@ class ThreadStore:
     def get(self, thread_id: int) -> AlertThread | None:
         return self._one(_T.id == thread_id)
 
+    def at(self, channel: str, ts: str) -> AlertThread | None:
+        """The thread whose parent is message `ts` of `channel` (what a click is on)."""
+        return self._one(and_(_T.channel == channel, _T.ts == ts))
+
     def open(self, crash: CrashRecord, channel: str, ts: str, now: datetime) -> AlertThread:
         """Store the thread whose parent `ts` was just posted for `crash`; when another
         replica stored one first, that one is returned (and `ts` is not stored)."""
