@@ -7,8 +7,9 @@ traceback. Settings are loaded once here and passed down.
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +39,43 @@ def _write(text: str) -> None:
 
 
 def _dump_json(data: object) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    """`data` as indented JSON on stdout. Iterators among the values of `data` (a dict, or
+    a list of dicts) are written item by item as JSON lists, so a large digest's rows
+    never exist all at once (as dicts, nor as one text)."""
+    streams: list[Iterator[object]] = []
+    tag = secrets.token_hex(8)  # the placeholder of each stream: no data can match it
+
+    def hold(value: object) -> object:
+        if isinstance(value, Iterator):
+            streams.append(value)
+            return f"\x00{tag}-{len(streams) - 1}"
+        return value
+
+    def held(item: object) -> object:
+        return {k: hold(v) for k, v in item.items()} if isinstance(item, dict) else item
+
+    shaped = [held(d) for d in data] if isinstance(data, list) else held(data)
+    text = orjson.dumps(shaped, option=orjson.OPT_INDENT_2)
+    out = getattr(sys.stdout, "buffer", None)
+    write = out.write if out is not None else (lambda b: sys.stdout.write(b.decode()))
+    sys.stdout.flush()
+    start = 0
+    for n, stream in enumerate(streams):
+        marker = f'"\\u0000{tag}-{n}"'.encode()
+        at = text.index(marker, start)
+        write(text[start:at])
+        line = text.rindex(b"\n", 0, at) + 1
+        indent = b"\n" + b" " * (len(text[line:at]) - len(text[line:at].lstrip(b" ")) + 2)
+        first = True
+        for item in stream:
+            write((b"[" if first else b",") + indent
+                  + orjson.dumps(item, option=orjson.OPT_INDENT_2).replace(b"\n", indent))
+            first = False
+        write(b"[]" if first else indent[:-2] + b"]")
+        start = at + len(marker)
+    write(text[start:] + b"\n")
+    if out is not None:
+        out.flush()
 
 
 def _progress(templates_dir: str | None) -> Callable[[int], None] | None:
@@ -109,7 +146,8 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings, runtime: Runtime) -
                 _clear_progress()
             if args.json:
                 digests.append(digest_to_json(run.digest, run.diagnoses,
-                                              [u.to_json() for u in run.unreadable]))
+                                              [u.to_json() for u in run.unreadable],
+                                              lazy=True))
             else:
                 _write(digest_text(run.digest, run.diagnoses, top=args.top, notes=run.notes,
                                    unreadable=run.unreadable,

@@ -195,8 +195,12 @@ class ClusterClient:
         return self.transport.send(Call(what, path, query=query, accept=accept),
                                    self.deadline)
 
-    def _responses(self, what: str, path: str, query: dict[str, Any]) -> Iterator[Response]:
-        """The pages of one list pass, as answers; ListExpired on a 410 after the first."""
+    def _decoded(self, what: str, path: str, kind: type[T], query: dict[str, Any]
+                 ) -> Iterator[tuple[T, datetime | None]]:
+        """The pages of one list pass, each decoded once (its continue token read from the
+        decoded page, not from a second parse) and its body dropped before it is handed
+        on; ListExpired on a 410 after the first."""
+        decoder = _decoder(kind)
         token: str | None = None
         while True:
             try:
@@ -206,23 +210,30 @@ class ClusterClient:
                 if exc.status == 410 and token is not None:
                     raise ListExpired(what) from None
                 raise
-            yield response
-            token = _decoder(wire.ListHead).decode(response.data).metadata.continue_
+            with translated(what, self.server, path):
+                page = decoder.decode(response.data)
+            server_time = response.server_time
+            del response  # a page's body is MBs: not kept while the page is used
+            yield page, server_time
+            meta: wire.ListMeta = page.metadata  # type: ignore[attr-defined]
+            token = meta.continue_
             if not token:
                 return
 
-    def _prefetched(self, responses: Iterator[Response]) -> Iterator[Response]:
+    def _prefetched(self, responses: Iterator[R]) -> Iterator[R]:
         """`responses` fetched one page ahead in a runtime thread, so the caller's CPU work
         on page N overlaps the network wait for page N+1 (socket reads release the GIL).
-        Without a runtime (or once it stops), pages are read in the caller's thread."""
+        Without a runtime (or once it stops), pages are read in the caller's thread. One
+        page waits at most: with the one being read and the one being used, three pages
+        are in memory at once."""
         if self.runtime is None:
             yield from responses
             return
-        pages: queue.Queue[Response | BaseException | None] = queue.Queue(maxsize=2)
+        pages: queue.Queue[R | BaseException | None] = queue.Queue(maxsize=1)
         stop = threading.Event()
         runtime = self.runtime
 
-        def offer(item: Response | BaseException | None) -> bool:
+        def offer(item: R | BaseException | None) -> bool:
             while not stop.is_set():  # the reader ended (a stopping runtime does not wait)
                 try:
                     pages.put(item, timeout=0.1)
@@ -260,12 +271,9 @@ class ClusterClient:
     def _pages(self, what: str, path: str, kind: type[T], query: dict[str, Any],
                progress: Progress | None = None) -> Iterator[tuple[T, datetime | None]]:
         """Decoded pages of one list pass; raises ListExpired on a 410 after the first."""
-        decoder = _decoder(kind)
         seen = 0
-        for response in self._prefetched(self._responses(what, path, query)):
-            with translated(what, self.server, path):
-                page = decoder.decode(response.data)
-            yield page, response.server_time
+        for page, server_time in self._prefetched(self._decoded(what, path, kind, query)):
+            yield page, server_time
             seen += len(page.items)  # type: ignore[attr-defined]
             if progress is not None:
                 progress(seen)

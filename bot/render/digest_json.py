@@ -5,11 +5,11 @@ renamed. A workload's `category`, `summary`, `fingerprint`, `last_exit_code` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from bot.diagnosis.engine import Diagnosis
-from bot.patrol.digest import Digest
+from bot.patrol.digest import Digest, WorkloadSummary
 from bot.patrol.story import ClusterDown, CrashStory
 from bot.patrol.timestamps import json_time
 
@@ -38,51 +38,57 @@ def unreachable_json(down: ClusterDown | None) -> dict[str, Any] | None:
             "last_seen": json_time(down.last_seen)}
 
 
+def workload_json(w: WorkloadSummary, diag: Diagnosis | None) -> dict[str, Any]:
+    """One row of `workloads`."""
+    last = w.last_termination
+    story = w.headline  # the latest recorded crash, when the record has one
+    exit_code, reason = ((story.latest.exit_code, story.latest.reason) if story else
+                         (last.exit_code, last.reason) if last else (None, None))
+    return {
+        "namespace": w.namespace, "kind": w.kind, "name": w.name,
+        "restarts": w.restarts, "total": w.total,
+        "last_exit_code": exit_code,
+        "last_reason": reason,
+        "category": story.latest.category if story else (
+            diag.category if diag else w.category),
+        "meaning": w.meaning,
+        "summary": story.summary if story else (diag.summary if diag else None),
+        "fingerprint": story.fingerprint if story else (
+            diag.fingerprint if diag else None),
+        "headline": "record" if story else ("live" if diag else None),
+        "flags": list(w.flags),
+        "unknown_pods": w.unknown_pods,
+        "crashes": [story_json(s) for s in w.stories],
+        "vanished_restarts": w.vanished_restarts,
+        "pods": [{
+            "name": p.name, "uid": p.uid,
+            "containers": [{
+                "name": c.name, "kind": c.kind.value, "restarts": c.restarts,
+                "total": c.total, "basis": c.basis.value,
+                "last_exit_code": c.last_termination.exit_code if c.last_termination
+                else None,
+                "last_reason": c.last_termination.reason if c.last_termination else None,
+                "category": c.category,
+                "finished_at": json_time(c.last_termination.finished_at
+                                         if c.last_termination else None),
+                "waiting_reason": c.waiting_reason,
+            } for c in p.containers],
+        } for p in w.pods],
+    }
+
+
 def digest_to_json(
     digest: Digest, diagnoses: dict[tuple[str, str, str], Diagnosis] | None = None,
-    unreadable: Sequence[Mapping[str, object]] = (),
+    unreadable: Sequence[Mapping[str, object]] = (), *, lazy: bool = False,
 ) -> dict[str, Any]:
     """The digest as plain JSON-ready data. `unreadable`: what the patrol could not read
-    (`{"what", "why", "detail", "count"}`), an added key."""
-    diagnoses = diagnoses or {}
-    workloads = []
-    for w in digest.workloads:
-        diag = diagnoses.get((w.namespace, w.kind, w.name))
-        last = w.last_termination
-        story = w.headline  # the latest recorded crash, when the record has one
-        exit_code, reason = ((story.latest.exit_code, story.latest.reason) if story else
-                             (last.exit_code, last.reason) if last else (None, None))
-        workloads.append({
-            "namespace": w.namespace, "kind": w.kind, "name": w.name,
-            "restarts": w.restarts, "total": w.total,
-            "last_exit_code": exit_code,
-            "last_reason": reason,
-            "category": story.latest.category if story else (
-                diag.category if diag else w.category),
-            "meaning": w.meaning,
-            "summary": story.summary if story else (diag.summary if diag else None),
-            "fingerprint": story.fingerprint if story else (
-                diag.fingerprint if diag else None),
-            "headline": "record" if story else ("live" if diag else None),
-            "flags": list(w.flags),
-            "unknown_pods": w.unknown_pods,
-            "crashes": [story_json(s) for s in w.stories],
-            "vanished_restarts": w.vanished_restarts,
-            "pods": [{
-                "name": p.name, "uid": p.uid,
-                "containers": [{
-                    "name": c.name, "kind": c.kind.value, "restarts": c.restarts,
-                    "total": c.total, "basis": c.basis.value,
-                    "last_exit_code": c.last_termination.exit_code if c.last_termination
-                    else None,
-                    "last_reason": c.last_termination.reason if c.last_termination else None,
-                    "category": c.category,
-                    "finished_at": json_time(c.last_termination.finished_at
-                                         if c.last_termination else None),
-                    "waiting_reason": c.waiting_reason,
-                } for c in p.containers],
-            } for p in w.pods],
-        })
+    (`{"what", "why", "detail", "count"}`), an added key. `lazy`: `workloads` is an
+    iterator of rows built as they are written (a 100k-pod digest's rows held at once
+    cost tens of MB; the CLI streams them)."""
+    found = diagnoses or {}
+    rows = (workload_json(w, found.get((w.namespace, w.kind, w.name)))
+            for w in digest.workloads)
+    workloads: Iterator[dict[str, Any]] | list[dict[str, Any]] = rows if lazy else list(rows)
     return {
         "cluster": digest.cluster,
         "window": {"from": json_time(digest.window_from), "to": json_time(digest.window_to)},

@@ -1,0 +1,287 @@
+"""Patrol benchmark on pods shaped like a real cluster's (issue 18).
+
+`bot.sim.generator.generate_realistic_world`: two containers (app + Envoy sidecar) with
+probes, resources, env vars and ports, labels, annotations, `managedFields`, a ReplicaSet
+owner; 20% of the pods restarting with a last termination, a previous log and a BackOff
+event (the *quiet* variant: 1%). The simulator runs in its own process and serves every
+list page from bytes rendered once (`cache_pages`), in key order. Measured, each in a
+fresh process (so peak RSS is that process's own):
+
+  floor   — every page of the lists a patrol reads (ReplicaSets, Jobs, pods; limit=500 +
+            continue) over HTTP, bodies discarded; best of three;
+  cli     — `python -m bot patrol --json` as an operator runs it (imports, list, roll-up,
+            deltas, snapshot, the top-20 diagnoses with their previous logs and events,
+            JSON), first run (no baseline), then with a baseline after a tenth of the pods
+            restarted once more; wall and peak RSS from outside (wait4), database growth;
+  serve   — (`--serve`) `restart-patrol serve` (HTTP mode, fake Slack, recorder on): the
+            time until `/readyz` answers 200 and the peak RSS at that moment.
+
+Goals at 100k pods: `patrol --json` ≤ 20× the floor and ≤ 150 MB peak RSS, first run and
+with a baseline. `--profile` also runs one patrol in-process under cProfile and prints its
+top functions.
+
+    .venv/bin/python -m tests.bench.bench_patrol_realistic [--pods 100000] [--serve]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+VARIANTS = {"realistic": 0.2, "quiet": 0.01}
+GOAL_RATIO = 20.0
+GOAL_RSS_MB = 150.0
+
+
+def serve_sim(size: int, restarting: float, conn: Connection) -> None:
+    from bot.sim.api import SimApi
+    from bot.sim.generator import bump_realistic, generate_realistic_world
+    from bot.sim.server import SimServer
+
+    world = generate_realistic_world(size, restarting=restarting)
+    server = SimServer(world, api=SimApi(world, cache_pages=True))
+    server.start()
+    conn.send(server.kubeconfig())
+    while True:
+        command = conn.recv()
+        if command == "bump":
+            conn.send(bump_realistic(world))
+        else:
+            server.stop()
+            return
+
+
+def fetch_lists(server: str) -> int:
+    """Every page of the lists a patrol reads, bodies discarded; returns bytes received."""
+    import urllib3
+
+    http = urllib3.PoolManager()
+    received = 0
+    for path in ("/apis/apps/v1/replicasets", "/apis/batch/v1/jobs", "/api/v1/pods"):
+        token = ""
+        while True:
+            fields = {"limit": "500", **({"continue": token} if token else {})}
+            body = http.request("GET", server + path, fields=fields).data
+            received += len(body)
+            head = body[:400]
+            i = head.find(b'"continue":"')
+            token = head[i + 12:head.index(b'"', i + 12)].decode() if i >= 0 else ""
+            if not token:
+                break
+    return received
+
+
+def server_of(kubeconfig: str) -> str:
+    import yaml
+
+    url: str = yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
+    return url
+
+
+def floor_phase(kubeconfig: str) -> dict[str, float]:
+    """In a fresh process: the raw fetch (imports before the clock)."""
+    import resource
+
+    server = server_of(kubeconfig)
+    start = time.perf_counter()
+    received = fetch_lists(server)
+    return {"wall": time.perf_counter() - start, "mb_received": received / 1e6,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def profile_phase(kubeconfig: str, database: str) -> None:
+    """One CLI patrol in-process under cProfile; prints the top of the profile."""
+    import cProfile
+    import io
+    import pstats
+
+    from bot.cli import main as cli_main
+
+    os.environ["KUBECONFIG"] = kubeconfig
+    os.environ["DATABASE_URL"] = database
+    profiler = cProfile.Profile()
+    out = sys.stdout
+    sys.stdout = io.StringIO()
+    try:
+        profiler.runcall(cli_main, ["patrol", "--json"])
+    finally:
+        sys.stdout = out
+    stats = pstats.Stats(profiler, stream=sys.stderr)
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(25)
+
+
+def run_phase(phase: str, kubeconfig: str, database: str = "") -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-m", "tests.bench.bench_patrol_realistic",
+                          "--phase", phase, "--kubeconfig", kubeconfig,
+                          "--database", database], capture_output=True, text=True, check=True)
+    if phase == "profile":
+        sys.stderr.write(out.stderr)
+        return {}
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def database_size(database: str) -> int:
+    path = Path(database.removeprefix("sqlite:///"))
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "KUBE", "DATABASE_URL", "PATROL_", "CHANNEL_",
+                                "QUERY_", "RECORDER_"))}
+    return env | extra
+
+
+def run_cli(kubeconfig: str, database: str) -> dict[str, float]:
+    """`python -m bot patrol --json` as an operator runs it: wall and peak RSS from outside
+    (wait4: that process's own)."""
+    env = clean_env(KUBECONFIG=kubeconfig, DATABASE_URL=database)
+    size_before = database_size(database)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "patrol", "--json"], env=env,
+                                stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"patrol --json exited {proc.returncode}: "
+                               f"{err.read().decode()}")
+        digest = json.loads(out.read())
+    return {"wall": wall, "rss_mb": usage.ru_maxrss / 1024,
+            "workloads": len(digest["workloads"]),
+            "db_mb": (database_size(database) - size_before) / 1e6}
+
+
+def run_serve(kubeconfig: str, database: str) -> dict[str, float]:
+    """`restart-patrol serve` (HTTP mode, fake Slack, recorder on): seconds until /readyz
+    answers 200, and the process's peak RSS (VmHWM) then and 5 s later."""
+    from tests.fakes.slack_api import TOKEN, FakeSlack
+
+    slack = FakeSlack().start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = clean_env(SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET="bench",
+                    SLACK_API_URL=slack.base_url, PORT=str(port), KUBECONFIG=kubeconfig,
+                    DATABASE_URL=database)
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"serve exited {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz",
+                                            timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.perf_counter() - start > 600:
+                raise RuntimeError("serve was not ready within 600 s")
+            time.sleep(0.05)
+        ready = time.perf_counter() - start
+        at_ready = _vm_hwm(proc.pid)
+        time.sleep(5)
+        later = _vm_hwm(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        slack.stop()
+    return {"ready_s": ready, "rss_ready_mb": at_ready, "rss_later_mb": later}
+
+
+def _vm_hwm(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines()
+                if line.startswith("VmHWM:")) / 1024
+
+
+def bench(size: int, variant: str, *, profile: bool, serve: bool) -> list[str]:
+    parent, child = mp.Pipe()
+    sim = mp.Process(target=serve_sim, args=(size, VARIANTS[variant], child), daemon=True)
+    sim.start()
+    rows: list[tuple[str, dict[str, float]]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = str(Path(tmp) / "kubeconfig")
+            Path(config).write_text(parent.recv())
+            database = f"sqlite:///{tmp}/cli.db"
+            run_phase("floor", config)  # warm: renders every page once; not measured
+            floor = min((run_phase("floor", config) for _ in range(3)),
+                        key=lambda r: r["wall"])
+            rows.append(("floor: raw fetch of every page", floor))
+            if profile:
+                run_phase("profile", config, f"sqlite:///{tmp}/profile.db")
+            rows.append(("patrol --json, first run", run_cli(config, database)))
+            parent.send("bump")
+            parent.recv()
+            run_phase("floor", config)  # warm the changed pages
+            rows.append(("patrol --json, with a baseline", run_cli(config,
+                                                                            database)))
+            served = run_serve(config, f"sqlite:///{tmp}/serve.db") if serve else None
+    finally:
+        parent.send("stop")
+        sim.join(timeout=60)
+    base = floor["wall"]
+    lines = [f"\n{size:,} pods, {variant} ({VARIANTS[variant]:.0%} restarting; "
+             f"{floor['mb_received']:.0f} MB of list pages, "
+             f"{floor['mb_received'] * 1e6 / size / 1000:.1f} kB per pod)",
+             f"{'':34s} {'wall s':>7s} {'× floor':>8s} {'peak RSS MB':>12s} {'DB +MB':>7s}"]
+    for name, r in rows:
+        db = f"{r['db_mb']:7.2f}" if "db_mb" in r else f"{'':7s}"
+        lines.append(f"{name:34s} {r['wall']:7.2f} {r['wall'] / base:8.1f} "
+                     f"{r['rss_mb']:12.0f} {db}")
+    for name, r in rows[1:]:
+        ok = r["wall"] / base <= GOAL_RATIO and r["rss_mb"] <= GOAL_RSS_MB
+        lines.append(f"goal {name}: ≤ {GOAL_RATIO:g}× floor and ≤ {GOAL_RSS_MB:g} MB — "
+                     f"{'met' if ok else 'NOT met'}")
+    if served is not None:
+        lines.append(f"serve (recorder on): /readyz after {served['ready_s']:.2f} s; peak RSS "
+                     f"{served['rss_ready_mb']:.0f} MB then, {served['rss_later_mb']:.0f} MB "
+                     "5 s later")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pods", type=int, default=100_000)
+    parser.add_argument("--variants", default="realistic,quiet")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--phase")
+    parser.add_argument("--kubeconfig")
+    parser.add_argument("--database")
+    args = parser.parse_args()
+    if args.phase == "floor":
+        print(json.dumps(floor_phase(args.kubeconfig)))
+        return
+    if args.phase == "profile":
+        profile_phase(args.kubeconfig, args.database)
+        return
+    report: list[str] = []
+    for variant in args.variants.split(","):
+        report += bench(args.pods, variant, profile=args.profile, serve=args.serve)
+    print("\n".join(["", "==== summary ====", *report]))
+
+
+if __name__ == "__main__":
+    main()
