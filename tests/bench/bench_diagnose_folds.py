@@ -11,6 +11,10 @@ column is exactly what that commit knew. The cases always come from today's
 even, else fold B. A project never straddles the folds. The rules were generalised on
 fold A and committed before fold B was read: measured at that commit, fold B is held out.
 
+`local_crashes.jsonl` is the blind corpus of real crashes produced on this machine
+(`tests/fixtures/local_crashes.py`), committed before the engine was measured on it; its folds
+L1/L2 are by case id. "public (173)" is the three files of public crash excerpts.
+
 Signature % — the signature holds every expected substring (1–8 lines; 0–8 when the case
 expects none: nothing in its log explains the end, e.g. an OOM kill); category % — the
 category is one the case accepts (the same two checks as tests/unit/test_fixtures.py).
@@ -34,8 +38,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
-FILES = ("crash_logs.jsonl", "crash_logs_2.jsonl", "crash_logs_3.jsonl")
+FILES = ("crash_logs.jsonl", "crash_logs_2.jsonl", "crash_logs_3.jsonl", "local_crashes.jsonl")
 FOLDED = "crash_logs_3.jsonl"
+# The blind corpus produced on this machine (tests/fixtures/local_crashes.py): every case has
+# the same source, so its folds are by case: L1 when the first byte of the id's SHA-256 is
+# even, else L2.
+LOCAL = "local_crashes.jsonl"
+FOLDS = {FOLDED: ("A", "B"), LOCAL: ("L1", "L2")}
 
 # Runs in a fresh interpreter whose working directory holds the `bot/diagnosis` under test.
 WORKER = r"""
@@ -63,7 +72,12 @@ def project_of(case: dict[str, Any]) -> str:
 
 
 def fold_of(case: dict[str, Any]) -> str:
-    return "A" if hashlib.sha256(project_of(case).encode()).digest()[0] % 2 == 0 else "B"
+    """The fold of a case of a folded file ("" for the others)."""
+    if case.get("file") == LOCAL:
+        return "L1" if hashlib.sha256(case["id"].encode()).digest()[0] % 2 == 0 else "L2"
+    if case.get("file") == FOLDED:
+        return "A" if hashlib.sha256(project_of(case).encode()).digest()[0] % 2 == 0 else "B"
+    return ""
 
 
 def load_cases() -> list[dict[str, Any]]:
@@ -103,17 +117,21 @@ def rows_of(cases: list[dict[str, Any]], runtimes: bool) -> list[tuple[str, list
     def pick(pred: Any) -> list[int]:
         return [i for i, c in enumerate(cases) if pred(c)]
 
-    rows = [(f"{name}", pick(lambda c, n=name: c["file"] == n)) for name in FILES]
-    rows += [(f"  {FOLDED} fold {f}", pick(lambda c, f=f: c["file"] == FOLDED
-                                           and fold_of(c) == f)) for f in "AB"]
+    rows: list[tuple[str, list[int]]] = []
+    for name in FILES:
+        rows.append((f"{name}", pick(lambda c, n=name: c["file"] == n)))
+        rows += [(f"  fold {f}", pick(lambda c, f=f: fold_of(c) == f))
+                 for f in FOLDS.get(name, ())]
+    rows.append(("public", pick(lambda c: c["file"] != LOCAL)))
     rows.append(("all", list(range(len(cases)))))
     if runtimes:
-        families = sorted({c["runtime"].split(" ")[0] for c in cases if c["file"] == FOLDED})
-        for fam in families:
-            for f in "AB":
-                rows.append((f"  {fam} fold {f}", pick(
-                    lambda c, fam=fam, f=f: c["file"] == FOLDED and fold_of(c) == f
-                    and c["runtime"].split(" ")[0] == fam)))
+        for name, folds in FOLDS.items():
+            families = sorted({c["runtime"].split(" ")[0] for c in cases if c["file"] == name})
+            for fam in families:
+                for f in folds:
+                    rows.append((f"  {fam} fold {f}", pick(
+                        lambda c, fam=fam, f=f: fold_of(c) == f
+                        and c["runtime"].split(" ")[0] == fam)))
     return [(label, idx) for label, idx in rows if idx]
 
 
@@ -131,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"rows per runtime family and fold of {FOLDED}")
     parser.add_argument("--misses", action="store_true",
                         help="list the cases the last column gets wrong")
-    parser.add_argument("--fold", choices=("A", "B"),
-                        help=f"list only the misses of this fold of {FOLDED} and print no row "
-                             "that includes the other fold: keeps it unread while tuning")
+    parser.add_argument("--fold", choices=("A", "B", "L1", "L2"),
+                        help="list only the misses of this fold and print no row that includes "
+                             "the other fold of its file: keeps it unread while tuning")
     args = parser.parse_args(argv)
     cases = load_cases()
     columns: list[tuple[str, list[dict[str, Any]]]] = []
@@ -145,15 +163,15 @@ def main(argv: list[str] | None = None) -> int:
             code = extract(ref, Path(tmp) / str(n))
             columns.append((f"{label or ref} ({sha})", measure(code, cases)))
         columns.append(("working tree", measure(ROOT, cases)))
-    folds = {f: sum(1 for c in cases if c["file"] == FOLDED and fold_of(c) == f) for f in "AB"}
-    print(f"{FOLDED} folds by project: A {folds['A']} cases, B {folds['B']} cases")
+    sizes = {f: sum(1 for c in cases if fold_of(c) == f) for fs in FOLDS.values() for f in fs}
+    print(f"{FOLDED} folds by project: A {sizes['A']}, B {sizes['B']} cases; "
+          f"{LOCAL} folds by case: L1 {sizes['L1']}, L2 {sizes['L2']} cases")
     width = 34
     print(f"{'':{width}s}" + "".join(f" | {title:^15.15s}" for title, _ in columns))
     print(f"{'fixtures (cases)':{width}s}" + " | sig %   cat %" * len(columns))
-    hidden = {"A": "B", "B": "A"}.get(args.fold or "")
+    hidden = {"A": "B", "B": "A", "L1": "L2", "L2": "L1"}.get(args.fold or "")
     for label, idx in rows_of(cases, args.runtimes):
-        if hidden and any(cases[i]["file"] == FOLDED and fold_of(cases[i]) == hidden
-                          for i in idx):
+        if hidden and any(fold_of(cases[i]) == hidden for i in idx):
             continue  # --fold: nothing that includes the other fold is shown
         print(f"{label + f' ({len(idx)})':{width}s}" + "".join(
             f" | {percent(res, idx, 'signature')}   {percent(res, idx, 'category')}"
@@ -162,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         title, results = columns[-1]
         print(f"\nmisses of {title}:")
         for case, res in zip(cases, results, strict=True):
-            if args.fold and (case["file"] != FOLDED or fold_of(case) != args.fold):
+            if args.fold and fold_of(case) != args.fold:
                 continue
             if not (res["signature"] and res["category"]):
-                fold = f" fold {fold_of(case)}" if case["file"] == FOLDED else ""
+                fold = f" fold {fold_of(case)}" if fold_of(case) else ""
                 wanted = "ok" if res["signature"] else f"MISSING {case['expected_signature']!r}"
                 print(f"- {case['file']}:{case['id']}{fold} got {res['got']} "
                       f"(want {case['accept_categories']}), signature {wanted}: "
