@@ -82,15 +82,16 @@ def refine(found: Finding) -> Finding:
 # directory`, a CR-ended command): a script without `set -e` goes on and starts the app in a
 # broken state, so these lines are quoted after the crash they lead to.
 _SCRIPT_ERROR = re.compile(r"^\S+: (?:line )?\d+: (?:.*: )?(?:command not found|not found|"
-                           r"No such file or directory|Permission denied)\s*$")
+                           r"No such file or directory|Permission denied)\s*$|"
+                           r"^\S+: (?:line )?\d+: cd: can't cd to \S+\s*$")  # dash's words
 _SCRIPT_QUOTED = 2
-_NOT_AFTER_SCRIPTS = (Category.EXEC_ERROR, Category.GRACEFUL_SHUTDOWN, Category.UNKNOWN)
+_NOT_AFTER_SCRIPTS = (Category.GRACEFUL_SHUTDOWN, Category.UNKNOWN)
 
 
 def _with_script_errors(lines: Sequence[Line], found: Finding) -> Finding:
     """The finding with the distinct script errors of the log appended (at most two)."""
     if found.category in _NOT_AFTER_SCRIPTS or not mentions(
-            lines, ("not found", "no such file", "permission denied")) or not anywhere(
+            lines, ("not found", "no such file", "permission denied", "can't cd")) or not anywhere(
             lines, _SCRIPT_ERROR):
         return found
     quoted = {q.strip() for q in found.lines}
@@ -98,6 +99,8 @@ def _with_script_errors(lines: Sequence[Line], found: Finding) -> Finding:
     extra: list[str] = []
     for line in lines:
         text = line.shown.strip()
+        if text in quoted and found.category == Category.EXEC_ERROR:
+            break  # an exec error is itself a script's failure: only the failures before it
         if not _SCRIPT_ERROR.match(line.core) or text in quoted:
             continue
         what = re.sub(r"^\S+: (?:line )?\d+: ", "", line.core.strip())

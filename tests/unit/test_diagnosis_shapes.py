@@ -465,3 +465,65 @@ def test_structured_and_decorated_logs(log: str, category: str, first: str) -> N
     d = diagnose(Evidence(exit_code=1, log=log))
     assert d.category == category, (d.category, d.signature)
     assert d.signature[0].startswith(first)
+
+
+# ---- issue 17, second round: shapes the blind local corpus showed -----------------------------
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # Rust ≥ 1.9x prints the thread id after the name, also when the stack overflows
+    ("booting\n\nthread 'worker' (4411) has overflowed its stack\n"
+     "fatal runtime error: stack overflow, aborting\n", "native-crash",
+     ("has overflowed its stack",)),
+    # a sanitizer's report names the fault; its ABORTING line does not
+    ("resize: 3 frames\n=================\n==812==ERROR: AddressSanitizer: use-after-free on "
+     "address 0x6020 at pc 0x55\nREAD of size 8 at 0x6020 thread T0\n    #0 0x55 in resize "
+     "/src/r.c:9\n==812==ABORTING\n", "native-crash",
+     ("ERROR: AddressSanitizer: use-after-free",)),
+    # the shell's own words for a binary it cannot run
+    ("sh: 1: ./worker: cannot execute binary file: Exec format error\n", "exec-error",
+     ("Exec format error",)),
+    ("bash: line 1: /srv/start.sh: cannot execute: required file not found\n", "exec-error",
+     ("required file not found",)),
+    # dash's `exec` builtin failing
+    ("migrating\n/docker-entrypoint.sh: 7: exec: /srv/bin/queue: not found\n", "exec-error",
+     ("exec: /srv/bin/queue: not found",)),
+    # Error.cause printed by util.inspect: the deepest [cause] is quoted, not its properties
+    ("Error: cache warm-up failed\n    at warm (/srv/cache.js:9:11) {\n  [cause]: Error: connect "
+     "ECONNREFUSED 10.1.2.3:6379\n      at TCPConnectWrap.afterConnect (node:net:1:1) {\n"
+     "    errno: -111,\n    code: 'ECONNREFUSED'\n  }\n}\n", "dependency-unavailable",
+     ("Error: cache warm-up failed", "[cause]: Error: connect ECONNREFUSED")),
+    # an Erlang boot function that crashed on a badmatch of an inet error
+    ('{"init terminating in do_boot",{{badmatch,{error,eaddrinuse}},[{srv,start,0,[]}]}}\n'
+     "init terminating in do_boot ({{badmatch,{error,eaddrinuse}},[{srv,start,0,[]}]})\n",
+     "port-in-use", ("{badmatch,{error,eaddrinuse}}",)),
+    ('{"init terminating in do_boot",{{badmatch,{error,nxdomain}},[{srv,start,0,[]}]}}\n',
+     "dependency-unavailable", ("{error,nxdomain}",)),
+    # a database server's FATAL line that is the consequence of the error logged above it
+    ('2026-01-02 03:04:05 UTC [7] LOG:  could not bind IPv6 address "::1": Address already in '
+     'use\n2026-01-02 03:04:05 UTC [7] HINT:  Is another postmaster running on port 5432?\n'
+     "2026-01-02 03:04:05 UTC [7] FATAL:  could not create any TCP/IP sockets\n",
+     "port-in-use", ("could not bind IPv6 address", "FATAL:  could not create any TCP/IP")),
+])
+def test_second_round_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
+    check(log, category, *quoted)
+
+
+def test_an_errno_line_is_quoted_with_the_statement_above_on_the_same_address() -> None:
+    log = ("[12:00:01] [41] [ERROR] Listener busy: ('0.0.0.0', 9000)\n"
+           "[12:00:01] [41] [ERROR] bind ('0.0.0.0', 9000) failed: [Errno 98] Address already "
+           "in use\n[12:00:02] [41] [ERROR] Giving up on ('0.0.0.0', 9000)\n")
+    check(log, "port-in-use", "Listener busy: ('0.0.0.0', 9000)", "[Errno 98] Address already")
+    # a line above about another address is not the same failure
+    other = ("[12:00:01] [41] [ERROR] metrics on ('0.0.0.0', 9100) slow\n"
+             "[12:00:01] [41] [ERROR] bind ('0.0.0.0', 9000) failed: [Errno 98] Address already "
+             "in use\n")
+    d = diagnose(Evidence(log=other))
+    assert not any("metrics" in line for line in d.signature), d.signature
+
+
+def test_a_failed_cd_in_an_entrypoint_is_quoted_with_the_exec_error_it_leads_to() -> None:
+    log = ("/entrypoint.sh: 3: cd: can't cd to /srv/app\nstarting\n"
+           "python3: can't open file '/srv/main.py': [Errno 2] No such file or directory\n")
+    d = diagnose(Evidence(exit_code=2, log=log))
+    assert d.category == "exec-error"
+    assert "can't open file" in d.signature[0], d.signature
+    assert d.signature[1].endswith("cd: can't cd to /srv/app"), d.signature

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from bot.diagnosis.categories import Category
 from bot.diagnosis.detectors.bursts import last_burst
+from bot.diagnosis.detectors.logs import DEPENDENCY, PORT
 from bot.diagnosis.finding import Finding, anywhere, finding, mentions
 from bot.diagnosis.logtext import Line
 
@@ -19,6 +20,7 @@ _SERVER_ERROR = re.compile(
     r"\d \[ERROR\] |\[ERROR\] \[(?:MY-\d+|Entrypoint)\]")  # MySQL/MariaDB, their image
 _FOLLOW_ON = re.compile(r"(?:^|\] )Aborting\.?\s*$|database system is shut down|"
                         r"exited with code", re.I)
+_CAUSE_REACH = 4
 _WORDS = ("FATAL:  ", "PANIC:  ", "initdb", "pg_ctl", "pg_basebackup", "postgres", "mysqld",
           "mariadbd", "mysql_install_db", "[ERROR]")
 _CONFIG = re.compile(
@@ -40,4 +42,11 @@ def detect(lines: Sequence[Line]) -> Finding | None:
         return None
     head = lines[burst[0]]
     category = Category.CONFIG_ERROR if _CONFIG.search(head.shown) else Category.APP_FATAL
+    # a fatal line that is the consequence of an error logged just above it at a lower level
+    # (PostgreSQL's "could not bind …: Address already in use" before "FATAL:  could not
+    # create any TCP/IP sockets"): that error is the cause, quoted first
+    cause = next((ln for ln in reversed(lines[max(0, head.index - _CAUSE_REACH):head.index])
+                  if PORT.search(ln.core) or DEPENDENCY.search(ln.core)), None)
+    if cause is not None:
+        return finding(category, [cause, head], headline=cause.core.strip())
     return finding(category, [head], headline=head.core.strip())

@@ -13,6 +13,10 @@ from bot.diagnosis.logtext import Line
 _EXCEPTION = re.compile(r"^\*\* \([\w.]+\) ")
 _NESTED = re.compile(r"^\s+\*\* \([\w.]+\) ")  # `** (EXIT) …` under the one above
 _KERNEL = re.compile(r"^Kernel pid terminated|^\{\\?\"Kernel pid terminated")
+# the boot script's start function crashed: `{"init terminating in do_boot",{Reason,Stack}}`
+# and its short form `init terminating in do_boot ({Reason,…})`
+_DO_BOOT = re.compile(r'^\{"init terminating in do_boot",|^init terminating in do_boot \(')
+_REASON = re.compile(r'\{"init terminating in do_boot",\{?(\{[^\[]*?\}|\w+),?')
 _NESTED_REACH = 12
 
 
@@ -24,6 +28,11 @@ def detect(lines: Sequence[Line]) -> Finding | None:
         root = inner[-1] if inner else lines[i]
         return finding(Category.APP_FATAL, [lines[i], root], runtime="erlang",
                        headline=root.core.strip())
+    i = next((ln.index for ln in lines if _DO_BOOT.match(ln.core)), None)
+    if i is not None:
+        m = _REASON.search(lines[i].core)
+        return finding(Category.APP_FATAL, [lines[i]], runtime="erlang",
+                       headline=m.group(1) if m else lines[i].core.strip())
     i = last(lines, _KERNEL)
     if i is not None:
         return finding(Category.APP_FATAL, [lines[i]], runtime="erlang",

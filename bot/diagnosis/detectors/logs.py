@@ -55,8 +55,9 @@ DEPENDENCY = re.compile(
     r"cannot connect to host|can't connect to (local )?(MySQL|MariaDB|server)|"
     r"connect(ion)? timed out|i/o timeout|(could not|failed to|unable to|cannot) connect to|"
     r"Connection reset by peer|server closed the connection unexpectedly|"
-    r"Is the server running on|(?-i::econnrefused\b|:nxdomain\b|:ehostunreach\b)", re.I)
-PORT = re.compile(r"(?-i:\bEADDRINUSE\b|BindException|AddrInUse|:eaddrinuse\b)|"
+    r"Is the server running on|(?-i:[:{,]econnrefused\b|[:{,]nxdomain\b|[:{,]ehostunreach\b)",
+    re.I)
+PORT = re.compile(r"(?-i:\bEADDRINUSE\b|BindException|AddrInUse|[:{,]eaddrinuse\b)|"
                   r"address already in use|port "
                   r"is already allocated|(port|address) \S* ?(was|is) already in use|"
                   r"cannot bind socket|could not bind to address", re.I)
@@ -101,6 +102,23 @@ def _stated_at(lines: Sequence[Line], line: Line, pattern: re.Pattern[str]) -> L
     return line
 
 
+# An address as logs print it: `('0.0.0.0', 8000)`, `10.0.0.3:5432`, `[::1]:80`.
+_ADDRESS = re.compile(r"\('[\w.:-]+', \d+\)|\b\d{1,3}(?:\.\d{1,3}){3}:\d+\b|\[[0-9a-f:]+\]:\d+")
+
+
+def _same_address_above(lines: Sequence[Line], line: Line) -> Line | None:
+    """The loud line right above `line` when it reports on the same address (a server's
+    "Connection in use: ('0.0.0.0', 8000)" over the errno its retry got): the statement
+    the errno elaborates."""
+    above = prev_nonblank(lines, line.index)
+    if above is None or above.index < line.index - 2 or not loud(above):
+        return None
+    addresses = set(_ADDRESS.findall(line.core))
+    if not addresses or not addresses & set(_ADDRESS.findall(above.core)):
+        return None
+    return above
+
+
 def detect_dependency(lines: Sequence[Line]) -> Finding | None:
     """A refused/unresolvable dependency or a taken port, among the last lines or loud."""
     if not mentions(lines, _DEPENDENCY_WORDS + _PORT_WORDS):
@@ -113,7 +131,8 @@ def detect_dependency(lines: Sequence[Line]) -> Finding | None:
                                   (DEPENDENCY, Category.DEPENDENCY_UNAVAILABLE)):
             if pattern.search(line.core):
                 stated = _stated_at(lines, line, pattern)
-                return finding(category, [stated], headline=stated.core.strip())
+                return finding(category, [_same_address_above(lines, stated), stated],
+                               headline=stated.core.strip())
     return None
 
 

@@ -21,6 +21,9 @@ _CRASH_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?<!no )(?:Assertion [`'\"].*[`'\"]? failed|\bassert(?:ion)? fail(?:ed|ure)\b|"
                r"\bassertion `[^`]*' failed|\bAssertion\b.{1,400}\bfailed\.?\s*$)", re.I),
     re.compile(r"Fatal Python error: "),
+    # a sanitizer's report (ASan/LSan/TSan/UBSan/MSan): the line that names the fault
+    re.compile(r"\b(?:ERROR|WARNING): (?:Address|Leak|Thread|UndefinedBehavior|Memory)"
+               r"Sanitizer: |runtime error: .*(?:overflow|misaligned|null pointer)"),
     re.compile(r"\*\*\* ?SIG[A-Z]+ (?:\(@0x[0-9a-f]+\) )?received|"
                r"\*\*\* Aborted at \d+|[Cc]aught signal \(?SIG[A-Z]+\)?|"
                r"[Cc]aught (?:Segmentation fault|Aborted|Bus error|Illegal instruction)|"
@@ -35,7 +38,7 @@ _CRASH_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 # lower-cased words one of which occurs wherever a crash pattern matches
 _WORDS = ("check failed", "terminate called", "assert", "fatal python", "***", "free(",
-          "crashed by signal",
+          "crashed by signal", "sanitizer", "runtime error",
           "double free", "malloc", "corrupted", "segmentation", "bus error", "illegal instr",
           "floating point", "core dumped", "sig", "signal 11", "qemu", "memory allocation")
 _WHAT = re.compile(r"^\s*what\(\):\s+")

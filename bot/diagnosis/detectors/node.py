@@ -35,6 +35,9 @@ _ERROR = re.compile(r"^(?:Uncaught )?(?:[A-Z][\w]*(?:Error|Exception)|Error)"
                     r"(?: \[[\w]+\])?: .+|^\[?UnhandledPromiseRejection")
 _FRAME = re.compile(r"^\s*at ")
 _CODE = re.compile(r"^\s*(code|errno|syscall): ")
+# `[cause]: Error: connect ECONNREFUSED …` in the inspected error object (Error.cause): the
+# deepest one is the root of the chain, quoted with the headline.
+_CAUSE = re.compile(r"^\s*\[cause\]: \S")
 
 
 _MESSAGE_LINES = 8  # an error message may run over a few lines (`Require stack:` …)
@@ -65,10 +68,15 @@ def detect(lines: Sequence[Line]) -> Finding | None:
     if found is None:
         return None
     picked: list[Line | None] = [lines[found]]
+    block: list[Line] = []
     for line in lines[found + 1:found + 40]:
-        if _CODE.match(line.core):
-            picked.append(line)
-        if line.core.strip() == "}":
+        block.append(line)
+        if line.core.rstrip() == "}":
             break
+    causes = [ln for ln in block if _CAUSE.match(ln.core)]
+    # the object's own properties, or those of its deepest cause
+    start = causes[-1].index if causes else found
+    picked += [causes[-1] if causes else None]
+    picked += [ln for ln in block if ln.index > start and _CODE.match(ln.core)][:3]
     return finding(Category.NODE_EXCEPTION, picked, runtime="node",
                    headline=lines[found].core.strip())

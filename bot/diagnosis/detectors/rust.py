@@ -11,7 +11,7 @@ from bot.diagnosis.finding import Finding, finding, last, next_nonblank
 from bot.diagnosis.logtext import Line
 
 _PANIC = re.compile(r"thread '([^']*)'(?: \(\d+\))? panicked at (.*)$")
-_OVERFLOW = re.compile(r"thread '[^']*' has overflowed its stack|"
+_OVERFLOW = re.compile(r"thread '[^']*'(?: \(\d+\))? has overflowed its stack|"
                        r"fatal runtime error: stack overflow")
 
 

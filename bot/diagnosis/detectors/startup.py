@@ -12,7 +12,8 @@ from bot.diagnosis.finding import Finding, anywhere, detail_of, finding, loud, m
 from bot.diagnosis.logtext import Line
 
 _EXEC: tuple[re.Pattern[str], ...] = (
-    re.compile(r"exec format error"),
+    re.compile(r"exec format error|cannot execute binary file|cannot execute: required file "
+               r"not found", re.I),
     re.compile(r"exec user process caused"),
     re.compile(r"executable file not found in \$PATH"),
     re.compile(r"OCI runtime (create|exec|start) failed"),
@@ -25,7 +26,8 @@ _EXEC: tuple[re.Pattern[str], ...] = (
     re.compile(r"^(?:/\S*/)?(?:ba|da|z|a)?sh: (?:\d+: |line \d+: )?.*: "
                r"(?:not found|command not found|Permission denied|No such file or directory)"),
     re.compile(r": line \d+: .*: (?:not found|command not found|Permission denied|"
-               r"No such file or directory)$|^\S+: \d+: \S+: (?:not found|Permission denied)$"),
+               r"No such file or directory)$|^\S+: \d+: (?:exec: )?\S+: (?:not found|"
+               r"Permission denied)$"),
     re.compile(r"can't open file .*\[Errno \d+\]"),
     re.compile(r"^(?:/usr)?(?:/bin/)?env: .*: No such file or directory"),
     re.compile(r"^exec \S+: (no such file or directory|permission denied)"),
@@ -39,7 +41,7 @@ _EXEC: tuple[re.Pattern[str], ...] = (
 _EXEC_WORDS = ("exec", "not found", "permission denied", "no such file", "oci runtime",
                "can't open file", "npm err", "pnpm", "error command", "\\r", "^m",
                "bad interpreter", "illegal option", "install or update .net", "package.json",
-               "starting container process", "bad substitution")
+               "starting container process", "bad substitution", "cannot execute")
 _EXEC_FOCUS = re.compile(r'exec: \\?"[^"\\]+\\?": [^:"\\]+|exec \S+: (no such file or directory|'
                          r'exec format error|permission denied)')
 
