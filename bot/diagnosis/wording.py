@@ -255,6 +255,11 @@ WORDING: dict[Category, Wording] = {
                   "the module:attribute argument, WORKDIR and PYTHONPATH.",
                   says(r"[AW]SGI app|Failed to find (attribute|application object)|"
                        r"Flask application|must be callable")),
+             Hint("The entrypoint uses bash syntax (${{var//…}}, arrays, [[ … ]]) but runs "
+                  "under sh: start it with bash (#!/bin/bash) or write POSIX sh.",
+                  says(r"Bad substitution")),
+             Hint("The server refuses to run as root: set the pod's securityContext.runAsUser "
+                  "to the image's service user.", says(r"as root|\"root\" execution")),
              Hint("The command line is rejected: check command/args in the pod spec against "
                   "the program's usage.",
                   says(r"arguments are required|unrecognized (arguments|option)|flag provided "

@@ -178,14 +178,21 @@ def test_a_server_crash_report_names_the_signal_not_its_empty_assertion_field() 
      "permission denied\n", 'exec: "/srv/agent": permission denied'),
     ('OCI-less runtime: starting container process caused "exec: \\"/srv/agent\\": no such file '
      'or directory"\n', "no such file or directory"),
-    ("INFO  [db] migrations applied\n/srv/start.sh: 7: Bad substitution\n",
-     "/srv/start.sh: 7: Bad substitution"),
 ])
 def test_start_up_failures_of_the_runtime_and_the_entrypoint_are_exec_errors(
         log: str, quoted: str) -> None:
     d = diagnose(Evidence(log=log))
     assert d.category == "exec-error", (d.category, d.signature)
     assert quoted in "\n".join(d.signature)
+
+
+def test_bash_syntax_under_sh_is_a_start_up_config_error_that_says_so() -> None:
+    """Issue 17: `Bad substitution` in an entrypoint is a start-up/config error, not exec."""
+    d = diagnose(Evidence(exit_code=2, log="INFO  [db] migrations applied\n"
+                                           "/srv/start.sh: 7: Bad substitution\n"))
+    assert d.category == "config-error", (d.category, d.signature)
+    assert d.signature == ("/srv/start.sh: 7: Bad substitution",)
+    assert any("bash syntax" in h for h in d.hints), d.hints
 
 
 @pytest.mark.parametrize("line", [

@@ -527,3 +527,41 @@ def test_a_failed_cd_in_an_entrypoint_is_quoted_with_the_exec_error_it_leads_to(
     assert d.category == "exec-error"
     assert "can't open file" in d.signature[0], d.signature
     assert d.signature[1].endswith("cd: can't cd to /srv/app"), d.signature
+
+
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # Perl: the die's own line, not the compile follow-on under it
+    ("Can't locate Net/Stomp.pm in @INC (you may need to install the Net::Stomp module) "
+     "(@INC contains: /usr/lib/perl5) at bin/relay line 9.\n"
+     "BEGIN failed--compilation aborted at bin/relay line 9.\n", "app-fatal",
+     ("Can't locate Net/Stomp.pm in @INC",)),
+    ("queue: 3 jobs\nNo handler for job type 'resize' at lib/Jobs.pm line 41, <STDIN> line 2.\n",
+     "app-fatal", ("No handler for job type 'resize'",)),
+    # gunicorn with no traceback: the worker's own words above the master's reason
+    ("[2026-01-02 03:04:05 +0000] [8] [INFO] Booting worker with pid: 8\n"
+     "Failed to find application object 'wsgi' in 'site.main'\n"
+     "[2026-01-02 03:04:05 +0000] [8] [INFO] Worker exiting (pid: 8)\n"
+     "[2026-01-02 03:04:05 +0000] [1] [ERROR] Reason: App failed to load.\n", "config-error",
+     ("Failed to find application object 'wsgi'",)),
+    # a timed-out read or handshake is an unavailable dependency
+    ("Traceback (most recent call last):\n  File \"/srv/sync.py\", line 3, in <module>\n"
+     "    pull()\nhttpx.ReadTimeout: timed out\n", "dependency-unavailable",
+     ("httpx.ReadTimeout",)),
+    ("Traceback (most recent call last):\n  File \"/srv/tls.py\", line 3, in <module>\n"
+     "    wrap()\nTimeoutError: _ssl.c:1000: The handshake operation timed out\n",
+     "dependency-unavailable", ("The handshake operation timed out",)),
+    # glibc's tcache double-free report
+    ("decoding\nfree(): double free detected in tcache 2\n", "native-crash",
+     ("double free detected in tcache 2",)),
+    # a jar without Main-Class is the launcher refusing to start
+    ("no main manifest attribute, in /srv/service.jar\n", "exec-error",
+     ("no main manifest attribute",)),
+    # servers refusing to run as root, and a config file a server rejects
+    ('"root" execution of the Keystore server is not permitted.\nThe server must be started '
+     "under an unprivileged user ID.\n", "config-error", ('"root" execution of',)),
+    ("\n*** FATAL CONFIG FILE ERROR (Keystore 2.1) ***\nReading the configuration file, at line "
+     "4\n>>> 'maxclients many'\nargument must be a number\n", "config-error",
+     ("FATAL CONFIG FILE ERROR",)),
+])
+def test_second_round_held_out_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
+    check(log, category, *quoted)

@@ -53,7 +53,8 @@ DEPENDENCY = re.compile(
     r"can't reach database server|could not connect to any servers|"
     r"No route to host|Communications link failure|failed to establish a new connection|"
     r"cannot connect to host|can't connect to (local )?(MySQL|MariaDB|server)|"
-    r"connect(ion)? timed out|i/o timeout|(could not|failed to|unable to|cannot) connect to|"
+    r"connect(ion)? timed out|i/o timeout|read timed out|handshake operation timed out|"
+    r"(?-i:\bReadTimeout\w*|^TimeoutError\b)|(could not|failed to|unable to|cannot) connect to|"
     r"Connection reset by peer|server closed the connection unexpectedly|"
     r"Is the server running on|(?-i:[:{,]econnrefused\b|[:{,]nxdomain\b|[:{,]ehostunreach\b)",
     re.I)
@@ -68,7 +69,7 @@ _DEPENDENCY_WORDS = (
     "link failure", "serverselection", "mongonetwork", "nobrokers", "amqpconnection",
     "cannotconnect", "connectionbad", "connectexception", "connecttimeout", "connectionerror",
     "connecterror", "new connection", "connect to", "timed out", "timeout", "reset by peer",
-    "closed the connection", "server running on", "establishing a connection",
+    "closed the connection", "server running on", "establishing a connection", "timeouterror",
     "actively refused", "reach database", "any servers")
 _PORT_WORDS = ("eaddrinuse", "already in use", "bindexception", "already allocated",
                "addrinuse", "cannot bind", "could not bind")

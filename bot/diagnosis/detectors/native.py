@@ -30,7 +30,8 @@ _CRASH_PATTERNS: tuple[re.Pattern[str], ...] = (
                r"received signal SIG[A-Z]+|qemu: uncaught target signal \d+|"
                r"\bcrashed by signal:? \d+"),  # a server's own crash report (Redis)
     re.compile(r"\*\*\* (stack smashing|buffer overflow) detected \*\*\*"),
-    re.compile(r"double free or corruption|free\(\): invalid|malloc\(\): |corrupted size vs|"
+    re.compile(r"double free or corruption|double free detected|free\(\): invalid|"
+               r"malloc\(\): |corrupted size vs|"
                r"memory allocation of \d+ bytes failed"),
     re.compile(r"Segmentation fault|Bus error|Illegal instruction|Floating point exception|"
                r"Aborted \(core dumped\)|\(core dumped\)"),

@@ -119,12 +119,30 @@ def detect_gunicorn(lines: Sequence[Line]) -> Finding | None:
     if exc is not None:  # the traceback's head scrolled away; its exception line is left
         return finding(Category.PYTHON_EXCEPTION, [exc, lines[reason]], runtime="python",
                        headline=exc.core.strip())
+    said = _worker_said(lines, reason)
+    if said is not None:  # no traceback: the worker printed why it could not load the app
+        return finding(Category.APP_FATAL, [said, lines[reason]], runtime="python",
+                       headline=said.core.strip())
     return finding(Category.APP_FATAL, picked, runtime="python",
                    headline=lines[reason].core.strip())
 
 
 _BOOTING = re.compile(r"Booting worker with pid|Starting gunicorn")
 _WORKER_REACH = 40
+
+
+# gunicorn's own log line (default format): `[2026-01-02 03:04:05 +0000] [41] [INFO] …`
+_GUNICORN_LOG = re.compile(r"^\[[^\]]+\] \[\d+\] \[[A-Z]+\] ")
+
+
+def _worker_said(lines: Sequence[Line], reason: int) -> Line | None:
+    """The last plain line a worker printed since it booted (not one of gunicorn's own)."""
+    for line in reversed(lines[max(0, reason - _WORKER_REACH):reason]):
+        if _BOOTING.search(line.core):
+            return None
+        if line.core.strip() and not indented(line) and not _GUNICORN_LOG.match(line.shown):
+            return line
+    return None
 
 
 def _exception_above(lines: Sequence[Line], reason: int) -> Line | None:

@@ -34,8 +34,6 @@ _EXEC: tuple[re.Pattern[str], ...] = (
     # runc/containerd reporting why it could not start the process
     re.compile(r"starting container process caused|exec: \\?\"[^\"]+\\?\": (?:permission denied|"
                r"no such file or directory|executable file not found)"),
-    # a bash-only construct run by sh (dash/ash): the script stops at that line
-    re.compile(r"^\S+: (?:line )?\d+: (?:\S+: )?Bad substitution$"),
     re.compile(r"npm ERR! missing script: |ERR_PNPM_NO_SCRIPT|error Command \"[^\"]+\" not found"),
 )
 _EXEC_WORDS = ("exec", "not found", "permission denied", "no such file", "oci runtime",
@@ -106,7 +104,13 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                r"bootstrap checks? fail|(secret|configmap|config map)s? \"[^\"]+\" not found|"
                r"couldn't find key \S+ in (Secret|ConfigMap)", re.I),
     re.compile(r"Syntax error on line \d+ of|invalid argument \"[^\"]*\" for \"[^\"]*\" "
-               r"flag", re.I),
+               r"flag|\bconfig(?:uration)? file error\b", re.I),
+    # a bash-only construct run by sh (dash/ash): the entrypoint stops at that line
+    re.compile(r"^\S+: (?:line )?\d+: (?:\S+: )?Bad substitution$"),
+    # a server that refuses to run as root: the pod's security context is the setting
+    re.compile(r"\"root\" execution of .* is not permitted|must not be run as root|"
+               r"(?:running|run) as root is not (?:allowed|permitted|supported)|"
+               r"how to run \w+ as root", re.I),
     # an ASGI/WSGI server told to serve an app that its module path does not lead to
     re.compile(r"Error loading [AW]SGI app|Failed to find (?:attribute|application object) "
                r"'[^']+' in '[^']+'|Could not locate a Flask application|"
@@ -118,7 +122,8 @@ CONFIG_WORDS = ("config", "settings", "flag", "unrecognized", "usage:", "unknown
                 "option", "placeholder", "${", "must be", "required key", "variable",
                 "properties", "argument", "parameter", "$", "unbound", "not set", "vm option",
                 "heap size", "bootstrap check", "secret", "configmap", "config map",
-                "sgi app", "failed to find", "flask application", "must be callable")
+                "sgi app", "failed to find", "flask application", "must be callable",
+                "file error", "bad substitution", "root")
 
 
 def detect_config(lines: Sequence[Line]) -> Finding | None:
