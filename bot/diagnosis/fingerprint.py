@@ -1,8 +1,9 @@
 """A stable fingerprint of a crash signature, so "the same crash" is recognised across
 pods, replicas, restarts and days: timestamps (ISO, Go log, syslog, klog, `26 Feb 2023`),
 UUIDs, addresses and hex ids, IPs and ports, pod names (the kubelet's random suffixes),
-numbers of any kind (line numbers, goroutine/thread ids, pids, counts) and a goroutine's
-wait time are normalised before hashing. Transport prefixes never reach a signature
+numbers of any kind (line numbers, goroutine/thread ids, pids, counts), a goroutine's
+wait time and V8's GC trace line (its sizes and remarks vary between runs of one leak) are
+normalised before hashing. Transport prefixes never reach a signature
 (`bot.diagnosis.logtext` strips them), so a CRI, compose, journald or JSON-wrapped copy of a
 log hashes like the log.
 """
@@ -18,6 +19,10 @@ _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 # the kubelet's random name suffixes (k8s.io/apimachinery rand.String: no vowels, no 0/1/3)
 _K8S_RAND = r"[bcdfghjklmnpqrstvwxz2456789]"
 _NORMALISERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # V8's trace of its last collections before a heap OOM: sizes, timings and the
+    # collector's remarks differ from run to run of the same leak, so the line is its kind
+    (re.compile(r"^\[\d+:0x[0-9a-f]+\]\s+\d+ ms: (?:Mark-Compact|Mark-sweep|Mark-compact|"
+                r"Scavenge)\b.*$"), "<v8 gc trace>"),
     (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"), "<ts>"),
     (re.compile(r"\b\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)?"), "<ts>"),
     (re.compile(rf"\b(?:{_DAY},? )?\d{{1,2}} {_MONTH} \d{{4}}(?: \d\d:\d\d:\d\d(?:\.\d+)?)?"),

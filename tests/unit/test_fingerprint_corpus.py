@@ -175,6 +175,9 @@ SAME_CRASH = {
     frozenset({"jvm-n001", "jvm-005", "jvm-n002"}),  # Spring Boot: Port … was already in use
     frozenset({"jvm-n004", "jvm-n005"}),  # Elasticsearch: vm.max_map_count too low
     frozenset({"k8s-001", "k8s-events-n001", "k8s-events-n002"}),  # describe: OOMKilled
+    # V8: "Ineffective mark-compacts near heap limit" after its GC trace (whose sizes and
+    # remarks are not part of the crash's identity)
+    frozenset({"node-003", "node-n001"}),
 }
 
 

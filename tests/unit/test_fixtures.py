@@ -1,5 +1,7 @@
-"""Every real crash in tests/fixtures/crash_logs*.jsonl (173 cases): the signature holds
-every expected substring and the category is one the case accepts."""
+"""Every real crash in tests/fixtures/crash_logs*.jsonl (173 cases) and in the blind local
+corpus local_crashes.jsonl (123 cases, produced on this machine by
+tests/fixtures/local_crashes.py): the signature holds every expected substring and the
+category is one the case accepts."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import pytest
 from bot.diagnosis.engine import Evidence, diagnose
 from tests.conftest import FIXTURES
 
-FILES = {"crash_logs.jsonl": 27, "crash_logs_2.jsonl": 52, "crash_logs_3.jsonl": 94}
+FILES = {"crash_logs.jsonl": 27, "crash_logs_2.jsonl": 52, "crash_logs_3.jsonl": 94,
+         "local_crashes.jsonl": 123}
+UPSTREAM = ("crash_logs.jsonl", "crash_logs_2.jsonl", "crash_logs_3.jsonl")
 CASES = [(name, json.loads(line)) for name in FILES
          for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
 
@@ -37,8 +41,8 @@ def test_fixture_signature_and_category(case: dict) -> None:
 def test_the_refresh_script_knows_every_fixture_file(tmp_path) -> None:
     from tests.fixtures import refresh
 
-    assert set(FILES) <= set(refresh.NAMES)
-    for name in FILES:
+    assert set(UPSTREAM) <= set(refresh.NAMES)
+    for name in UPSTREAM:
         (tmp_path / name).write_bytes((FIXTURES / name).read_bytes())
     assert refresh.stale_files(tmp_path) == []
     (tmp_path / "crash_logs_3.jsonl").write_text("{}\n")
