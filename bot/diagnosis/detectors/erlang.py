@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from bot.diagnosis.categories import Category
-from bot.diagnosis.finding import Finding, finding, last
+from bot.diagnosis.finding import Finding, finding, first, last
 from bot.diagnosis.logtext import Line
 
 _EXCEPTION = re.compile(r"^\*\* \([\w.]+\) ")
@@ -28,7 +28,7 @@ def detect(lines: Sequence[Line]) -> Finding | None:
         root = inner[-1] if inner else lines[i]
         return finding(Category.APP_FATAL, [lines[i], root], runtime="erlang",
                        headline=root.core.strip())
-    i = next((ln.index for ln in lines if _DO_BOOT.match(ln.core)), None)
+    i = first(lines, _DO_BOOT)
     if i is not None:
         m = _REASON.search(lines[i].core)
         return finding(Category.APP_FATAL, [lines[i]], runtime="erlang",
