@@ -80,10 +80,21 @@ def fold_of(case: dict[str, Any]) -> str:
     return ""
 
 
-def load_cases() -> list[dict[str, Any]]:
+def load_cases(ref: str | None = None) -> list[dict[str, Any]]:
+    """The cases of today's fixtures, or of the fixtures as they were at git `ref` (labels
+    included: e.g. the blind corpus as committed, before any label was revised)."""
     cases = []
     for name in FILES:
-        for line in (FIXTURES / name).read_text().splitlines():
+        if ref is None:
+            text = (FIXTURES / name).read_text()
+        else:
+            shown = subprocess.run(["git", "-C", str(ROOT), "show",
+                                    f"{ref}:tests/fixtures/{name}"],
+                                   capture_output=True, text=True, check=False)
+            if shown.returncode:
+                continue  # the file did not exist yet
+            text = shown.stdout
+        for line in text.splitlines():
             if line.strip():
                 cases.append({**json.loads(line), "file": name})
     return cases
@@ -147,13 +158,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="also measure bot/diagnosis as of this git ref (repeatable)")
     parser.add_argument("--runtimes", action="store_true",
                         help=f"rows per runtime family and fold of {FOLDED}")
+    parser.add_argument("--fixtures-at", metavar="REF",
+                        help="measure on the fixtures as of this git ref (default: today's)")
     parser.add_argument("--misses", action="store_true",
                         help="list the cases the last column gets wrong")
     parser.add_argument("--fold", choices=("A", "B", "L1", "L2"),
                         help="list only the misses of this fold and print no row that includes "
                              "the other fold of its file: keeps it unread while tuning")
     args = parser.parse_args(argv)
-    cases = load_cases()
+    cases = load_cases(args.fixtures_at)
     columns: list[tuple[str, list[dict[str, Any]]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for n, spec in enumerate(args.at):
