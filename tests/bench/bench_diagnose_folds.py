@@ -38,7 +38,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
-FILES = ("crash_logs.jsonl", "crash_logs_2.jsonl", "crash_logs_3.jsonl", "local_crashes.jsonl")
+FILES = ("crash_logs.jsonl", "crash_logs_2.jsonl", "crash_logs_3.jsonl", "local_crashes.jsonl",
+         "local_crashes_2.jsonl")
 FOLDED = "crash_logs_3.jsonl"
 # The blind corpus produced on this machine (tests/fixtures/local_crashes.py): every case has
 # the same source, so its folds are by case: L1 when the first byte of the id's SHA-256 is
@@ -133,7 +134,7 @@ def rows_of(cases: list[dict[str, Any]], runtimes: bool) -> list[tuple[str, list
         rows.append((f"{name}", pick(lambda c, n=name: c["file"] == n)))
         rows += [(f"  fold {f}", pick(lambda c, f=f: fold_of(c) == f))
                  for f in FOLDS.get(name, ())]
-    rows.append(("public", pick(lambda c: c["file"] != LOCAL)))
+    rows.append(("public", pick(lambda c: not c["file"].startswith("local_"))))
     rows.append(("all", list(range(len(cases)))))
     if runtimes:
         for name, folds in FOLDS.items():
