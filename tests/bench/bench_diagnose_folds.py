@@ -85,6 +85,9 @@ def load_cases(ref: str | None = None) -> list[dict[str, Any]]:
     """The cases of today's fixtures, or of the fixtures as they were at git `ref` (labels
     included: e.g. the blind corpus as committed, before any label was revised)."""
     cases = []
+    if ref is not None:  # a commit, also when named by its subject (':/Blind corpus')
+        ref = subprocess.run(["git", "-C", str(ROOT), "rev-parse", ref], capture_output=True,
+                             text=True, check=True).stdout.strip()
     for name in FILES:
         if ref is None:
             text = (FIXTURES / name).read_text()
