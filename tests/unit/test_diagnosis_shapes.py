@@ -565,3 +565,45 @@ def test_a_failed_cd_in_an_entrypoint_is_quoted_with_the_exec_error_it_leads_to(
 ])
 def test_second_round_held_out_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
     check(log, category, *quoted)
+
+
+@pytest.mark.parametrize(("log", "category", "quoted", "exit_code"), [
+    # a Python 3.11 exception group: the group and its first sub-exception
+    ("  + Exception Group Traceback (most recent call last):\n  |   File \"/srv/a.py\", line 9, "
+     "in <module>\n  | ExceptionGroup: unhandled errors in a TaskGroup (2 sub-exceptions)\n"
+     "  +-+---------------- 1 ----------------\n    | Traceback (most recent call last):\n"
+     "    |   File \"/srv/a.py\", line 4, in pull\n    | socket.gaierror: [Errno -2] Name or "
+     "service not known\n    +---------------- 2 ----------------\n    | ValueError: x\n"
+     "    +------------------------------------\n", "dependency-unavailable",
+     ("ExceptionGroup: unhandled errors in a TaskGroup", "socket.gaierror"), 1),
+    # a downloader's final line over its "Resolving … failed" progress line
+    ("--2026-01-02 03:04:05--  http://assets.svc.invalid/a.tgz\nResolving assets.svc.invalid "
+     "(assets.svc.invalid)... failed: Name or service not known.\n"
+     "wget: unable to resolve host address 'assets.svc.invalid'\n", "dependency-unavailable",
+     ("unable to resolve host address",), 4),
+    # an entrypoint's own check of its config file
+    ("checking\nsettings /srv/app.toml not found\n", "config-error",
+     ("settings /srv/app.toml not found",), 1),
+    # a server's burst: the rejected setting, not the unrelated error before it
+    ("2026-01-02 03:04:05 0 [ERROR] Could not open the plugin table. Some plugins may be not "
+     "loaded\n2026-01-02 03:04:05 0 [ERROR] mysqld: unknown option '--turbo'\n"
+     "2026-01-02 03:04:05 0 [ERROR] Aborting\n", "config-error", ("unknown option '--turbo'",),
+     7),
+    # a fetch that timed out
+    ("DOMException [TimeoutError]: The operation was aborted due to timeout\n    at f (/srv/a.mjs:"
+     "1:1)\n", "dependency-unavailable", ("aborted due to timeout",), 1),
+    # a clap-style rejected flag value
+    ("error: invalid value 'many' for '--workers <N>': invalid digit found in string\n\n"
+     "For more information, try '--help'.\n", "config-error", ("invalid value 'many'",), 2),
+    # the app's fatal line, then abort(): a native crash quoting that line
+    ("codec: frame 12\nfatal: bitstream desynchronised at frame 12\n", "native-crash",
+     ("fatal: bitstream desynchronised",), 134),
+])
+def test_second_blind_set_shapes(log: str, category: str, quoted: tuple[str, ...],
+                                 exit_code: int) -> None:
+    check(log, category, *quoted, exit_code=exit_code)
+
+
+def test_an_app_fatal_line_without_a_fault_exit_stays_app_fatal() -> None:
+    check("codec: frame 12\nfatal: bitstream desynchronised at frame 12\n", "app-fatal",
+          "fatal: bitstream desynchronised", exit_code=1)

@@ -28,7 +28,7 @@ _CONFIG = re.compile(
     r"wrong ownership|permissions should be|incompatible with server|initialized by "
     r"PostgreSQL version|configuration file|unrecognized configuration parameter|invalid value "
     r"for parameter|unknown variable|option is not specified|environment variable|"
-    r"is uninitialized", re.I)
+    r"is uninitialized|could not access directory|unknown (?:option|variable)", re.I)
 
 
 def detect(lines: Sequence[Line]) -> Finding | None:
@@ -40,7 +40,10 @@ def detect(lines: Sequence[Line]) -> Finding | None:
                         and not _FOLLOW_ON.search(ln.core)])
     if burst is None:
         return None
-    head = lines[burst[0]]
+    # the burst's rejected setting, when one of its lines names it, else its first line
+    head = next((lines[i] for i in range(burst[0], burst[1] + 1)
+                 if _SERVER_ERROR.search(lines[i].shown) and _CONFIG.search(lines[i].shown)),
+                lines[burst[0]])
     category = Category.CONFIG_ERROR if _CONFIG.search(head.shown) else Category.APP_FATAL
     # a fatal line that is the consequence of an error logged just above it at a lower level
     # (PostgreSQL's "could not bind …: Address already in use" before "FATAL:  could not

@@ -65,8 +65,38 @@ def _headless(lines: Sequence[Line]) -> Finding | None:
     return None
 
 
+# Python 3.11+ exception groups: `+ Exception Group Traceback …`, the group's line
+# (`| ExceptionGroup: … (2 sub-exceptions)`) and each sub-exception's traceback drawn with
+# `|` margins.
+_GROUP_TRACEBACK = re.compile(r"^\s*\+ Exception Group Traceback \(most recent call last\):")
+_GROUP = re.compile(r"^[\s|]*([A-Za-z_][\w.]*Group): .*\(\d+ sub-exceptions?\)\s*$")
+_MARGIN = re.compile(r"^[\s|+]*\| ")
+_LEAF = re.compile(r"^[A-Za-z_][\w.]*(?:Error|error|Exception|Exit|Interrupt|Timeout|timeout|"
+                   r"Failure)"
+                   r"(?::\s.*)?$")
+
+
+def _exception_group(lines: Sequence[Line]) -> Finding | None:
+    """The last exception group and the first sub-exception printed under it."""
+    start = last(lines, _GROUP_TRACEBACK)
+    if start is None:
+        return None
+    group = next((ln for ln in lines[start + 1:] if _GROUP.match(ln.core)), None)
+    if group is None:
+        return None
+    leaf = next((ln for ln in lines[group.index + 1:]
+                 if _MARGIN.match(ln.core) and _LEAF.match(_MARGIN.sub("", ln.core).strip())
+                 and not _GROUP.match(ln.core)), None)
+    return finding(Category.PYTHON_EXCEPTION, [group, leaf], runtime="python",
+                   headline=_MARGIN.sub("", (leaf or group).core).strip())
+
+
 def detect(lines: Sequence[Line]) -> Finding | None:
     """The final exception of the last traceback, plus the first cause when chained."""
+    if mentions(lines, ("exception group traceback",)):
+        grouped = _exception_group(lines)
+        if grouped is not None:
+            return grouped
     if not anywhere(lines, _TRACEBACK):
         return _headless(lines)
     starts = [ln.index for ln in lines if _TRACEBACK.search(ln.core)]

@@ -90,9 +90,13 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                r"InvalidConfigurationException|ConfigError|ImproperlyConfigured)", re.I),
     re.compile(r"flag provided but not defined|unknown (shorthand )?flag|"
                r"unrecognized arguments?:|unrecognized option|invalid option|"
+               r"invalid value '[^']*' for '-|unexpected argument '[^']*' found|"
                r"error: the following arguments are required:|error: argument \S+: "
                r"(?:invalid|expected)|"
                r"unknown command \"[^\"]+\" for \"|required flag\(s\) .* not set", re.I),
+    # a config file or setting the process says is missing or not found
+    re.compile(r"\b(?:config|configuration|settings?) (?:file )?\S+ (?:is )?"
+               r"(?:missing|not found)\b", re.I),
     re.compile(r"missing required (configuration|config|env|environment variable|setting|"
                r"option|parameter)|(environment )?variable \S+ (is )?(not set|required|missing|"
                r"must be set)|required key \S+ missing|\S+ must be (set|specified|provided)\b",
