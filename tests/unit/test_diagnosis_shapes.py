@@ -607,3 +607,20 @@ def test_second_blind_set_shapes(log: str, category: str, quoted: tuple[str, ...
 def test_an_app_fatal_line_without_a_fault_exit_stays_app_fatal() -> None:
     check("codec: frame 12\nfatal: bitstream desynchronised at frame 12\n", "app-fatal",
           "fatal: bitstream desynchronised", exit_code=1)
+
+
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # Node's own "Uncaught" report, its frames printed without `at `
+    ("booting\nUncaught TypeError: cfg.map is not a function\nFROM\nModule._compile (node:"
+     "internal/modules/cjs/loader:1:1)\n", "node-exception", ("Uncaught TypeError",)),
+    # a -javaagent the JVM cannot open: the launcher's line, not its follow-on
+    ("Error opening zip file or JAR manifest missing : /srv/agent.jar\nError occurred during "
+     "initialization of VM\nagent library failed to init: instrument\n", "exec-error",
+     ("JAR manifest missing : /srv/agent.jar",)),
+    # a banner and the block under it that names the rejected value
+    ("\n*** FATAL CONFIG FILE ERROR (Keystore 2.1) ***\nReading the configuration file, at line "
+     "3\n>>> 'evict sometimes'\nargument must be one of: lru, lfu\n", "config-error",
+     ("FATAL CONFIG FILE ERROR", ">>> 'evict sometimes'", "argument must be one of")),
+])
+def test_third_blind_set_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
+    check(log, category, *quoted, exit_code=1)

@@ -1,7 +1,8 @@
 """Every real crash in tests/fixtures/crash_logs*.jsonl (173 cases) and in the blind local
 corpus local_crashes.jsonl (123 cases, produced on this machine by
 tests/fixtures/local_crashes.py): the signature holds every expected substring and the
-category is one the case accepts; and the second blind set local_crashes_2.jsonl (48)."""
+category is one the case accepts; and the second and third blind sets
+(local_crashes_2.jsonl, 48 cases; local_crashes_3.jsonl, 30 cases)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bot.diagnosis.engine import Evidence, diagnose
 from tests.conftest import FIXTURES
 
 FILES = {"crash_logs.jsonl": 27, "crash_logs_2.jsonl": 52, "crash_logs_3.jsonl": 94,
-         "local_crashes.jsonl": 123, "local_crashes_2.jsonl": 48}
+         "local_crashes.jsonl": 123, "local_crashes_2.jsonl": 48, "local_crashes_3.jsonl": 30}
 UPSTREAM = ("crash_logs.jsonl", "crash_logs_2.jsonl", "crash_logs_3.jsonl")
 CASES = [(name, json.loads(line)) for name in FILES
          for line in (FIXTURES / name).read_text().splitlines() if line.strip()]

@@ -39,7 +39,8 @@ def detect_hs_err(lines: Sequence[Line]) -> Finding | None:
 _MAIN_CLASS = re.compile(r"Error: Could not find or load main class|"
                          r"Error: Unable to access jarfile|Error: Invalid or corrupt jarfile|"
                          r"Error: (?:LinkageError|A JNI error has) occur\w* while loading main "
-                         r"class|Error: A JNI error has occurred|^no main manifest attribute, in ")
+                         r"class|Error: A JNI error has occurred|^no main manifest attribute, in |"
+                         r"^Error opening zip file or JAR manifest missing : ")
 # What the launcher prints under its error: the cause, plain or indented.
 _LAUNCHER_CAUSE = re.compile(r"^\s*(?:Caused by: )?(?:[a-z][\w$]*\.)+[A-Z][\w$]*"
                              r"(?:Exception|Error)\b")

@@ -61,8 +61,10 @@ def detect(lines: Sequence[Line]) -> Finding | None:
     for line in reversed(lines):
         if indented(line) or not _ERROR.match(line.core):
             continue
+        # `Uncaught X: …` is Node's own report (--abort-on-uncaught-exception prints its
+        # frames without `at `)
         if _frames_follow(lines, line.index) or line.core.startswith(
-                ("[UnhandledPromiseRejection", "UnhandledPromiseRejection")):
+                ("[UnhandledPromiseRejection", "UnhandledPromiseRejection", "Uncaught ")):
             found = line.index
             break
     if found is None:

@@ -130,6 +130,23 @@ CONFIG_WORDS = ("config", "settings", "flag", "unrecognized", "usage:", "unknown
                 "file error", "bad substitution", "root")
 
 
+# `*** FATAL CONFIG FILE ERROR ***`: a banner whose block below says what was rejected
+_BANNER = re.compile(r"^\s*\*{3}.*\*{3}\s*$")
+_BANNER_REACH = 5
+
+
+def _banner_detail(lines: Sequence[Line], line: Line) -> list[Line]:
+    """The block under a banner line (up to a blank line): its directive and its reason."""
+    if not _BANNER.match(line.core):
+        return []
+    block: list[Line] = []
+    for below in lines[line.index + 1:line.index + 1 + _BANNER_REACH]:
+        if not below.core.strip():
+            break
+        block.append(below)
+    return block[-2:]
+
+
 def detect_config(lines: Sequence[Line]) -> Finding | None:
     """A configuration the program rejected at start-up (skipping INFO/DEBUG noise)."""
     if not mentions(lines, CONFIG_WORDS):
@@ -140,6 +157,7 @@ def detect_config(lines: Sequence[Line]) -> Finding | None:
         for line in reversed(lines):
             if pattern.search(line.core) and loud(line) and not line.core[:1].isspace():
                 detail = detail_of(lines, line)
-                return finding(Category.CONFIG_ERROR, [line, detail],
-                               headline=(detail or line).core.strip())
+                block = _banner_detail(lines, line)
+                return finding(Category.CONFIG_ERROR, [line, detail, *block],
+                               headline=(block[-1] if block else detail or line).core.strip())
     return None
