@@ -150,10 +150,12 @@ _FAULT_EXITS = (132, 134, 135, 136, 139)
 
 
 def _found(case: _Case) -> Category:
-    """The finding's category; an app's fatal line followed by a fault signal (it printed its
-    reason, then abort()ed) is a native crash whose signature is that line."""
+    """The finding's category; an app's own fatal line (no runtime's exception report: .NET
+    aborts on an unhandled exception too) followed by a fault signal — it printed its reason,
+    then abort()ed — is a native crash whose signature is that line."""
     assert case.finding is not None
-    if case.finding.category == Category.APP_FATAL and case.ev.exit_code in _FAULT_EXITS:
+    if (case.finding.category == Category.APP_FATAL and case.finding.runtime is None
+            and case.ev.exit_code in _FAULT_EXITS):
         return Category.NATIVE_CRASH
     return case.finding.category
 
