@@ -15,7 +15,7 @@ _NESTED = re.compile(r"^\s+\*\* \([\w.]+\) ")  # `** (EXIT) …` under the one a
 _KERNEL = re.compile(r"^Kernel pid terminated|^\{\\?\"Kernel pid terminated")
 # the boot script's start function crashed: `{"init terminating in do_boot",{Reason,Stack}}`
 # and its short form `init terminating in do_boot ({Reason,…})`
-_DO_BOOT = re.compile(r'^\{"init terminating in do_boot",|^init terminating in do_boot \(')
+_DO_BOOT = re.compile(r'^(?:\{"init terminating in do_boot",|init terminating in do_boot \()')
 _REASON = re.compile(r'\{"init terminating in do_boot",\{?(\{[^\[]*?\}|\w+),?')
 _NESTED_REACH = 12
 
