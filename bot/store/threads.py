@@ -150,9 +150,10 @@ class ThreadStore:
 
     def pending(self, cluster: str, since: datetime) -> list[tuple[AlertThread, int,
                                                                   CrashRecord]]:
-        """Threads of `cluster` active since `since` with crashes recorded after their
-        `last_crash_id`: (thread, restarts not yet counted, the newest such crash). One
-        query for the tallies, one per thread for its newest crash."""
+        """Threads of `cluster` with crashes since `since` recorded after their
+        `last_crash_id`: (thread, restarts not yet counted, the newest such crash). A
+        thread quiet for weeks still gets its crash's next repeat. One query for the
+        tallies, one per thread for its newest crash."""
         c = crashes.c
         same = and_(c.cluster == _T.cluster, c.namespace == _T.namespace,
                     c.workload_kind == _T.workload_kind,
@@ -165,7 +166,8 @@ class ThreadStore:
                                       _T.identity == "OOMKilled")))))
         query = (select(_T.id, func.sum(c.restarts), func.max(c.id))
                  .select_from(alert_threads.join(crashes, same))
-                 .where(_T.cluster == cluster, _T.last_at >= since)
+                 .where(_T.cluster == cluster,
+                        func.coalesce(c.finished_at, c.recorded_at) >= since)
                  .group_by(_T.id))
         try:
             with self.engine.connect() as conn:

@@ -217,3 +217,12 @@ def test_alerts_go_to_the_team_channels_claiming_the_namespace_one_thread_each(
         assert len(rig.slack.replies(team, parents[0]["ts"])) == 1  # the repeat, in each
     assert "web / web" in rig.slack.text_of(rig.slack.messages("CSHOP")[1])
     assert len(store.threads.recent(T0 - timedelta(hours=1))) == 3
+
+
+def test_a_thread_quiet_for_weeks_gets_its_crashs_next_repeat(rig: Rig) -> None:
+    alerts, follower, store = rig.alerter()
+    alerts(record(store, 1, T0))
+    rig.clock.now = T0 + timedelta(days=30)
+    record(store, 2, rig.clock.now - timedelta(minutes=1))
+    follower.follow()
+    assert "×2*" in rig.parent_text() and len(rig.replies()) == 1
