@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,7 @@ from bot.patrol.durations import human_duration
 from bot.patrol.history import CrashRecord
 from bot.patrol.routing import Routes, channels_for
 from bot.render.blocks import render_message
+from bot.render.rows import DigestRow
 from bot.settings import Settings
 from bot.slack.client import build_web_client
 from bot.store import Store
@@ -182,6 +184,54 @@ def held_crashes_message(crashes: Sequence[CrashRecord], settings: Settings
                           burst=settings.slack.alert_burst,
                           window=human_duration(settings.slack.alert_window),
                           several=len(settings.cluster.contexts) > 1)
+
+
+@dataclass(frozen=True, slots=True)
+class RowMark:
+    """What a digest row says about its alerts: who silenced what until when (`silences`:
+    (who, until, what) with `what` a crash's label or "the whole workload"), and a link to
+    its alert thread in the digest's channel (None without one, or without a link)."""
+
+    silences: tuple[tuple[str, datetime, str], ...] = ()
+    thread_url: str | None = None
+
+
+Permalink = Callable[[str, str], "str | None"]  # (channel, ts) → the message's URL
+
+
+def row_marks(store: Store, cluster: str, rows: Sequence[DigestRow], now: datetime,
+              channel: str | None = None, permalink: Permalink | None = None
+              ) -> dict[str, RowMark]:
+    """Per digest row (keyed `namespace/kind/name`), its active silences and, given the
+    digest's `channel` and a `permalink`, the link to the newest alert thread of the
+    workload in that channel. Rows with neither are left out. A silenced crash is still
+    counted in the row: this only marks it."""
+    marks: dict[str, RowMark] = {}
+    for row in rows:
+        workload = AlertedWorkload(cluster, row.namespace, row.kind, row.name)
+        labels = {story.identity: story.label for story in row.stories}
+        silences = tuple(
+            (s.created_by, s.until, "the whole workload" if s.identity is None
+             else labels.get(s.identity, f"crash {s.identity}"))
+            for s in store.silences.for_workload(workload, now))
+        url = None
+        if channel is not None and permalink is not None:
+            thread = next((t for t in store.threads.in_workload(
+                cluster, row.namespace, row.kind, row.name) if t.channel == channel), None)
+            url = permalink(channel, thread.ts) if thread is not None else None
+        if silences or url:
+            marks[f"{row.namespace}/{row.kind}/{row.name}"] = RowMark(silences, url)
+    return marks
+
+
+def slack_permalink(client: WebClient) -> Permalink:
+    """chat.getPermalink (no scope needed), None when Slack has no such message."""
+    def link(channel: str, ts: str) -> str | None:
+        try:
+            return str(client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+        except (SlackApiError, KeyError):
+            return None
+    return link
 
 
 class AlertGate:

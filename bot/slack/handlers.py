@@ -22,6 +22,7 @@ from bot.errors import ClusterError, UsageError
 from bot.patrol.durations import parse_duration
 from bot.render.environment import phrase
 from bot.slack.access import Access
+from bot.slack.alerts import slack_permalink
 from bot.slack.posting import (
     Services,
     digest_message,
@@ -132,7 +133,9 @@ class Answers:
         namespace = scope.namespace
         run = restarts_in(scope.cluster, self.services.store, self.settings, [namespace],
                           since)
-        _post(client, channel, digest_message(run, self.services, scope=namespace))
+        _post(client, channel, digest_message(run, self.services, scope=namespace,
+                                              channel=channel,
+                                              permalink=slack_permalink(client)))
         if show_all:
             client.files_upload_v2(channel=channel, content=full_table(run, self.settings),
                                    filename=f"restarts-{namespace}.txt",

@@ -23,6 +23,7 @@ from bot.render.environment import phrase, render
 from bot.render.rows import digest_rows
 from bot.render.terminal import digest_text
 from bot.settings import Settings
+from bot.slack.alerts import Permalink, row_marks
 from bot.store import Store
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -75,7 +76,8 @@ def _streak(fingerprints: Sequence[str | None], current: str | None) -> int:
 
 
 def digest_message(run: PatrolRun, services: Services, *, scope: str | None = None,
-                   top: int = DIGEST_ROWS) -> dict[str, Any]:
+                   top: int = DIGEST_ROWS, channel: str | None = None,
+                   permalink: Permalink | None = None) -> dict[str, Any]:
     """The digest as Block Kit: header, window and its source, one section per workload
     with its stories and a Why? button (the same rows as the terminal table, plus the
     store's history: the sparkline, and the streak where the record tells nothing)."""
@@ -93,6 +95,8 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
         button=json.dumps({"cl": digest.cluster, "ns": row.namespace, "kind": row.kind,
                            "name": row.name}, separators=(",", ":")),
     ) for row in digest_rows(digest, run.diagnoses, top)]
+    # silences ("silenced by … until …", the crash still counted) and alert-thread links
+    marks = row_marks(store, digest.cluster, rows, digest.window_to, channel, permalink)
     return render_message(
         "digest.blocks.j2", settings.templates_dir, cluster=digest.cluster, scope=scope,
         unreadable=list(run.unreadable),
@@ -104,7 +108,8 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
         pods_scanned=digest.pods_scanned, vanished=len(digest.vanished),
         recorded=digest.recorded, dropped=digest.dropped_captures,
         vanished_restarts=digest.vanished_restarts, source=digest.source,
-        unreachable=digest.unreachable, notes=list(run.notes))
+        unreachable=digest.unreachable, notes=list(run.notes),
+        marks=marks)
 
 
 def summary_message(view: NamespaceTotals, settings: Settings) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A fake Slack Web API over real HTTP, for integration and e2e tests.
 
 Implements what restart-patrol calls (auth.test, chat.postMessage, chat.postEphemeral,
-chat.update, views.publish, users.conversations (from `members`),
+chat.update, chat.getPermalink, views.publish, users.conversations (from `members`),
 files.getUploadURLExternal + the upload URL + files.completeUploadExternal, files.info,
 apps.connections.open, conversations.history with message metadata), a response_url sink,
 429s on demand (`rate_limit[method]` = how many, each announcing `Retry-After:
@@ -302,6 +302,13 @@ class _Handler(BaseHTTPRequestHandler):
             if not any(m["ts"] == ts for m in fake.messages(channel)):
                 return {"ok": False, "error": "message_not_found"}
             return {"ok": True, "channel": channel, "ts": ts, "text": args.get("text", "")}
+        if method == "chat.getPermalink":
+            channel, ts = args.get("channel", ""), args.get("message_ts", "")
+            if not any(m["ts"] == ts for m in fake.messages(channel)):
+                return {"ok": False, "error": "message_not_found"}
+            return {"ok": True, "channel": channel,
+                    "permalink": f"https://fake.slack.com/archives/{channel}/p"
+                                 f"{ts.replace('.', '')}"}
         if method == "views.publish":
             view = args.get("view")
             view = json.loads(view) if isinstance(view, str) else view

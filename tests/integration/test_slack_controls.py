@@ -287,3 +287,28 @@ def test_the_home_tab_shows_what_the_users_channels_may_see(rig: Rig) -> None:
     home_opened(rig, "UNOBODY")  # in no configured channel: nothing
     empty = json.dumps(rig.slack.published("UNOBODY")[0]["view"])
     assert "Nothing crashed in the last hour" in empty and "pod1-deployment" not in empty
+
+
+def test_a_silenced_crash_is_still_counted_in_the_table_marked_with_its_silence(
+        rig: Rig) -> None:
+    def pod_row(name: str) -> str:
+        rig.bot.command("qld2-production")
+        table = [m for m in rig.slack.messages(OPS) if not m.get("thread_ts")][-1]
+        (row,) = [b["text"]["text"] for b in table["blocks"]
+                  if f"/ {name}*" in b.get("text", {}).get("text", "")]
+        return str(row)
+
+    alert = rig.alert()
+    before = pod_row("pod1-deployment")
+    rig.silence("crash:24h", OPS, alert["ts"])
+    after = pod_row("pod1-deployment")
+    counted, _, mark = after.rpartition("\n")
+    counted_before, _, link_only = before.rpartition("\n")
+    assert link_only.endswith("|:thread: alert thread>")  # the alert's link, no silence
+    assert counted == counted_before  # silenced: the same row, the same counts
+    assert mark.startswith(":no_bell: _silenced by <@U123> until ")
+    assert "(crash f00d), still counted_" in mark
+    link = f"https://fake.slack.com/archives/{OPS}/p{alert['ts'].replace('.', '')}"
+    assert mark.endswith(f" · <{link}|:thread: alert thread>")
+    other = pod_row("pod2-deployment")
+    assert "silenced" not in other and "alert thread" not in other

@@ -16,6 +16,7 @@ NEEDS: dict[str, set[str]] = {
     "chat_postMessage": {"chat:write"},
     "chat_postEphemeral": {"chat:write"},
     "chat_update": {"chat:write"},
+    "chat_getPermalink": set(),  # a link to the bot's own alert thread needs no scope
     "files_upload_v2": {"files:write"},
     "conversations_history": {"channels:history", "groups:history"},
     "conversations_join": {"channels:join"},
