@@ -209,19 +209,30 @@ def row_marks(store: Store, cluster: str, rows: Sequence[DigestRow], now: dateti
     marks: dict[str, RowMark] = {}
     for row in rows:
         workload = AlertedWorkload(cluster, row.namespace, row.kind, row.name)
+        active = store.silences.for_workload(workload, now)
+        threads = store.threads.in_workload(cluster, row.namespace, row.kind, row.name) \
+            if active or (channel is not None and permalink is not None) else []
         labels = {story.identity: story.label for story in row.stories}
-        silences = tuple(
-            (s.created_by, s.until, "the whole workload" if s.identity is None
-             else labels.get(s.identity, f"crash {s.identity}"))
-            for s in store.silences.for_workload(workload, now))
+        silences = tuple((s.created_by, s.until, "the whole workload" if s.identity is None
+                          else labels.get(s.identity) or _label(store, threads, s.identity))
+                         for s in active)
         url = None
         if channel is not None and permalink is not None:
-            thread = next((t for t in store.threads.in_workload(
-                cluster, row.namespace, row.kind, row.name) if t.channel == channel), None)
+            thread = next((t for t in threads if t.channel == channel), None)
             url = permalink(channel, thread.ts) if thread is not None else None
         if silences or url:
             marks[f"{row.namespace}/{row.kind}/{row.name}"] = RowMark(silences, url)
     return marks
+
+
+def _label(store: Store, threads: Sequence[AlertThread], identity: str) -> str:
+    """A silenced crash's label (go-panic, OOMKilled …) from its alert thread's crash."""
+    for thread in threads:
+        if thread.identity == identity:
+            crash = store.threads.crash(thread.workload.cluster, thread.last_crash_id)
+            if crash is not None:
+                return crash.label
+    return f"crash {identity}"
 
 
 def slack_permalink(client: WebClient) -> Permalink:

@@ -307,7 +307,7 @@ def test_a_silenced_crash_is_still_counted_in_the_table_marked_with_its_silence(
     assert link_only.endswith("|:thread: alert thread>")  # the alert's link, no silence
     assert counted == counted_before  # silenced: the same row, the same counts
     assert mark.startswith(":no_bell: _silenced by <@U123> until ")
-    assert "(crash f00d), still counted_" in mark
+    assert "(go-panic), still counted_" in mark  # the label of the alerted crash
     link = f"https://fake.slack.com/archives/{OPS}/p{alert['ts'].replace('.', '')}"
     assert mark.endswith(f" · <{link}|:thread: alert thread>")
     other = pod_row("pod2-deployment")
