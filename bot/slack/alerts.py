@@ -30,9 +30,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot.errors import ConfigError, StoreError
+from bot.errors import ConfigError, PatrolError, StoreError
 from bot.patrol.alerting import (
     AlertedWorkload,
     AlertThread,
@@ -47,7 +46,7 @@ from bot.patrol.routing import Routes, channels_for
 from bot.render.blocks import render_message
 from bot.render.rows import DigestRow
 from bot.settings import Settings
-from bot.slack.client import build_web_client
+from bot.slack.client import SLACK_FAILURES, build_web_client, slack_failure
 from bot.store import Store
 
 FOLLOW_FOR = timedelta(days=7)  # threads whose last crash is older are left alone
@@ -83,9 +82,9 @@ def post_new_crash(client: WebClient, channel: str, crash: CrashRecord,
     try:
         return str(client.chat_postMessage(channel=channel,
                                            **new_crash_message(crash, settings))["ts"])
-    except SlackApiError as exc:
+    except SLACK_FAILURES as exc:
         log.error("could not post the new-crash alert for %s/%s: %s", crash.namespace,
-                  crash.workload_name, exc.response.get("error", exc))
+                  crash.workload_name, slack_failure("the alert", exc))
         return None
 
 
@@ -159,9 +158,9 @@ class AlertThreads:
         message = new_crash_message(crash, self.settings, thread, silence, now)
         try:
             self.client.chat_update(channel=thread.channel, ts=thread.ts, **message)
-        except SlackApiError as exc:
+        except SLACK_FAILURES as exc:
             log.error("could not update the alert for %s/%s: %s", crash.namespace,
-                      crash.workload_name, exc.response.get("error", exc))
+                      crash.workload_name, slack_failure("the update", exc))
 
     def audit(self, channel: str | None, thread_ts: str | None, kind: str,
               **context: object) -> None:
@@ -172,9 +171,9 @@ class AlertThreads:
     def _post(self, channel: str, thread_ts: str, message: dict[str, Any]) -> None:
         try:
             self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
-        except SlackApiError as exc:
+        except SLACK_FAILURES as exc:
             log.error("could not reply in the alert thread %s in %s: %s", thread_ts,
-                      channel, exc.response.get("error", exc))
+                      channel, slack_failure("the reply", exc))
 
 
 def held_crashes_message(crashes: Sequence[CrashRecord], settings: Settings
@@ -240,7 +239,7 @@ def slack_permalink(client: WebClient) -> Permalink:
     def link(channel: str, ts: str) -> str | None:
         try:
             return str(client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
-        except (SlackApiError, KeyError):
+        except (*SLACK_FAILURES, KeyError):
             return None
     return link
 
@@ -343,9 +342,9 @@ class CrashAlerts:
             try:
                 self.threads.client.chat_postMessage(
                     channel=channel, **held_crashes_message(held, self.threads.settings))
-            except SlackApiError as exc:
+            except SLACK_FAILURES as exc:
                 log.error("could not post the summary of %d new crashes: %s", len(held),
-                          exc.response.get("error", exc))
+                          slack_failure("the summary", exc))
 
 
 class ThreadFollower:
@@ -376,7 +375,7 @@ class ThreadFollower:
         while not self._stop.wait(self.every):
             try:
                 self.follow()
-            except StoreError as exc:
+            except (PatrolError, *SLACK_FAILURES) as exc:  # the next poll tries again
                 log.error("cluster %s: following alert threads: %s", self.cluster, exc)
 
     def start(self) -> None:
@@ -409,9 +408,9 @@ def new_crash_alerter(settings: Settings, client: WebClient | None = None,
             try:
                 web.chat_postMessage(channel=channel,
                                      **held_crashes_message(crashes, settings))
-            except SlackApiError as exc:
+            except SLACK_FAILURES as exc:
                 log.error("could not post the summary of %d new crashes: %s",
-                          len(crashes), exc.response.get("error", exc))
+                          len(crashes), slack_failure("the summary", exc))
 
         return AlertGate(alert, summary, settings.slack.alert_burst,
                          settings.slack.alert_window)

@@ -226,3 +226,16 @@ def test_a_thread_quiet_for_weeks_gets_its_crashs_next_repeat(rig: Rig) -> None:
     record(store, 2, rig.clock.now - timedelta(minutes=1))
     follower.follow()
     assert "×2*" in rig.parent_text() and len(rig.replies()) == 1
+
+
+def test_slack_down_loses_no_count_and_stops_no_follower(rig: Rig) -> None:
+    alerts, follower, store = rig.alerter()
+    alerts(record(store, 1, T0))
+    rig.slack.outage = True
+    record(store, 2, T0 + timedelta(minutes=1))
+    follower.follow()  # every call answers 503: logged, not raised
+    rig.slack.outage = False
+    record(store, 3, T0 + timedelta(minutes=2))
+    rig.clock.now = T0 + timedelta(minutes=3)
+    follower.follow()
+    assert "×3*, last 09:02 UTC" in rig.parent_text()  # the count kept through the outage
