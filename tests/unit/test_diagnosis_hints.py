@@ -164,7 +164,8 @@ def test_hints_follow_what_the_log_says(log: str, said: str, not_said: str) -> N
 # ---- a sweep over the real fixtures -----------------------------------------------------------
 CASES = [json.loads(line) for name in ("crash_logs.jsonl", "crash_logs_2.jsonl",
                                        "crash_logs_3.jsonl", "local_crashes.jsonl",
-                                       "local_crashes_2.jsonl", "local_crashes_3.jsonl")
+                                       "local_crashes_2.jsonl", "local_crashes_3.jsonl",
+                                       "local_crashes_4.jsonl")
          for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
 
 

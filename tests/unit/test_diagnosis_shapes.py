@@ -624,3 +624,17 @@ def test_an_app_fatal_line_without_a_fault_exit_stays_app_fatal() -> None:
 ])
 def test_third_blind_set_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
     check(log, category, *quoted, exit_code=1)
+
+
+@pytest.mark.parametrize(("log", "quoted"), [
+    # argparse's parser.error(): usage, then `prog: error: why`
+    ("usage: sync [-h] [--batch N]\nsync: error: --batch must be at least 1\n",
+     "sync: error: --batch must be at least 1"),
+    # a program naming the flag it was not given
+    ("exporter: missing --target <url>\n", "missing --target"),
+    # the JVM refusing its thread stack size
+    ("The Java thread stack size specified is too small. Specify at least 136k\nError: Could not "
+     "create the Java Virtual Machine.\n", "thread stack size specified is too small"),
+])
+def test_fourth_blind_set_command_lines_are_config_errors(log: str, quoted: str) -> None:
+    check(log, "config-error", quoted, exit_code=2)

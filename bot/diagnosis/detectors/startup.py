@@ -8,7 +8,16 @@ from collections.abc import Sequence
 
 from bot.diagnosis.categories import Category
 from bot.diagnosis.detectors.bursts import last_burst
-from bot.diagnosis.finding import Finding, anywhere, detail_of, finding, loud, mentions
+from bot.diagnosis.finding import (
+    Finding,
+    anywhere,
+    detail_of,
+    finding,
+    last,
+    loud,
+    mentions,
+    next_nonblank,
+)
 from bot.diagnosis.logtext import Line
 
 _EXEC: tuple[re.Pattern[str], ...] = (
@@ -91,6 +100,7 @@ CONFIG: tuple[re.Pattern[str], ...] = (
     re.compile(r"flag provided but not defined|unknown (shorthand )?flag|"
                r"unrecognized arguments?:|unrecognized option|invalid option|"
                r"invalid value '[^']*' for '-|unexpected argument '[^']*' found|"
+               r"\bmissing (?:required )?(?:argument |option |flag )?--?[a-z][\w-]*|"
                r"error: the following arguments are required:|error: argument \S+: "
                r"(?:invalid|expected)|"
                r"unknown command \"[^\"]+\" for \"|required flag\(s\) .* not set", re.I),
@@ -104,7 +114,8 @@ CONFIG: tuple[re.Pattern[str], ...] = (
     re.compile(r"Could not resolve placeholder|" + PLACEHOLDER),
     re.compile(r"yaml: (line \d+|unmarshal errors)|mapping values are not allowed", re.I),
     re.compile(r": unbound variable$|: parameter (null or )?not set$|"
-               r"(?-i:Unrecognized VM option|Invalid (maximum|initial) heap size)|"
+               r"(?-i:Unrecognized VM option|Invalid (maximum|initial) heap size|"
+               r"thread stack size specified is too small)|"
                r"bootstrap checks? fail|(secret|configmap|config map)s? \"[^\"]+\" not found|"
                r"couldn't find key \S+ in (Secret|ConfigMap)", re.I),
     re.compile(r"Syntax error on line \d+ of|invalid argument \"[^\"]*\" for \"[^\"]*\" "
@@ -127,7 +138,7 @@ CONFIG_WORDS = ("config", "settings", "flag", "unrecognized", "usage:", "unknown
                 "properties", "argument", "parameter", "$", "unbound", "not set", "vm option",
                 "heap size", "bootstrap check", "secret", "configmap", "config map",
                 "sgi app", "failed to find", "flask application", "must be callable",
-                "file error", "bad substitution", "root")
+                "file error", "bad substitution", "root", "missing -", "stack size")
 
 
 # `*** FATAL CONFIG FILE ERROR ***`: a banner whose block below says what was rejected
@@ -147,10 +158,30 @@ def _banner_detail(lines: Sequence[Line], line: Line) -> list[Line]:
     return block[-2:]
 
 
+# argparse's parser.error(): its usage line, then `prog: error: why`
+_USAGE = re.compile(r"^usage: \S")
+_PROG_ERROR = re.compile(r"^[\w.-]+(?: [\w.-]+)*: error: \S")
+
+
+def _usage_error(lines: Sequence[Line]) -> Finding | None:
+    """A command line rejected with its usage printed above the error."""
+    i = last(lines, _USAGE)
+    if i is None:
+        return None
+    below = next_nonblank(lines, i)
+    if below is None or not _PROG_ERROR.match(below.core):
+        return None
+    return finding(Category.CONFIG_ERROR, [below], headline=below.core.strip())
+
+
 def detect_config(lines: Sequence[Line]) -> Finding | None:
     """A configuration the program rejected at start-up (skipping INFO/DEBUG noise)."""
     if not mentions(lines, CONFIG_WORDS):
         return None
+    if mentions(lines, ("usage: ",)):
+        rejected = _usage_error(lines)
+        if rejected is not None:
+            return rejected
     for pattern in CONFIG:
         if not anywhere(lines, pattern):
             continue
