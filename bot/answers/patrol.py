@@ -12,8 +12,10 @@ baseline only when Slack confirms the post).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -37,6 +39,7 @@ from bot.patrol.model import (
 )
 from bot.patrol.story import WorkloadKey
 from bot.render.environment import phrase
+from bot.runtime import RuntimeStopped, Workers
 from bot.settings import Settings, namespaces_for
 from bot.store import SnapshotInfo, Store
 from bot.store.snapshots import (
@@ -379,30 +382,71 @@ class _NamespaceBaselines:
                       key=lambda v: (v.namespace, v.pod_name))
 
 
+EVIDENCE_READERS = 4  # diagnoses read at once (each a log, then events): the API's politeness
+
+
 def diagnose_workloads(cluster: ClusterClient, settings: Settings, builder: DigestBuilder,
                        workloads: Sequence[WorkloadSummary]
                        ) -> tuple[dict[WorkloadKey, Diagnosis], list[Unreadable]]:
     """Diagnose live the latest crash of each given workload from its previous log and
-    events (workloads the record tells nothing of).
+    events (workloads the record tells nothing of). The reads run `EVIDENCE_READERS` at a
+    time on a pool of the cluster's runtime (else a pool of their own), stopped before
+    this returns, all within QUERY_DEADLINE (or the patrol's deadline when it is sooner).
 
     Also returns what could not be read for those diagnoses (e.g. pods/log forbidden),
     counted per kind of problem, so the digest can say its summaries lack it."""
-    result: dict[WorkloadKey, Diagnosis] = {}
-    missing: dict[tuple[str, str], Unreadable] = {}
+    targets: list[tuple[WorkloadKey, PodObservation, ContainerObservation]] = []
     for w in workloads:
         key = (w.namespace, w.kind, w.name)
         found = latest_termination(((p, c) for p in builder.restarting_pods(key)
                                     for c in p.containers), lambda pc: pc[1].last_termination)
-        if found is None:
+        if found is not None:
+            targets.append((key, *found))
+    reader = cluster
+    query = settings.limits.query_deadline
+    if cluster.deadline is None or cluster.deadline.remaining() > query:
+        reader = cluster.bounded(query, "QUERY_DEADLINE")
+    reads = read_all_live(reader, settings, [(pod, c) for _, pod, c in targets])
+    result: dict[WorkloadKey, Diagnosis] = {}
+    missing: dict[tuple[str, str], Unreadable] = {}
+    for (key, _, _), read in zip(targets, reads, strict=True):
+        if read is None:
             continue
-        pod, container = found
-        read = read_live(cluster, settings, pod, container)
         result[key] = read.diagnosis
         for u in read.unreadable:
             seen = missing.get((u.what, u.why))
             missing[(u.what, u.why)] = u if seen is None else replace(seen,
                                                                       count=seen.count + 1)
     return result, list(missing.values())
+
+
+def read_all_live(cluster: ClusterClient, settings: Settings,
+                  targets: Sequence[tuple[PodObservation, ContainerObservation]]
+                  ) -> list[ContainerEvidence | None]:
+    """`read_live` of each target, `EVIDENCE_READERS` at a time, in the targets' order.
+    None for a read given up on (its pool stopped under it: the runtime is shutting down).
+    The pool is the cluster's runtime's when it has one, else this call's own; either
+    way it is stopped before this returns, so no reader thread outlives the call."""
+    if len(targets) <= 1:
+        return [read_live(cluster, settings, pod, c) for pod, c in targets]
+    workers = min(EVIDENCE_READERS, len(targets))
+    try:
+        pool = (cluster.runtime.executor("evidence", workers) if cluster.runtime is not None
+                else Workers("evidence", workers))
+    except RuntimeStopped:
+        return [None] * len(targets)
+    try:
+        futures = [pool.submit(read_live, cluster, settings, pod, c) for pod, c in targets]
+        left = cluster.deadline.remaining() if cluster.deadline is not None else None
+        wait(futures, timeout=None if left is None else max(left, 0.0) + READ_GRACE)
+        return [f.result() if f.done() and not f.cancelled() else None for f in futures]
+    except RuntimeStopped:
+        return [None] * len(targets)
+    finally:
+        pool.stop(time.monotonic() + READ_GRACE)
+
+
+READ_GRACE = 2.0  # seconds past the deadline a read may take to notice it
 
 
 def read_live(cluster: ClusterClient, settings: Settings, pod: PodObservation,
