@@ -7,8 +7,13 @@ traceback. Settings are loaded once here and passed down.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -125,6 +130,8 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings, runtime: Runtime) -
             else PatrolPlan.adhoc(namespaces, args.since))
     fleet = connect_fleet(settings, runtime=runtime)
     clusters = [fleet.get(args.cluster)] if args.cluster else list(fleet)
+    if args.timeout is not None and args.timeout < settings.limits.patrol_deadline:
+        clusters = [c.bounded(args.timeout, "--timeout") for c in clusters]  # one deadline
     store = Store.open(settings.store.database_url)
     digests: list[dict[str, object]] = []
     failed: list[PatrolError] = []
@@ -133,7 +140,7 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings, runtime: Runtime) -
             try:
                 run = patrol(cluster, store, settings, plan,
                              progress=_progress(settings.templates_dir))
-            except (NotFoundError, UsageError, StoreError):
+            except (NotFoundError, UsageError, StoreError, CommandTimeout):
                 raise
             except PatrolError as exc:
                 if len(clusters) == 1:
@@ -397,6 +404,84 @@ def cmd_silences(args: argparse.Namespace, settings: Settings, runtime: Runtime)
     return 0
 
 
+# ---- waiting: retry notes and --timeout ---------------------------------------------
+class CommandTimeout(PatrolError):
+    """The command's --timeout ran out."""
+
+
+TIMEOUT_BACKSTOP = 5.0  # seconds past --timeout before the process exits regardless
+
+
+def _timeout_seconds(text: str) -> float:
+    try:
+        seconds = float(text) if text.replace(".", "", 1).isdigit() else (
+            parse_duration(text).total_seconds())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return seconds
+
+
+def _timeout_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--timeout", type=_timeout_seconds, metavar="SECONDS",
+                         help="give up after this long (seconds, or 90s, 5m): one line on "
+                              "stderr and exit 1")
+
+
+class _RetryNotes(logging.Handler):
+    """Retry notes of the one request function, said on stderr as they happen (on a line
+    of their own when a progress counter is showing)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fresh = "\r\x1b[K" if sys.stderr.isatty() else ""
+        sys.stderr.write(f"{fresh}restart-patrol: {record.getMessage()}\n")
+        sys.stderr.flush()
+
+
+def _say_retries() -> None:
+    """Say on stderr when a call to the cluster is being retried (the notes come from
+    bot.cluster.transport's logger; nothing is printed there)."""
+    notes = logging.getLogger("restart_patrol.cluster.retries")
+    if not any(isinstance(h, _RetryNotes) for h in notes.handlers):
+        notes.addHandler(_RetryNotes())
+    notes.setLevel(logging.WARNING)
+    notes.propagate = False
+
+
+@contextlib.contextmanager
+def _capped(seconds: float | None, runtime: Runtime) -> Iterator[None]:
+    """Cap the command at `seconds`: calls to the cluster end at that deadline (`patrol`
+    bounds its clusters by it); at `seconds` + 1 the main thread is interrupted with a
+    CommandTimeout (one line, exit 1, the usual clean-up); should it be stuck in C code,
+    the process exits `TIMEOUT_BACKSTOP` seconds later with the same line."""
+    if seconds is None:
+        yield
+        return
+    message = f"gave up after {seconds:g} s (--timeout)"
+
+    def backstop() -> None:
+        if not runtime.stopping.wait(seconds + 1 + TIMEOUT_BACKSTOP):
+            sys.stderr.write(f"restart-patrol: {message}\n")
+            sys.stderr.flush()
+            os._exit(1)
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise CommandTimeout(message)
+
+    runtime.thread("timeout", backstop)
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: the backstop alone caps it
+        return
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds + 1)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 # ---- parser -------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -423,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="workloads to list (0 = all; default 20)")
     patrol.add_argument("--cluster", metavar="NAME",
                         help="only this cluster (one of KUBE_CONTEXTS; default: all)")
+    _timeout_option(patrol)
     patrol.set_defaults(handler=cmd_patrol)
 
     why = sub.add_parser("why", help="live diagnosis of a pod or workload")
@@ -434,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print the log tail recorded with crash #ID (see its history)")
     why.add_argument("--since", type=_duration, metavar="DUR",
                      help="the window of its recorded crashes (default 24h)")
+    _timeout_option(why)
     why.set_defaults(handler=cmd_why)
 
     diag = sub.add_parser("diagnose", help="offline diagnosis of an exit code and a log (or "
@@ -496,10 +583,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command not in ("serve", "record"):  # those two log as a service does
+        _say_retries()
     try:
         settings = load_settings()
         handler: Handler = args.handler
-        with Runtime(f"restart-patrol {args.command}") as runtime:  # stopped on the way out
+        with (Runtime(f"restart-patrol {args.command}") as runtime,  # stopped on the way out
+              _capped(getattr(args, "timeout", None), runtime)):
             return handler(args, settings, runtime)
     except PatrolError as exc:
         if args.debug:

@@ -104,8 +104,10 @@ def connect(settings: Settings, context: str | None = None, *,
         raise ConfigError(f"cannot load kubeconfig {where}: {_kubeconfig_problem(exc)}"
                           ) from None
     configuration.retries = False  # urllib3's pool is built now: every retry is Transport's
-    return ClusterClient(Transport(HttpWire(k8s.ApiClient(configuration)), limits_of(settings)),
-                         name, runtime=runtime, query_deadline=settings.limits.query_deadline)
+    transport = Transport(HttpWire(k8s.ApiClient(configuration)), limits_of(settings),
+                          name=name)
+    return ClusterClient(transport, name, runtime=runtime,
+                         query_deadline=settings.limits.query_deadline)
 
 
 def limits_of(settings: Settings) -> Limits:

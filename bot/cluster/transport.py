@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -41,6 +42,9 @@ from bot.errors import ClusterUnavailable, DeadlineExceeded
 CHUNK = 1 << 20  # body read size: the deadline is checked between chunks
 ERROR_BODY = 64 * 1024  # of a non-2xx answer, enough for its `kind: Status`
 ONE_ATTEMPT = Backoff(steps=1, duration=0.0, factor=1.0, jitter=0.0)
+# Each retry is noted here before its wait ("list pods in all namespaces: no answer for
+# 30 s (KUBE_READ_TIMEOUT), retry 2 of 4"): `serve` logs it, the CLI says it on stderr.
+retry_notes = logging.getLogger("restart_patrol.cluster.retries")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,10 +235,13 @@ class Stream:
 class Transport:
     """The one request function to one API server (see the module docstring)."""
 
-    def __init__(self, wire: Wire, limits: Limits | None = None) -> None:
+    def __init__(self, wire: Wire, limits: Limits | None = None, *,
+                 name: str | None = None) -> None:
+        """`name`: the cluster's, said in retry notes."""
         self.wire = wire
         self.limits = limits or Limits()
         self.server = wire.server
+        self.name = name
 
     def close(self) -> None:
         self.wire.close()
@@ -272,6 +279,8 @@ class Transport:
         def wait(seconds: float) -> None:
             if seconds >= left():
                 raise _OutOfTime
+            if failures:
+                self._note_retry(call, failures[-1], len(failures), read_limit, seconds)
             time.sleep(seconds)
 
         def attempt() -> Response | Stream:
@@ -306,6 +315,19 @@ class Transport:
                     f"{len(failures)} times over {elapsed:.1f} s",
                     status=getattr(exc, "status", None)) from None
             raise translate(exc, call.what, call.path, self.server) from None
+
+
+    def _note_retry(self, call: Call, failure: BaseException, retry: int, read_limit: float,
+                    seconds: float) -> None:
+        """Say (on `retry_notes`) that `call` failed and is tried again after `seconds`."""
+        if not retry_notes.isEnabledFor(logging.WARNING):
+            return
+        what = (f"no answer for {read_limit:g} s (KUBE_READ_TIMEOUT)"
+                if isinstance(failure, urllib3.exceptions.ReadTimeoutError)
+                else describe(failure, self.server, read_limit))
+        where = f"cluster {self.name}: " if self.name else ""
+        retry_notes.warning("%s%s: %s, retry %d of %d in %.1f s", where, call.what, what,
+                            retry, self.limits.retries, seconds)
 
 
 def _read_all(exchange: Exchange, left: Callable[[], float]) -> bytes:

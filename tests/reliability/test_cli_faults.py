@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,9 +36,19 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           timeout=90)
 
 
+RETRY_NOTE = re.compile(r"^restart-patrol: (cluster [^:]+: )?(?P<what>[^:]+): (?P<why>.+), "
+                        r"retry (?P<n>\d+) of (?P<of>\d+) in \d+\.\d s$")
+
+
+def notes(proc: subprocess.CompletedProcess[str]) -> list[re.Match[str]]:
+    """The retry notes said on stderr while the command waited."""
+    return [m for line in proc.stderr.splitlines() if (m := RETRY_NOTE.match(line))]
+
+
 def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one error line on stderr (retry notes said while waiting aside)."""
     assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    lines = [line for line in proc.stderr.strip().splitlines() if not RETRY_NOTE.match(line)]
     assert len(lines) == 1, proc.stderr
     return lines[0]
 
@@ -189,3 +200,57 @@ def test_an_unknown_context_and_a_closed_port(sim: Sim, tmp_path: Path, held: He
         one_line(refused))
     held("KUBE_CONTEXT names no context", "ConfigError: exit 2, one line")
     held("API server port closed", "exit 1 at once (not retried); one line")
+
+
+def test_the_cli_says_when_it_retries_a_call_that_got_no_answer(sim: Sim, tmp_path: Path,
+                                                                held: Held) -> None:
+    fault = Fault("hang", r"^GET /api/v1/pods\?", times=2)
+    with FaultProxy(sim.server.url, fault) as proxy:
+        proc = run("patrol", "--json", env=proxied_env(sim, proxy, tmp_path)
+                   | {"KUBE_RETRIES": "4"})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["pods_scanned"] > 0
+    assert fault.hits == 2
+    said = [(m["what"], m["why"], m["n"], m["of"]) for m in notes(proc)]
+    assert said == [("list pods in all namespaces", "no answer for 0.5 s (KUBE_READ_TIMEOUT)",
+                     str(n), "4") for n in (1, 2)]
+    assert all(line.startswith("restart-patrol: cluster sim-qld2: ")
+               for line in proc.stderr.splitlines())
+    held("patrol: the pod list answers nothing twice (CLI)",
+         "'no answer for 0.5 s (KUBE_READ_TIMEOUT), retry 1 of 4', then 2 of 4, on stderr; "
+         "the third attempt answers; exit 0")
+
+
+def test_the_cli_says_why_a_call_is_retried_after_a_503(sim: Sim, tmp_path: Path) -> None:
+    fault = Fault("status", r"^GET /api/v1/pods\?", status=503, message="etcd is slow")
+    with FaultProxy(sim.server.url, fault) as proxy:
+        proc = run("patrol", "--print", env=proxied_env(sim, proxy, tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert [(m["why"], m["n"]) for m in notes(proc)] == [
+        ("the API server answered 503 (etcd is slow)", "1")]
+
+
+@pytest.mark.parametrize("command", [("patrol", "--json"),
+                                     ("why", "qld2-production", "pod1-deployment")])
+def test_timeout_caps_a_command_that_waits_on_a_silent_server(
+        command: tuple[str, ...], sim: Sim, tmp_path: Path, held: Held) -> None:
+    fault = Fault("hang", "", times=None)
+    with FaultProxy(sim.server.url, fault) as proxy:
+        proc = run(*command, "--timeout", "2", env=proxied_env(sim, proxy, tmp_path)
+                   | {"PATROL_DEADLINE": "5m", "QUERY_DEADLINE": "5m"})
+    assert proc.returncode == 1
+    line = one_line(proc)
+    # a patrol's cluster calls end at the --timeout deadline; anything else (why's calls,
+    # or start-up on a busy machine) is interrupted a second later: both say --timeout
+    assert line == "restart-patrol: gave up after 2 s (--timeout)" or (
+        command[0] == "patrol" and line.startswith(
+            "restart-patrol: cluster sim-qld2: get /version: gave up at the 2 s deadline "
+            "(--timeout)")), line
+    assert proc.stdout == ""
+    held(f"{command[0]}: an API server that never answers, --timeout 2 (CLI)",
+         "one line naming --timeout; exit 1")
+
+
+def test_timeout_must_be_a_positive_duration(tmp_path: Path) -> None:
+    proc = run("patrol", "--json", "--timeout", "0", env={"KUBECONFIG": str(tmp_path / "x")})
+    assert proc.returncode == 2 and "must be more than 0 seconds" in proc.stderr
