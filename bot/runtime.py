@@ -240,8 +240,12 @@ class Runtime:
         (or its owner's own stop signal)."""
         thread = threading.Thread(target=_guarded(target, f"thread {name}"), daemon=True,
                                   name=PREFIX + name)
-        self._add(_Entry(name, lambda deadline: thread.join(_left(deadline)),
-                         lambda: not thread.is_alive()))
+        def join(deadline: float) -> None:
+            if thread.ident is not None:  # a stop may come between _add and start()
+                thread.join(_left(deadline))
+
+        self._add(_Entry(name, join, lambda: thread.ident is not None
+                         and not thread.is_alive()))
         thread.start()
         return thread
 

@@ -36,9 +36,10 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from socketserver import BaseServer
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import Counter, Gauge, make_wsgi_app
@@ -46,10 +47,10 @@ from prometheus_client import Counter, Gauge, make_wsgi_app
 from bot.cluster.client import ClusterClient, connect
 from bot.cluster.fleet import Fleet, connect_fleet
 from bot.cluster.lease import LeaseElector
-from bot.cluster.recorder import Recorder
 from bot.errors import ConfigError, PatrolError
+from bot.recording.service import NewCrash, RecorderService
 from bot.runtime import Runtime, RuntimeStopped, Workers
-from bot.schedule.daily import digest_trigger
+from bot.schedule.daily import digest_trigger, longest_gap
 from bot.schedule.digest_job import DigestJob
 from bot.schedule.scheduler import DigestScheduler
 from bot.settings import ClusterSettings, Settings
@@ -89,24 +90,26 @@ def open_clusters_and_store(settings: Settings, runtime: Runtime) -> Opened:
 
 
 # ---- leader-only jobs, per cluster ---------------------------------------------------------
-class _Job(Protocol):
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
+CHART_DAYS = timedelta(days=14)  # the history a drill-down's chart draws
 
 
-class JobService:
-    """A leader-only job with `start()`/`stop()` (it returns promptly) as a service."""
+def keep_counts_for(settings: Settings) -> timedelta:
+    """How long retention keeps compact crash rows, so it never changes a count: the
+    longest window a digest can cover (DIGEST_CATCHUP + the schedule's longest gap + a
+    day) or the chart's 14 days, whichever is longer."""
+    try:
+        digest = settings.schedule.catchup + longest_gap(settings) + timedelta(days=1)
+    except ConfigError:  # no valid schedule (no digest): the chart's window
+        digest = timedelta(0)
+    return max(digest, CHART_DAYS)
 
-    def __init__(self, name: str, job: _Job) -> None:
-        self.name = name
-        self.job = job
 
-    def start(self) -> None:
-        self.job.start()
-
-    def stop(self, deadline: float) -> None:
-        self.job.stop()
+def recorder(cluster: ClusterClient, store: Store, settings: Settings, runtime: Runtime,
+             alert: NewCrash | None) -> RecorderService:
+    """One cluster's flight recorder, started as a service of `runtime`."""
+    return runtime.service(RecorderService(cluster, store, settings, runtime,
+                                           on_new_crash=alert,
+                                           keep_counts_for=keep_counts_for(settings)))
 
 
 ClusterJobs = Callable[[ClusterClient, Runtime], None]
@@ -126,8 +129,7 @@ def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str,
               if channel and scheduler is not None else None)
 
     def start(cluster: ClusterClient, runtime: Runtime) -> None:
-        recorder = Recorder(cluster, services.store.crashes, settings, on_new_crash=alert)
-        runtime.service(JobService(f"recorder-{cluster.name}", recorder))
+        recorder(cluster, services.store, settings, runtime, alert)
         if isinstance(alert, CrashAlerts):  # repeats into their alert threads
             runtime.service(alert.follower(cluster.name))
         if poster is not None and scheduler is not None:
@@ -385,8 +387,7 @@ def record(settings: Settings, runtime: Runtime) -> int:
 
         alert = new_crash_alerter(settings, build_web_client(settings), opened.store)
     for cluster in opened.fleet:
-        recorder = Recorder(cluster, opened.store.crashes, settings, on_new_crash=alert)
-        runtime.service(JobService(f"recorder-{cluster.name}", recorder))
+        recorder(cluster, opened.store, settings, runtime, alert)
         if isinstance(alert, CrashAlerts):
             runtime.service(alert.follower(cluster.name))
     log.info("recording restarts in %s of %s", ", ".join(settings.cluster.namespaces)

@@ -8,7 +8,7 @@ pods as themselves. Init containers with `restartPolicy: Always` are native side
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from bot.cluster import wire
 from bot.patrol.model import (
@@ -88,22 +88,31 @@ def _observe(status: wire.ContainerStatus, spec: wire.ContainerSpec | None,
     )
 
 
+def containers_of(spec: wire.PodSpec, status: wire.PodStatus) -> Iterator[
+        tuple[wire.ContainerStatus, wire.ContainerSpec | None, ContainerKind]]:
+    """Every container status of a pod with its spec and kind (init containers first;
+    native sidecars are init containers with restartPolicy Always). The one place
+    containers are classified: the patrol and the recorder both read it."""
+    if status.initContainerStatuses:
+        init_specs = {c.name: c for c in spec.initContainers}
+        for s in status.initContainerStatuses:
+            found = init_specs.get(s.name)
+            yield s, found, (ContainerKind.SIDECAR if found and found.restartPolicy == "Always"
+                             else ContainerKind.INIT)
+    specs = {c.name: c for c in spec.containers}
+    for s in status.containerStatuses:
+        yield s, specs.get(s.name), ContainerKind.APP
+    if status.ephemeralContainerStatuses:
+        eph_specs = {c.name: c for c in spec.ephemeralContainers}
+        for s in status.ephemeralContainerStatuses:
+            yield s, eph_specs.get(s.name), ContainerKind.EPHEMERAL
+
+
 def observe_pod(pod: wire.Pod, owners: Owners, resolved: Resolved | None = None
                 ) -> PodObservation:
     """One PodObservation from a decoded pod."""
-    specs = {c.name: c for c in pod.spec.containers}
-    init_specs = {c.name: c for c in pod.spec.initContainers}
-    eph_specs = {c.name: c for c in pod.spec.ephemeralContainers}
-    containers: list[ContainerObservation] = []
-    for s in pod.status.initContainerStatuses:
-        spec = init_specs.get(s.name)
-        kind = ContainerKind.SIDECAR if spec and spec.restartPolicy == "Always" else (
-            ContainerKind.INIT)
-        containers.append(_observe(s, spec, kind))
-    containers.extend(_observe(s, specs.get(s.name), ContainerKind.APP)
-                      for s in pod.status.containerStatuses)
-    containers.extend(_observe(s, eph_specs.get(s.name), ContainerKind.EPHEMERAL)
-                      for s in pod.status.ephemeralContainerStatuses)
+    containers = [_observe(s, spec, kind) for s, spec, kind in containers_of(pod.spec,
+                                                                             pod.status)]
     disruption = next((c.reason for c in pod.status.conditions
                        if c.type == "DisruptionTarget" and c.status == "True"), None)
     return PodObservation(

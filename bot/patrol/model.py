@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple, TypeVar
 
-from bot.errors import ClusterError, ForbiddenError
+from bot.errors import ClusterError, ForbiddenError, TransientError
 
 T = TypeVar("T")
 
@@ -181,11 +181,12 @@ class Unreadable:
     why: str
     detail: str
     count: int = 1
+    transient: bool = field(default=False, compare=False)  # worth trying again
 
     @classmethod
     def of(cls, what: str, error: ClusterError) -> Unreadable:
         return cls(what, "forbidden" if isinstance(error, ForbiddenError) else "failed",
-                   str(error))
+                   str(error), transient=isinstance(error, TransientError))
 
     def to_json(self) -> dict[str, object]:
         return {"what": self.what, "why": self.why, "detail": self.detail,

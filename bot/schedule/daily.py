@@ -89,6 +89,25 @@ def next_fire(trigger: CronTrigger, after: datetime) -> datetime | None:
     return fire
 
 
+def longest_gap(settings: Settings, *, over: timedelta = timedelta(days=35)) -> timedelta:
+    """The longest time between two digests of PATROL_SCHEDULE (looked at over five
+    weeks, or its first 2,000 fires): with DIGEST_CATCHUP, how far back a digest's window
+    can reach."""
+    trigger = digest_trigger(settings)
+    start = datetime(2026, 1, 1, tzinfo=ZoneInfo(settings.schedule.timezone))
+    fire = next_fire(trigger, start)
+    longest = timedelta(0)
+    for _ in range(2_000):  # a schedule of every few seconds: its gaps are short anyway
+        if fire is None or fire - start >= over:
+            break
+        following = next_fire(trigger, fire)
+        if following is None:
+            break
+        longest = max(longest, following - fire)
+        fire = following
+    return longest or over
+
+
 def start_scheduler(settings: Settings, job: Callable[[], None], *,
                     catch_up: bool = False) -> BackgroundScheduler:
     """Transitional (until bot/service.py runs `DigestScheduler`; then removed): a

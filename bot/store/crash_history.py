@@ -79,10 +79,14 @@ class CrashHistory:
 
     def history(self, cluster: str, namespace: str, *, pod_uids: Sequence[str] = (),
                 pod_name: str | None = None, workload: tuple[str, str] | None = None,
-                container: str | None = None, limit: int = 10) -> list[CrashRecord]:
-        """Recorded crashes, newest first, of some pods (by uid or name) or a workload."""
+                container: str | None = None, limit: int = 10,
+                seeds: bool = False) -> list[CrashRecord]:
+        """Recorded crashes, newest first, of some pods (by uid or name) or a workload.
+        `seeds`: include what was crashing at install (BASELINE rows, 0 restarts)."""
         c = crashes.c
         where: list[ColumnElement[bool]] = [c.cluster == cluster, c.namespace == namespace]
+        if not seeds:
+            where.append(c.restarts > 0)
         chosen: list[ColumnElement[bool]] = []
         if pod_uids:
             chosen.append(c.pod_uid.in_(list(pod_uids)))
@@ -105,7 +109,7 @@ class CrashHistory:
         c = crashes.c
         for condition in (c.pod_name == target, c.workload_name == target,
                           c.pod_name.startswith(target, autoescape=True)):
-            newest = (select(func.max(c.id)).where(c.cluster == cluster,
+            newest = (select(func.max(c.id)).where(c.cluster == cluster, c.restarts > 0,
                                                    c.namespace == namespace, condition)
                       .group_by(c.pod_uid, c.container))
             found = read_records(self.engine, select(*SUMMARY_COLUMNS).where(c.id.in_(newest))
@@ -227,12 +231,12 @@ class CrashHistory:
         """The registry of crashes each workload has shown (first seen, at install)."""
         f = crash_fingerprints.c
         query = select(f.namespace, f.workload_kind, f.workload_name, f.identity,
-                       f.first_seen_at).where(f.cluster == cluster,
-                                              f.namespace.in_(list(namespaces)))
+                       f.first_seen_at, f.at_install).where(f.cluster == cluster,
+                                                            f.namespace.in_(list(namespaces)))
         try:
             with self.engine.connect() as conn:
-                return {(ns, kind, name, identity): KnownCrash(first)
-                        for ns, kind, name, identity, first in conn.execute(query)}
+                return {(ns, kind, name, identity): KnownCrash(first, bool(at_install))
+                        for ns, kind, name, identity, first, at_install in conn.execute(query)}
         except SQLAlchemyError as exc:
             raise store_error("could not read recorded crashes", exc) from None
 
@@ -290,7 +294,8 @@ _identity = func.coalesce(crashes.c.fingerprint, crashes.c.category)  # ~ CrashR
 
 def _window(cluster: str, since: datetime | None,
             until: datetime | None) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [crashes.c.cluster == cluster]
+    where: list[ColumnElement[bool]] = [crashes.c.cluster == cluster,
+                                        crashes.c.restarts > 0]  # seeds count nothing
     if since is not None:
         where.append(_when > since)
     if until is not None:

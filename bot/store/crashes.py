@@ -10,7 +10,6 @@ store a restart twice. "New" is decided the same way: the first insert of a
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -31,7 +30,7 @@ from bot.patrol.history import (
 )
 from bot.store.crash_history import SUMMARY_COLUMNS, read_records
 from bot.store.errors import store_error
-from bot.store.schema import crash_fingerprints, crashes, recorder_state
+from bot.store.schema import crash_fingerprints, crashes, pending_captures, recorder_state
 
 _DESCRIBED = (CAPTURED, NO_LOG, RATE_LIMITED)  # captures whose diagnosis means something
 
@@ -52,10 +51,15 @@ class CrashStore:
         return None
 
     # ---- writes ---------------------------------------------------------------------
-    def record(self, crash: CrashRecord, log: str | None = None) -> CrashRecord | None:
+    def record(self, crash: CrashRecord, log: str | None = None, *,
+               pending_id: int | None = None) -> CrashRecord | None:
         """Store one crash (and its log tail, compressed); None if that restart is already
         recorded. The result carries the row id and whether its fingerprint is new for the
-        workload (then `changed_at` is kept; otherwise it is dropped)."""
+        workload (then `changed_at` is kept; otherwise it is dropped). `pending_id`: the
+        ledger's pending capture this row completes, deleted in the same transaction.
+
+        A BASELINE crash (crashing at install, `restarts` 0) registers its fingerprint as
+        known at install: never "new", never alerted."""
         data = log.encode("utf-8", errors="replace") if log else b""
         moment = crash.finished_at or crash.recorded_at
         assert crash.recorded_at is not None, "recorded_at is required"
@@ -78,6 +82,9 @@ class CrashStore:
         }
         try:
             with self.engine.begin() as conn:
+                if pending_id is not None:
+                    conn.execute(delete(pending_captures).where(
+                        pending_captures.c.id == pending_id))
                 statement = self._insert(crashes)
                 if statement is None:
                     try:
@@ -93,7 +100,9 @@ class CrashStore:
                 if crash_id is None:
                     return None
                 is_new = False
-                if crash.capture not in (DROPPED, BASELINE):
+                if crash.capture == BASELINE:
+                    self._seen(conn, crash, crash_id, moment, at_install=True)
+                elif crash.capture != DROPPED:
                     is_new = self._seen(conn, crash, crash_id, moment)
                 if is_new:
                     conn.execute(update(crashes).where(crashes.c.id == crash_id).values(
@@ -103,7 +112,7 @@ class CrashStore:
         return _with(crash, crash_id, is_new, bool(data), len(data))
 
     def _seen(self, conn: Any, crash: CrashRecord, crash_id: int,
-              moment: datetime | None) -> bool:
+              moment: datetime | None, *, at_install: bool = False) -> bool:
         """Register the crash's identity for its workload; True when it is the first."""
         f = crash_fingerprints.c
         key = {"cluster": crash.cluster, "namespace": crash.namespace,
@@ -111,7 +120,7 @@ class CrashStore:
                "identity": crash.identity}
         statement = self._insert(crash_fingerprints)
         values = {**key, "first_seen_at": moment, "last_seen_at": moment,
-                  "first_crash_id": crash_id}
+                  "first_crash_id": crash_id, "at_install": at_install}
         if statement is None:
             try:
                 with conn.begin_nested():
@@ -159,43 +168,42 @@ class CrashStore:
             raise store_error("could not record the recorder's heartbeat", exc) from None
 
     def prune(self, cluster: str, now: datetime, *, older_than: datetime,
-              per_workload: int) -> int:
-        """Delete crashes finished before `older_than`, and beyond the newest
-        `per_workload` of each workload; returns how many rows went."""
+              per_workload: int, keep_counts_since: datetime | None = None,
+              ) -> tuple[int, int]:
+        """Retention that never changes a count. Crashes finished before `older_than` go,
+        and so do those beyond the newest `per_workload` of each workload — except that a
+        crash after `keep_counts_since` (the start of the longest window a digest or
+        `/restarts` may still count) keeps its compact row: only its evidence (log body,
+        events, message) is emptied. Returns (rows removed, rows emptied)."""
         c = crashes.c
+        when = func.coalesce(c.finished_at, c.recorded_at)
+        keep = keep_counts_since if keep_counts_since is not None else now
         try:
             with self.engine.begin() as conn:
                 removed = conn.execute(delete(crashes).where(
-                    c.cluster == cluster, func.coalesce(c.finished_at, c.recorded_at)
-                    < older_than)).rowcount or 0
+                    c.cluster == cluster, when < min(older_than, keep))).rowcount or 0
                 rank = func.row_number().over(
                     partition_by=(c.namespace, c.workload_kind, c.workload_name),
-                    order_by=(func.coalesce(c.finished_at, c.recorded_at).desc(),
-                              c.id.desc())).label("rank")
+                    order_by=(when.desc(), c.id.desc())).label("rank")
                 ranked = select(c.id, rank).where(c.cluster == cluster).subquery()
                 surplus = select(ranked.c.id).where(ranked.c.rank > per_workload)
-                removed += conn.execute(delete(crashes).where(c.id.in_(surplus))).rowcount or 0
+                removed += conn.execute(delete(crashes).where(
+                    c.id.in_(surplus), when < keep)).rowcount or 0
+                emptied = conn.execute(update(crashes).where(
+                    c.id.in_(surplus), (c.log.is_not(None)) | (c.events != "[]")
+                ).values(log=None, log_bytes=0, events="[]", message=None)).rowcount or 0
+                if older_than > keep:  # rows kept for their counts lose their evidence
+                    emptied += conn.execute(update(crashes).where(
+                        c.cluster == cluster, when < older_than,
+                        (c.log.is_not(None)) | (c.events != "[]")
+                    ).values(log=None, log_bytes=0, events="[]", message=None)).rowcount or 0
                 conn.execute(update(recorder_state).where(
                     recorder_state.c.cluster == cluster).values(pruned_at=now))
-                return removed
+                return removed, emptied
         except SQLAlchemyError as exc:
             raise store_error("could not prune recorded crashes", exc) from None
 
     # ---- reads for the recorder -----------------------------------------------------
-    def watermarks(self, cluster: str, namespaces: Collection[str] = ()) -> dict[
-            tuple[str, str], int]:
-        """The highest restartCount recorded per (pod uid, container)."""
-        c = crashes.c
-        query = select(c.pod_uid, c.container, func.max(c.restart_count)).where(
-            c.cluster == cluster).group_by(c.pod_uid, c.container)
-        if namespaces:
-            query = query.where(c.namespace.in_(list(namespaces)))
-        try:
-            with self.engine.connect() as conn:
-                return {(uid, name): int(count) for uid, name, count in conn.execute(query)}
-        except SQLAlchemyError as exc:
-            raise store_error("could not read recorded crashes", exc) from None
-
     def last_described(self, cluster: str, pod_uid: str, container: str) -> CrashRecord | None:
         """The newest crash of this container whose diagnosis was made (or carried)."""
         c = crashes.c

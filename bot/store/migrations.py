@@ -309,12 +309,59 @@ def _v10_silences(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v6_restart_ledger(conn: Connection) -> None:
+    """The restart ledger: the restartCount last seen per (cluster, pod uid, container), the
+    scopes the recorder has listed, restarts detected whose crash row is not stored yet
+    (the durable capture queue), and which fingerprints were crashing at install.
+
+    An upgraded database starts its ledger from the highest restartCount recorded per
+    container, so restarts while the upgrade ran are counted for those containers."""
+    md = MetaData()
+    Table(
+        "container_counts", md,
+        Column("cluster", String(253), primary_key=True),
+        Column("pod_uid", String(64), primary_key=True),
+        Column("container", String(253), primary_key=True),
+        Column("namespace", String(253), nullable=False),
+        Column("restart_count", Integer, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+        Index("ix_container_counts_namespace", "cluster", "namespace"),
+    )
+    Table(
+        "recorder_scopes", md,
+        Column("cluster", String(253), primary_key=True),
+        Column("scope", String(253), primary_key=True),
+        Column("first_listed_at", UTCDateTime, nullable=False),
+    )
+    Table(
+        "pending_captures", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("cluster", String(253), nullable=False),
+        Column("pod_uid", String(64), nullable=False),
+        Column("container", String(253), nullable=False),
+        Column("restart_count", Integer, nullable=False),
+        Column("restarts", Integer, nullable=False),
+        Column("detected_at", UTCDateTime, nullable=False),
+        Column("job", LargeBinary, nullable=False),
+        UniqueConstraint("cluster", "pod_uid", "container", "restart_count",
+                         name="uq_pending_captures_restart"),
+    )
+    md.create_all(conn)
+    conn.execute(text("ALTER TABLE crash_fingerprints ADD COLUMN at_install BOOLEAN "
+                      "NOT NULL DEFAULT FALSE"))
+    conn.execute(text(
+        "INSERT INTO container_counts (cluster, pod_uid, container, namespace, restart_count,"
+        " updated_at) SELECT cluster, pod_uid, container, MIN(namespace), MAX(restart_count),"
+        " MAX(recorded_at) FROM crashes GROUP BY cluster, pod_uid, container"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_snapshots),
     (2, _v2_diagnoses),
     (3, _v3_lean_snapshots),
     (4, _v4_crashes),
     (5, _v5_digest_slots),
+    (6, _v6_restart_ledger),
     (9, _v9_alert_threads),
     (10, _v10_silences),
 ]

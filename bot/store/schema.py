@@ -165,6 +165,7 @@ crash_fingerprints = Table(
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("first_crash_id", Integer),
+    Column("at_install", Boolean, nullable=False, default=False),  # seeded on first list
 )
 
 recorder_state = Table(
@@ -174,6 +175,38 @@ recorder_state = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("seen_at", UTCDateTime, nullable=False),
     Column("pruned_at", UTCDateTime),
+)
+
+container_counts = Table(  # the restart ledger: restartCount last seen per container
+    "container_counts", metadata,
+    Column("cluster", String(253), primary_key=True),
+    Column("pod_uid", String(64), primary_key=True),
+    Column("container", String(253), primary_key=True),
+    Column("namespace", String(253), nullable=False),
+    Column("restart_count", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_container_counts_namespace", "cluster", "namespace"),
+)
+
+recorder_scopes = Table(  # scopes listed at least once ("" = all namespaces)
+    "recorder_scopes", metadata,
+    Column("cluster", String(253), primary_key=True),
+    Column("scope", String(253), primary_key=True),
+    Column("first_listed_at", UTCDateTime, nullable=False),
+)
+
+pending_captures = Table(  # restarts detected and counted whose crash row is not stored yet
+    "pending_captures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cluster", String(253), nullable=False),
+    Column("pod_uid", String(64), nullable=False),
+    Column("container", String(253), nullable=False),
+    Column("restart_count", Integer, nullable=False),
+    Column("restarts", Integer, nullable=False),
+    Column("detected_at", UTCDateTime, nullable=False),
+    Column("job", LargeBinary, nullable=False),  # the detection, msgspec JSON
+    UniqueConstraint("cluster", "pod_uid", "container", "restart_count",
+                     name="uq_pending_captures_restart"),
 )
 
 digest_slots = Table(

@@ -35,6 +35,7 @@ from bot.patrol.model import (
 from bot.store.crash_history import CrashHistory
 from bot.store.crashes import CrashStore
 from bot.store.errors import store_error
+from bot.store.ledger import RestartLedger
 from bot.store.migrations import migrate
 from bot.store.overview import Overview
 from bot.store.podsets import PodSetBuilder, unpack, workloads_of
@@ -216,13 +217,14 @@ def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
 
 class Store:
     """The database facade (SQLite in WAL mode, or PostgreSQL): snapshots here, the
-    recorder's crash rows in `crashes`, reads of that history in `history`, digest slots in
-    `slots`. Callers above bot.store go through it
-    and never build table classes from the engine themselves."""
+    recorder's crash rows in `crashes`, its restart counts and pending captures in
+    `ledger`, reads of that history in `history`, digest slots in `slots`. Callers above
+    bot.store go through it and never build table classes from the engine themselves."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.crashes = CrashStore(engine)
+        self.ledger = RestartLedger(engine)  # restart counts and pending captures
         self.history = CrashHistory(engine)
         self.threads = ThreadStore(engine)  # Slack alert threads (bot.store.threads)
         self.silences = SilenceStore(engine)  # silences of alerts (bot.store.silences)

@@ -134,7 +134,8 @@ def record(kubeconfig: str, database: str, rounds: int) -> None:
     """The Recorder: first list, then each round's restarts until idle."""
 
     from bot.cluster.client import connect
-    from bot.cluster.recorder import CAPTURE_SECONDS, Recorder
+    from bot.recording.service import CAPTURE_SECONDS, RecorderService
+    from bot.runtime import Runtime
     from bot.settings import load_settings
     from bot.store import Store
 
@@ -142,13 +143,13 @@ def record(kubeconfig: str, database: str, rounds: int) -> None:
     cluster = connect(settings)
     store = Store.open(database)
     start = time.perf_counter()
-    recorder = Recorder(cluster, store.crashes, settings)
-    recorder.start()
+    runtime = Runtime("bench-recorder")
+    recorder = runtime.service(RecorderService(cluster, store, settings, runtime))
     head = cluster.api.call_api(*cluster.api.param_serialize(
         "GET", "/api/v1/pods", query_params=[("limit", "1")],
         header_params={"Accept": "application/json"}))
     version = int(json.loads(head.read())["metadata"]["resourceVersion"])
-    assert recorder.wait_idle(version, timeout=600)
+    assert recorder.caught_up(version, timeout=600)
     listed = time.perf_counter() - start
     print(json.dumps({"listed": version, "list_s": listed, "rss_listed_mb": rss_mb()}),
           flush=True)
@@ -156,18 +157,19 @@ def record(kubeconfig: str, database: str, rounds: int) -> None:
     for _ in range(rounds):
         target = int(sys.stdin.readline())
         start = time.perf_counter()
-        assert recorder.wait_idle(target, timeout=600)
+        assert recorder.caught_up(target, timeout=600)
         walls.append(time.perf_counter() - start)
         print(json.dumps({"round": len(walls)}), flush=True)
     samples = {s.name: s.value for metric in CAPTURE_SECONDS.collect() for s in metric.samples}
+    stats = recorder.stats()
     result: dict[str, Any] = {
-        "wall": sum(walls), "rss_mb": rss_mb(), "restarts": recorder.restarts,
-        "captures": recorder.captures, "api_requests": recorder.api_requests,
+        "wall": sum(walls), "rss_mb": rss_mb(), "restarts": stats.restarts,
+        "captures": stats.captures, "api_requests": stats.api_requests,
         "capture_mean_s": samples["restart_patrol_recorder_capture_seconds_sum"]
         / max(samples["restart_patrol_recorder_capture_seconds_count"], 1),
-        "pods": sum(len(p) for p in recorder._pods.values()),
+        "pods": stats.pods,
     }
-    recorder.stop()
+    runtime.stop()
     store.close()
     cluster.close()
     print(json.dumps(result), flush=True)

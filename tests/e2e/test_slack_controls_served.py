@@ -49,7 +49,9 @@ def wait(slack: FakeSlack, predicate: Callable[[], Any]) -> Any:
 
 
 def test_threads_and_controls_of_a_served_bot(tmp_path: Path) -> None:
-    sim = start_sim(tmp_path, shop())
+    scenario = shop()  # never restarted before the bot was installed: its crash is new
+    scenario["namespaces"]["shop"]["workloads"][0]["containers"][0]["restarts"] = 0
+    sim = start_sim(tmp_path, scenario)
     slack = FakeSlack().start()
     try:
         with served_bot(tmp_path, sim, slack, **ENV) as bot:

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from bot.cluster.client import ClusterClient, connect
-from bot.cluster.recorder import Recorder
 from bot.patrol.history import CAPTURED, DROPPED, RATE_LIMITED
 from bot.store import Store
 from bot.store.crashes import CrashStore
 from tests.conftest import Sim, start_sim
+from tests.support.recording import RunningRecorder
+from tests.support.waiting import wait_until
 
 PANIC = [
     "2026/11/29 10:00:00 INFO connecting to db password=hunter2 user=orders",
@@ -45,11 +46,10 @@ class Rig:
     cluster: ClusterClient
     store: Store
     crashes: CrashStore
-    recorder: Recorder
+    recorder: RunningRecorder
 
     def settle(self) -> None:
-        assert self.recorder.wait_idle(self.sim.world.resource_version, timeout=20), (
-            self.recorder.failure)
+        self.recorder.settle(self.sim.world.resource_version)
 
     def advance(self, **delta: float) -> None:
         self.sim.world.advance(timedelta(**delta))
@@ -65,14 +65,14 @@ def make_rig(tmp_path: Path) -> Iterator:
     """A running sim (scenario), store and started recorder (settings changes)."""
     built: list[Rig] = []
 
-    def make(scenario: dict | None = None, **changes: object) -> Rig:
+    def make(scenario: dict | None = None, keep: timedelta = timedelta(days=14),
+             **changes: object) -> Rig:
         running = start_sim(tmp_path, scenario or shop())
         settings = running.settings(**changes)
         cluster = connect(settings)
         store = Store.open(f"sqlite:///{tmp_path}/r{len(built)}.db")
         crashes = store.crashes
-        recorder = Recorder(cluster, crashes, settings, watch_seconds=30)
-        recorder.start()
+        recorder = RunningRecorder(cluster, store, settings, keep_counts_for=keep)
         rig = Rig(running, cluster, store, crashes, recorder)
         built.append(rig)
         rig.settle()
@@ -98,7 +98,7 @@ def test_restarts_are_recorded_once_across_a_reconnect_and_a_410_relist(rig: Rig
     rig.sim.world.drop_watches()  # connection lost: resume from the last resourceVersion
     rig.advance(hours=2)
     assert [c.restart_count for c in rig.rows()] == [8, 9, 10, 11, 12]
-    watch = rig.recorder.watches[0]
+    watch = rig.recorder.service.watches[0]
     assert watch.relists_after_gone == 0
     with rig.sim.world.lock:  # restarts happen while no watch can see them, then 410
         rig.sim.world.drop_watches()
@@ -109,7 +109,7 @@ def test_restarts_are_recorded_once_across_a_reconnect_and_a_410_relist(rig: Rig
     rows = rig.rows()
     assert sum(c.restarts for c in rows) == 7
     assert rows[-1].restart_count == 14
-    assert rig.recorder.restarts == 7
+    assert rig.recorder.stats().restarts == 7
 
 
 def test_a_capture_keeps_the_redacted_log_the_events_and_the_diagnosis(make_rig) -> None:
@@ -134,17 +134,19 @@ def test_a_capture_keeps_the_redacted_log_the_events_and_the_diagnosis(make_rig)
 
 def test_a_crash_loop_is_counted_every_time_but_its_log_fetched_once(make_rig) -> None:
     rig = make_rig(shop(every="4m", backoff=True), RECORDER_LOG_INTERVAL_MINUTES=10)
+    # the crash already looping at install was described once (its fingerprint is known)
+    assert rig.recorder.stats().api_requests == {"owner": 1, "log": 1, "events": 1}
     rig.advance(minutes=31)  # first crash at 30m
     rig.advance(minutes=4)
     rig.advance(minutes=4)
     rows = rig.rows()
     assert [c.capture for c in rows] == [CAPTURED, RATE_LIMITED, RATE_LIMITED]
-    assert rig.recorder.api_requests == {"owner": 1, "log": 1, "events": 1}
+    assert rig.recorder.stats().api_requests == {"owner": 1, "log": 2, "events": 2}
     assert len({c.fingerprint for c in rows}) == 1 and rows[0].fingerprint
     assert [e.reason for e in rows[0].events] == ["BackOff"]
     rig.advance(minutes=8)  # 12 minutes after the first capture: fetched again
-    assert rig.recorder.api_requests["log"] == 2
-    assert sum(c.restarts for c in rig.rows()) == rig.recorder.restarts == 5
+    assert rig.recorder.stats().api_requests["log"] == 3
+    assert sum(c.restarts for c in rig.rows()) == rig.recorder.stats().restarts == 5
 
 
 def test_a_full_capture_queue_drops_captures_but_counts_the_restarts(make_rig) -> None:
@@ -152,24 +154,24 @@ def test_a_full_capture_queue_drops_captures_but_counts_the_restarts(make_rig) -
     gate = threading.Event()
     rig.sim.server.log_gate = gate  # the worker's first log fetch waits here
     rig.sim.world.advance(timedelta(minutes=40))  # six pods crash in the same step
-    assert rig.recorder.wait_idle(rig.sim.world.resource_version, 20, drained=False)
+    wait_until(lambda: rig.recorder.stats().captures.get(DROPPED, 0) >= 4,
+               "the captures that did not fit stored as dropped")
     gate.set()
     rig.settle()
     rows = rig.rows()
     assert len(rows) == 6 and sum(c.restarts for c in rows) == 6
     dropped = [c for c in rows if c.capture == DROPPED]
     assert 4 <= len(dropped) <= 5 and not any(c.log_captured for c in dropped)
-    assert rig.recorder.captures[DROPPED] == len(dropped)
+    assert rig.recorder.stats().captures[DROPPED] == len(dropped)
 
 
 def test_a_restarted_recorder_records_what_happened_while_it_was_down(rig: Rig) -> None:
     rig.advance(hours=1)
     rig.recorder.stop()
     rig.sim.world.advance(timedelta(hours=2))  # two restarts nobody watched
-    again = Recorder(rig.cluster, rig.crashes, rig.recorder.settings, watch_seconds=30)
-    again.start()
+    again = RunningRecorder(rig.cluster, rig.store, rig.recorder.settings)
     try:
-        assert again.wait_idle(rig.sim.world.resource_version, 20)
+        again.settle(rig.sim.world.resource_version)
         rows = rig.rows()
         assert [(c.restart_count, c.restarts) for c in rows] == [(8, 1), (10, 2)]
         assert rows[-1].capture == CAPTURED  # the latest of the two is described
@@ -178,30 +180,29 @@ def test_a_restarted_recorder_records_what_happened_while_it_was_down(rig: Rig) 
 
 
 def test_two_recorders_at_once_store_each_restart_once(rig: Rig) -> None:
-    twin = Recorder(rig.cluster, rig.crashes, rig.recorder.settings, watch_seconds=30)
-    twin.start()
+    twin = RunningRecorder(rig.cluster, rig.store, rig.recorder.settings)
     try:
-        assert twin.wait_idle(rig.sim.world.resource_version, 20)
+        twin.settle(rig.sim.world.resource_version)
         rig.sim.world.advance(timedelta(hours=3))
-        assert twin.wait_idle(rig.sim.world.resource_version, 20)
+        twin.settle(rig.sim.world.resource_version)
         rig.settle()
         assert [c.restart_count for c in rig.rows()] == [8, 9, 10]
-        assert twin.restarts == rig.recorder.restarts == 3
+        assert twin.stats().restarts == rig.recorder.stats().restarts == 3
     finally:
         twin.stop()
 
 
 def test_the_recorder_prunes_by_count_and_age_once_a_day(make_rig) -> None:
-    rig = make_rig(CRASH_RETENTION_PER_WORKLOAD=2, CRASH_RETENTION_DAYS=1)
+    rig = make_rig(keep=timedelta(0), CRASH_RETENTION_PER_WORKLOAD=2, CRASH_RETENTION_DAYS=1)
     rig.advance(hours=4)
     assert len(rig.rows()) == 4
-    rig.recorder.housekeep()  # never pruned before: prunes now
+    rig.recorder.service.housekeep()  # never pruned before: prunes now
     assert [c.restart_count for c in rig.rows()] == [10, 11]
     rig.advance(hours=1)
-    rig.recorder.housekeep()  # pruned within the day: nothing goes
+    rig.recorder.service.housekeep()  # pruned within the day: nothing goes
     assert [c.restart_count for c in rig.rows()] == [10, 11, 12]
     rig.advance(hours=25)
-    rig.recorder.housekeep()
+    rig.recorder.service.housekeep()
     assert [c.restart_count for c in rig.rows()] == [36, 37]
 
 
@@ -221,7 +222,7 @@ def test_the_default_cluster_records_exactly_what_a_patrol_counts(make_rig) -> N
     for story in window.stories:
         recorded[story.workload] = recorded.get(story.workload, 0) + story.restarts
     counted = {(w.namespace, w.kind, w.name): w.restarts for w in run.digest.workloads}
-    assert recorded == counted and sum(recorded.values()) == rig.recorder.restarts > 50
+    assert recorded == counted and sum(recorded.values()) == rig.recorder.stats().restarts > 50
     rows = [c for ns in {k[0] for k in recorded}
             for c in rig.store.history.history(rig.cluster.name, ns, limit=1000)]
     kinds = {(c.workload_kind, c.workload_name, c.container, c.container_kind) for c in rows}

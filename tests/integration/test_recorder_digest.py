@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 from bot.answers.investigation import Question, investigate
 from bot.answers.patrol import PatrolPlan, patrol
-from bot.cluster.recorder import Recorder
 from bot.patrol.history import CAPTURED, CrashRecord
 from bot.render.digest_json import digest_to_json
 from bot.render.terminal import digest_text
@@ -22,6 +21,7 @@ from bot.slack.posting import Services, post_drilldown
 from bot.store import Store
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.integration.test_recorder import PANIC, Rig, make_rig  # noqa: F401 (fixture)
+from tests.support.recording import RunningRecorder
 from tests.support.settings import amend
 
 OOM = {"every": "6h", "first_after": "4h", "exit_code": 137, "reason": "OOMKilled",
@@ -84,9 +84,7 @@ def test_new_crashes_alert_once_each_and_name_the_rollout(make_rig, slack: FakeS
                        ALERT_NEW_CRASHES=True)
     probe.recorder.stop()
     alert = new_crash_alerter(settings, build_web_client(settings))
-    recorder = Recorder(probe.cluster, probe.crashes, settings, on_new_crash=alert,
-                        watch_seconds=30)
-    recorder.start()
+    recorder = RunningRecorder(probe.cluster, probe.store, settings, on_new_crash=alert)
     rig = replace(probe, recorder=recorder)
     try:
         rig.settle()
@@ -126,10 +124,11 @@ def test_retention_by_age_and_by_count_per_workload(database_url: str) -> None:
     assert crashes.record(crash(8, now), "again") is None  # the same restart: ignored
     for n in range(1, 3):
         crashes.record(crash(n, now - timedelta(hours=n), "billing"))
-    removed = crashes.prune("c", now, older_than=now - timedelta(days=5), per_workload=3)
+    removed, emptied = crashes.prune("c", now, older_than=now - timedelta(days=5),
+                                     per_workload=3, keep_counts_since=now)
     kept = store.history.history("c", "shop", workload=("Deployment", "orders"), limit=100)
     assert [c.restart_count for c in kept] == [8, 7, 6]
-    assert removed == 5
+    assert (removed, emptied) == (5, 0)
     assert len(store.history.history("c", "shop", workload=("Deployment", "billing"))) == 2
     store.close()
 

@@ -9,9 +9,10 @@ for the requests a `Fault` matches, misbehaves the way real networks and API ser
 - ``cut``: forward, then send the headers and only half of the body, and close
 - ``reset``: read the request, then reset the connection (RST)
 
-Unmatched requests are forwarded unchanged (watches are streamed through). A fault applies
-from the `nth` matching request on, `times` times (None: always); `hits` counts how often
-it fired, so a test can prove the fault really happened.
+Unmatched requests are forwarded unchanged (watches are streamed through), except that
+`date_shift` moves every response's `Date` header (an API server whose clock is off).
+A fault applies from the `nth` matching request on, `times` times (None: always); `hits`
+counts how often it fired, so a test can prove the fault really happened.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
@@ -84,6 +87,7 @@ class FaultProxy:
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.faults: list[Fault] = list(faults)
         self.requests: list[tuple[float, str]] = []  # (monotonic arrival, "METHOD target")
+        self.date_shift: timedelta | None = None  # moves the upstream's clock (Date header)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sockets: set[socket.socket] = set()
@@ -217,14 +221,22 @@ class FaultProxy:
         finally:
             response.close()
             upstream.close()
-        headers = [(k, v) for k, v in response.getheaders()
-                   if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+        headers = self._shifted([(k, v) for k, v in response.getheaders() if k.lower()
+                                 not in ("content-length", "transfer-encoding", "connection")])
         return response.status, response.reason, headers, body
+
+    def _shifted(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The Date header moved by `date_shift`: an API server whose clock is off."""
+        shift = self.date_shift
+        if shift is None:
+            return headers
+        return [(k, format_datetime(parsedate_to_datetime(v) + shift, usegmt=True)
+                 if k.lower() == "date" else v) for k, v in headers]
 
     def _stream(self, conn: socket.socket, request: _Request) -> None:
         upstream, response = self._upstream(request)
-        headers = [(k, v) for k, v in response.getheaders()
-                   if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+        headers = self._shifted([(k, v) for k, v in response.getheaders() if k.lower()
+                                 not in ("content-length", "transfer-encoding", "connection")])
         head = [f"HTTP/1.1 {response.status} {response.reason}",
                 *(f"{k}: {v}" for k, v in headers),
                 "Transfer-Encoding: chunked", "Connection: close"]

@@ -13,7 +13,6 @@ from pathlib import Path
 from bot.answers.investigation import Question, investigate
 from bot.answers.patrol import PatrolPlan, patrol
 from bot.cluster.client import connect
-from bot.cluster.recorder import Recorder
 from bot.patrol.history import FAILED
 from bot.render.blocks import render_message
 from bot.render.digest_json import digest_to_json
@@ -22,6 +21,7 @@ from bot.slack.posting import Services, digest_message
 from bot.store import Store
 from tests.conftest import Sim, start_sim
 from tests.reliability.conftest import Held
+from tests.support.recording import RunningRecorder
 
 FORBIDDEN_LOG = "pods/log is forbidden for this service account (403)"
 
@@ -149,12 +149,11 @@ def test_the_recorder_under_a_403_on_pods_log_keeps_events_and_the_probe_kill(
     settings = running.settings()
     cluster = connect(settings)
     store = Store.open(f"sqlite:///{tmp_path}/r.db")
-    recorder = Recorder(cluster, store.crashes, settings, watch_seconds=30)
-    recorder.start()
+    recorder = RunningRecorder(cluster, store, settings)
     try:
-        assert recorder.wait_idle(running.world.resource_version, timeout=20), recorder.failure
+        recorder.settle(running.world.resource_version)
         running.world.advance(timedelta(minutes=40))
-        assert recorder.wait_idle(running.world.resource_version, timeout=20), recorder.failure
+        recorder.settle(running.world.resource_version)
         (crash,) = store.history.history("shop", "edge", workload=("Deployment", "ingress-gateway"))
     finally:
         recorder.stop()

@@ -201,6 +201,18 @@ def test_a_crash_wave_is_a_few_alerts_and_a_summary(sim: Sim, slack: FakeSlack,
         while watched_pods(bot.url) < PODS:
             assert time.monotonic() < deadline, "the recorder never listed the pods"
             time.sleep(0.05)
+        # Crashing at install is the baseline (never alerted): a release brings a new bug
+        # to every Deployment, so the wave is of new crashes.
+        with sim.world.lock:
+            for i, workload in enumerate(sim.simulation.workloads):
+                name = "".join(chr(97 + (i // 26 ** k) % 26) for k in range(3))
+                for pod in workload.pods:
+                    for c in pod.containers:
+                        if c.plan is not None:
+                            c.plan.exit_code, c.plan.reason = 2, "Error"
+                            c.plan.log = [f"panic: release {name} broke {c.name}",
+                                          "", "goroutine 1 [running]:",
+                                          f"main.{name}Handler()", "\t/src/main.go:7 +0x1d"]
         sim.world.advance(timedelta(minutes=10))  # every pod of the 60 Deployments crashes
         summary = slack.wait_for(lambda: next(
             (m for m in slack.messages("CALERT") if "more new crash" in m["text"]), None),

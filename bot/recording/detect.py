@@ -1,0 +1,246 @@
+"""Stage 2 of the recorder: detect restarts by comparing restart counts (never clocks).
+
+The `Detector` is the watches' `PodHandler`. It runs on the watch threads and does only
+arithmetic in memory: per pod, its container names and restartCounts. A restart is an
+increase of a container's restartCount over what was known — from memory, else from the
+restart ledger (what the last run saw), else zero when the scope was listed before (the pod
+was born, or first restarted, while the recorder was away), else — a scope never listed,
+the first start — the install's baseline: nothing is counted, what is crashing now is
+seeded as "known at install". Whatever it finds goes to the ledger stage's inbox; the
+watch thread never reads the API again, writes the database or calls Slack, so no later
+stage can stop a watch.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import msgspec
+
+from bot.cluster import wire
+from bot.cluster.observe import containers_of
+from bot.cluster.podwatch import WatchedPod
+from bot.store.ledger import ALL, Baseline
+
+SHARED_TUPLES = 10_000  # distinct name/count tuples kept once and shared by many pods
+_intern = sys.intern
+
+
+class Job(msgspec.Struct, frozen=True, gc=False):
+    """One restart (or, with `restarts` 0, one crash seen at install) to describe: the few
+    pod fields a capture needs. Persisted as a pending capture, so it survives a restart."""
+
+    namespace: str
+    pod: str
+    uid: str
+    container: str
+    kind: str  # ContainerKind value
+    restart_count: int
+    restarts: int  # restarts this job stands for (several when counted after downtime)
+    term: wire.Terminated | None
+    image: str
+    node: str | None
+    owner: wire.OwnerReference | None
+    created: str | None
+    template_hash: str | None
+    memory_limit: str | None = None
+    has_liveness_probe: bool = False
+    disruption_reason: str | None = None
+    missed: bool = False  # counted on a list, after the recorder was away
+
+    @property
+    def seed(self) -> bool:
+        return self.restarts == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """A container's restartCount as now seen (only increases are ever sent)."""
+
+    namespace: str
+    uid: str
+    container: str
+    restart_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """A pod that no longer exists: its ledger rows go."""
+
+    uid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A scope's list is complete (registered as listed once committed)."""
+
+    scope: str
+
+
+Found = Job | Count | Gone | Listed
+_PodState = tuple[tuple[str, ...], tuple[int, ...]]
+
+
+class Detector:
+    """The recorder's PodHandler (see the module docstring). `emit` hands what it finds to
+    the ledger stage (it blocks while that stage is full, which slows the watch, never
+    loses); `progressed` tells the service how far each scope has been delivered."""
+
+    def __init__(self, scopes: tuple[str | None, ...], emit: Callable[[Found], None],
+                 progressed: Callable[[str | None, int], None], *,
+                 relisted: Callable[[], object] = lambda: None) -> None:
+        self.scopes = scopes
+        self._relisted = relisted
+        self.emit = emit
+        self._progressed = progressed
+        self.baseline: Baseline | None = None  # set before the watches start
+        self._pods: dict[str | None, dict[str, _PodState]] = {}
+        self._names: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._counts: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self._listed: set[str | None] = set()
+        self._seeded: set[tuple[str, str, str, str]] = set()
+        self._lock = threading.Lock()
+        self.restarts = 0  # every restart counted, described or not
+        self.relists = 0
+
+    # ---- what the service reads ------------------------------------------------------
+    def listed_all(self) -> bool:
+        return len(self._listed) == len(self.scopes)
+
+    def pods(self) -> int:
+        return sum(len(p) for p in self._pods.values())
+
+    def present(self, pods: Iterator[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (namespace, pod uid) pairs are pods it follows now."""
+        everywhere = self.scopes == (None,)
+        found: set[tuple[str, str]] = set()
+        for ns, uid in pods:
+            known = self._pods.get(None if everywhere else ns)
+            if known is not None and uid in known:
+                found.add((ns, uid))
+        return found
+
+    # ---- PodHandler ------------------------------------------------------------------
+    def listed(self, scope: str | None, pods: Iterator[WatchedPod]) -> None:
+        known = self._pods.setdefault(scope, {})
+        first = scope not in self._listed
+        if not first:
+            self.relists += 1
+            self._relisted()
+        seen: set[str] = set()
+        for pod in pods:
+            seen.add(pod.metadata.uid)
+            self._observe(pod, known, first=first)
+        for uid in [u for u in known if u not in seen]:
+            del known[uid]
+            self.emit(Gone(uid))
+        if first and self.baseline is not None:  # ledger rows of pods gone while away
+            for uid, ns in self.baseline.namespaces.items():
+                if uid not in seen and (scope is None or ns == scope):
+                    self.emit(Gone(uid))
+        self.emit(Listed(ALL if scope is None else scope))
+        with self._lock:
+            self._listed.add(scope)
+            if self.listed_all():
+                self.baseline = None  # only first lists compare with the ledger
+                self._seeded.clear()
+
+    def changed(self, event: str, pod: WatchedPod) -> None:
+        scope = pod.metadata.namespace if self.scopes != (None,) else None
+        known = self._pods.setdefault(scope, {})
+        self._observe(pod, known, first=False)
+        if event == "DELETED":
+            known.pop(pod.metadata.uid, None)
+            self.emit(Gone(pod.metadata.uid))
+
+    def progressed(self, scope: str | None, resource_version: int) -> None:
+        self._progressed(scope, resource_version)
+
+    # ---- the comparison --------------------------------------------------------------
+    def _before(self, pod: WatchedPod, name: str, count: int) -> tuple[int, bool]:
+        """The count to compare with for a container not in memory, and whether the
+        recorder was away (True: counted after downtime)."""
+        baseline = self.baseline
+        if baseline is None:
+            return 0, False  # born since the first list: all of its restarts are news
+        mark = baseline.counts.get((pod.metadata.uid, name))
+        if mark is not None:
+            return min(mark, count), True
+        if baseline.listed(pod.metadata.namespace):
+            return 0, True  # born, or first restarted, while the recorder was away
+        return count, False  # never listed: the install's baseline
+
+    def _observe(self, pod: WatchedPod, known: dict[str, _PodState], *, first: bool) -> None:
+        meta = pod.metadata
+        previous = known.get(meta.uid)
+        old = dict(zip(*previous, strict=True)) if previous is not None else None
+        names: list[str] = []
+        counts: list[int] = []
+        for status, spec, kind in containers_of(pod.spec, pod.status):
+            count = status.restartCount
+            names.append(status.name)
+            counts.append(count)
+            missed = False
+            if old is not None:
+                before = old.get(status.name, 0)
+            elif first:
+                before, missed = self._before(pod, status.name, count)
+            else:
+                before = 0
+            if count > before:
+                self.restarts += count - before
+                self.emit(self._job(pod, status, spec, kind.value, count - before, missed))
+            elif first and count > 0 and before == count and self.baseline is not None and (
+                    (meta.uid, status.name) not in self.baseline.counts):
+                self.emit(Count(_intern(meta.namespace), meta.uid, _intern(status.name),
+                                count))  # the install's baseline, counted from here
+                self._seed(pod, status, spec, kind.value)
+        shared = tuple(names)
+        if len(self._names) < SHARED_TUPLES:
+            shared = self._names.setdefault(shared, shared)
+        tally = tuple(counts)
+        if len(self._counts) < SHARED_TUPLES:
+            tally = self._counts.setdefault(tally, tally)
+        known[meta.uid] = (shared, tally)
+
+    def _seed(self, pod: WatchedPod, status: wire.ContainerStatus,
+              spec: wire.ContainerSpec | None, kind: str) -> None:
+        """One crash per (namespace, owner, container) crashing at install is described,
+        so its fingerprint is known before any alert could call it new."""
+        term = status.lastState.terminated if status.lastState else None
+        if term is None:
+            return
+        meta = pod.metadata
+        owner = _controller(meta)
+        key = (meta.namespace, owner.kind if owner else "Pod",
+               owner.name if owner else meta.name, status.name)
+        if key in self._seeded:
+            return
+        self._seeded.add(key)
+        self.emit(self._job(pod, status, spec, kind, 0, False))
+
+    def _job(self, pod: WatchedPod, status: wire.ContainerStatus,
+             spec: wire.ContainerSpec | None, kind: str, restarts: int, missed: bool) -> Job:
+        meta = pod.metadata
+        limits = spec.resources.limits if spec and spec.resources else None
+        return Job(
+            namespace=_intern(meta.namespace), pod=meta.name, uid=meta.uid,
+            container=_intern(status.name), kind=kind, restart_count=status.restartCount,
+            restarts=restarts, term=status.lastState.terminated if status.lastState else None,
+            image=status.image or (spec.image if spec else ""), node=pod.spec.nodeName,
+            owner=_controller(meta), created=meta.creationTimestamp,
+            template_hash=meta.labels.pod_template_hash,
+            memory_limit=limits.memory if limits and limits.memory else None,
+            has_liveness_probe=bool(spec and spec.livenessProbe is not None),
+            disruption_reason=next((x.reason for x in pod.status.conditions
+                                    if x.type == "DisruptionTarget" and x.status == "True"),
+                                   None),
+            missed=missed)
+
+
+def _controller(meta: object) -> wire.OwnerReference | None:
+    refs: tuple[wire.OwnerReference, ...] = getattr(meta, "ownerReferences", ())
+    return next((r for r in refs if r.controller), refs[0] if refs else None)
