@@ -122,7 +122,7 @@ def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str,
     - the digest series on the one scheduler (when PATROL_CHANNEL is set): exactly one
       post per slot."""
     settings = services.settings
-    alert = (new_crash_alerter(settings, frontend.client, services.store)
+    alert = (new_crash_alerter(settings, frontend.client, services.store, frontend.runtime)
              if settings.slack.alert_new_crashes else None)
     channel = settings.slack.patrol_channel
     poster = (SlackDigestPoster(services, channel, frontend.digest_client)
@@ -385,7 +385,7 @@ def record(settings: Settings, runtime: Runtime) -> int:
     if settings.slack.alert_new_crashes:
         from bot.slack.client import build_web_client
 
-        alert = new_crash_alerter(settings, build_web_client(settings), opened.store)
+        alert = new_crash_alerter(settings, build_web_client(settings), opened.store, runtime)
     for cluster in opened.fleet:
         recorder(cluster, opened.store, settings, runtime, alert)
         if isinstance(alert, CrashAlerts):

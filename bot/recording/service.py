@@ -288,6 +288,7 @@ class RecorderService:
             if self._since is None and self.detector.listed_all():
                 self._since = self.server_clock()
                 WATCHED_PODS.labels(self._metric).set(self.detector.pods())
+                PENDING.labels(self._metric).set(self._outstanding)
             self._changed.notify_all()
 
     def _done(self, n: int) -> None:

@@ -45,6 +45,7 @@ from bot.patrol.history import CrashRecord
 from bot.patrol.routing import Routes, channels_for
 from bot.render.blocks import render_message
 from bot.render.rows import DigestRow
+from bot.runtime import Runtime, RuntimeStopped
 from bot.settings import Settings
 from bot.slack.client import SLACK_FAILURES, build_web_client, slack_failure
 from bot.store import Store
@@ -251,15 +252,18 @@ class AlertGate:
 
     def __init__(self, post_one: Callable[[CrashRecord], None],
                  post_held: Callable[[list[CrashRecord]], None], burst: int, window: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 runtime: Runtime | None = None) -> None:
         self.post_one, self.post_held = post_one, post_held
         self.burst, self.window, self.clock = burst, window, clock
+        self.runtime = runtime  # owns the summary's wait; its stop posts what is held
         self._sent: list[float] = []
         self._held: list[CrashRecord] = []
-        self._timer: threading.Timer | None = None
+        self._timer: threading.Timer | bool | None = None
         self._lock = threading.Lock()
 
     def __call__(self, crash: CrashRecord) -> None:
+        flush_now = False
         with self._lock:
             now = self.clock()
             self._sent = [t for t in self._sent if now - t < self.window]
@@ -270,11 +274,32 @@ class AlertGate:
                 self._held.append(crash)
                 if self._timer is None:
                     wait = self.window - (now - self._sent[0]) if self._sent else self.window
-                    self._timer = threading.Timer(max(wait, 0.0), self.flush)
-                    self._timer.daemon = True
-                    self._timer.start()
+                    self._timer = self._after(max(wait, 0.0))
+                    flush_now = self._timer is None
         if alone:
             self.post_one(crash)
+        elif flush_now:
+            self.flush()
+
+    def _after(self, wait: float) -> threading.Timer | bool | None:
+        """Flush after `wait` seconds: in a thread of the runtime when there is one (its
+        shutdown wakes the wait, so held alerts are posted before the process exits),
+        else a timer."""
+        runtime = self.runtime
+        if runtime is not None:
+            def wait_then_flush() -> None:
+                runtime.stopping.wait(wait)
+                self.flush()
+
+            try:
+                runtime.thread("alerts-held", wait_then_flush)
+                return True
+            except RuntimeStopped:  # shutting down: the caller posts now
+                return None
+        timer = threading.Timer(wait, self.flush)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def flush(self) -> None:
         """Post what is held (the timer calls this when the window ends)."""
@@ -292,11 +317,12 @@ class CrashAlerts:
     overrides — capped by ALERT_BURST per ALERT_WINDOW; any other crash counts as a repeat
     in the threads it has."""
 
-    def __init__(self, threads: AlertThreads, channels: Channels) -> None:
+    def __init__(self, threads: AlertThreads, channels: Channels,
+                 runtime: Runtime | None = None) -> None:
         self.threads, self.channels = threads, channels
         settings = threads.settings
         self.gate = AlertGate(self._open, self._summary, settings.slack.alert_burst,
-                              settings.slack.alert_window)
+                              settings.slack.alert_window, runtime=runtime)
 
     def __call__(self, crash: CrashRecord) -> None:
         try:
@@ -390,10 +416,12 @@ class ThreadFollower:
 
 
 def new_crash_alerter(settings: Settings, client: WebClient | None = None,
-                      store: Store | None = None) -> Callable[[CrashRecord], None]:
+                      store: Store | None = None, runtime: Runtime | None = None,
+                      ) -> Callable[[CrashRecord], None]:
     """The recorder's `on_new_crash` callback: a thread per crash in each team channel of
     DIGEST_CHANNELS that claims its namespace, else in PATROL_CHANNEL (the catch-all);
-    new alerts capped by ALERT_BURST per ALERT_WINDOW. Without a store (older wiring) it
+    new alerts capped by ALERT_BURST per ALERT_WINDOW; the held ones wait in a thread of
+    `runtime`, whose shutdown posts them at once. Without a store (older wiring) it
     posts plain alerts to PATROL_CHANNEL, one per new crash, with no thread kept."""
     channel = settings.slack.patrol_channel
     if not settings.slack.bot_token or not channel:
@@ -413,10 +441,10 @@ def new_crash_alerter(settings: Settings, client: WebClient | None = None,
                           len(crashes), slack_failure("the summary", exc))
 
         return AlertGate(alert, summary, settings.slack.alert_burst,
-                         settings.slack.alert_window)
+                         settings.slack.alert_window, runtime=runtime)
     routes = Routes(settings.slack.digest_channels or {}, channel)
 
     def channels(crash: CrashRecord) -> tuple[str, ...]:
         return channels_for(routes, crash.cluster, crash.namespace)
 
-    return CrashAlerts(AlertThreads(settings, store, web), channels)
+    return CrashAlerts(AlertThreads(settings, store, web), channels, runtime)

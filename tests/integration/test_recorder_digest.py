@@ -150,3 +150,39 @@ def test_the_drilldown_lists_recorded_crashes_and_uploads_their_logs(
     assert "Recorded log of that crash" in text and "hunter2" not in text
     # the one recorded log is the one shown: nothing uploads it again
     assert slack.calls_to("files.completeUploadExternal") == []
+
+
+def test_installed_on_a_busy_cluster_nothing_alerts_and_the_digest_says_so(
+        make_rig, slack: FakeSlack) -> None:
+    """Issue 13.4: a workload with 41 restarts when the recorder is installed is the
+    install's baseline — its crash is "already crashing at install", never `:new:` — and a
+    crash it never showed before is still new."""
+    scenario = two_workloads()
+    orders = scenario["namespaces"]["shop"]["workloads"][0]["containers"][0]
+    orders.update({"restarts": 41, "crash": {**orders["crash"], "first_after": "1m",
+                                             "every": "30m"}})
+    probe = make_rig(scenario)
+    settings = amend(probe.recorder.settings, SLACK_BOT_TOKEN=TOKEN,
+                     SLACK_API_URL=slack.base_url, PATROL_CHANNEL="CALERT",
+                     ALERT_NEW_CRASHES=True)
+    probe.recorder.stop()
+    recorder = RunningRecorder(probe.cluster, probe.store, settings,
+                               on_new_crash=new_crash_alerter(settings,
+                                                              build_web_client(settings)))
+    rig = replace(probe, recorder=recorder)
+    try:
+        rig.settle()
+        patrol(rig.cluster, rig.store, settings, PatrolPlan.digest())
+        rig.advance(hours=5)  # orders crashes ten more times, billing gets its first OOM
+        run = patrol(rig.cluster, rig.store, settings, PatrolPlan.digest())
+        texts = [slack.text_of(m) for m in slack.messages("CALERT")]
+        assert [t for t in texts if "shop / orders" in t] == []  # nothing new about it
+        assert any("shop / billing" in t and "OOMKilled" in t for t in texts)
+        rows = {w.name: w for w in run.digest.workloads}
+        (story,) = rows["orders"].stories
+        assert (story.known_at_install, story.new, story.restarts) == (True, False, 10)
+        assert rows["billing"].stories[0].new
+        text = digest_text(run.digest, run.diagnoses)
+        assert "already crashing at install" in text
+    finally:
+        recorder.stop()

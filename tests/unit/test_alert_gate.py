@@ -54,3 +54,22 @@ def test_the_summary_fits_slacks_limits_for_any_wave() -> None:
         assert f"*{size} more new crash" in text
         if size > 10:
             assert f"… and {size - 10} more." in str(message["blocks"][-1])
+
+
+def test_held_alerts_are_posted_when_the_process_stops_not_lost() -> None:
+    """Issue 15.1: the summary's wait belongs to the runtime; its stop posts what is held
+    at once (before: a daemon Timer died with the process)."""
+    from bot.runtime import Runtime
+
+    one: list[CrashRecord] = []
+    held: list[list[CrashRecord]] = []
+    runtime = Runtime("alerts-test")
+    gate = AlertGate(one.append, held.append, burst=1, window=3600, runtime=runtime)
+    for n in range(3):
+        gate(crash(n))
+    assert [c.pod_uid for c in one] == ["0"] and held == []
+    assert "rp-alerts-held" in runtime.threads()
+    runtime.stop()
+    assert [[c.pod_uid for c in batch] for batch in held] == [["1", "2"]]
+    gate(crash(3))  # after the stop: posted at once, nothing waits
+    assert [[c.pod_uid for c in batch] for batch in held] == [["1", "2"], ["3"]]
