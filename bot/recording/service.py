@@ -99,6 +99,7 @@ class RecorderStats:
     pending: int  # found, not yet stored as a crash
     relists: int
     failure: str | None
+    resource_version: int  # every scope's pods delivered up to this version
 
 
 @dataclass(slots=True)
@@ -125,14 +126,14 @@ class RecorderService:
         scopes = namespaces_for(settings, cluster.name)
         self.scopes: tuple[str | None, ...] = tuple(scopes) if scopes else (None,)
         self._stop = threading.Event()
-        self._changed = threading.Condition()
+        self._counting = threading.Lock()  # _outstanding and _progress
         self._inbox: queue.Queue[Found] = queue.Queue(maxsize=INBOX)
         workers = max(1, settings.recorder.workers)
         per_worker = max(1, settings.recorder.queue // workers)
         self._queues: list[queue.Queue[tuple[Pending, Job]]] = [
             queue.Queue(maxsize=per_worker) for _ in range(workers)]
         self._notify: queue.Queue[CrashRecord] = queue.Queue(maxsize=NOTIFY_QUEUE)
-        self._outstanding = 0  # found or pending, not yet stored (see caught_up)
+        self._outstanding = 0  # found or pending, not yet stored (RecorderStats.pending)
         self._progress: dict[str | None, int] = {}
         self._unstored: list[tuple[Pending, Job]] = []  # dropped records to store again
         self._unstored_at = 0.0  # monotonic time of the next try
@@ -185,8 +186,6 @@ class RecorderService:
         self._stop.set()
         for w in self.watches:
             w.stop()
-        with self._changed:
-            self._changed.notify_all()
         if self._runtime is not None:
             self._runtime.stop_by(deadline)
 
@@ -216,7 +215,7 @@ class RecorderService:
         if pending:
             log.info("cluster %s: resuming %d pending captures", self.cluster.name,
                      len(pending))
-            with self._changed:
+            with self._counting:
                 self._outstanding += len(pending)
             self._dispatch([(p, _jobs.decode(p.job)) for p in pending])
         for watch in self.watches:
@@ -233,24 +232,9 @@ class RecorderService:
                 restarts=self.detector.restarts, captures=dict(self._tally.captures),
                 api_requests=dict(self._tally.api_requests), pods=self.detector.pods(),
                 pending=self._outstanding, relists=self.detector.relists,
-                failure=self.failure)
-
-    def caught_up(self, resource_version: int, timeout: float = 10.0) -> bool:
-        """Wait until every scope has delivered `resource_version` and everything found
-        so far is stored (for orderly hand-overs and the CLI's `record --once`-style
-        checks); False on timeout or stop."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not self._settled(resource_version):
-                left = deadline - time.monotonic()
-                if left <= 0 or self._stop.is_set():
-                    return self._settled(resource_version)
-                self._changed.wait(min(left, 0.2))
-        return True
-
-    def _settled(self, resource_version: int) -> bool:
-        return self._outstanding == 0 and all(
-            self._progress.get(ns, 0) >= resource_version for ns in self.scopes)
+                failure=self.failure,
+                resource_version=min((self._progress.get(ns, 0) for ns in self.scopes),
+                                     default=0))
 
     def watching(self) -> bool:
         """Every scope listed and watched now: counts can be read from the record."""
@@ -271,7 +255,7 @@ class RecorderService:
         """Runs on a watch thread: hand over, waiting while the ledger is full."""
         if isinstance(item, Job):
             RESTARTS.labels(self._metric).inc(item.restarts)
-        with self._changed:
+        with self._counting:
             self._outstanding += 1
         while True:
             try:
@@ -283,18 +267,20 @@ class RecorderService:
                     return
 
     def _progressed(self, scope: str | None, resource_version: int) -> None:
-        with self._changed:
+        with self._counting:
             self._progress[scope] = max(self._progress.get(scope, 0), resource_version)
             if self._since is None and self.detector.listed_all():
                 self._since = self.server_clock()
-                WATCHED_PODS.labels(self._metric).set(self.detector.pods())
+                pods = self.detector.pods()
+                WATCHED_PODS.labels(self._metric).set(pods)
+                log.info("cluster %s: recorder listed %d pods in %s; watching",
+                         self.cluster.name, pods,
+                         ", ".join(s or "all namespaces" for s in self.scopes))
                 PENDING.labels(self._metric).set(self._outstanding)
-            self._changed.notify_all()
 
     def _done(self, n: int) -> None:
-        with self._changed:
+        with self._counting:
             self._outstanding -= n
-            self._changed.notify_all()
         PENDING.labels(self._metric).set(self._outstanding)
 
     def _ledger(self) -> None:
@@ -326,7 +312,7 @@ class RecorderService:
             if stored is None:  # stopped with the database down: the next list recounts
                 self._done(len(items))
                 return
-            with self._changed:  # each stored pending capture stays outstanding
+            with self._counting:  # each stored pending capture stays outstanding
                 self._outstanding += len(stored)
             self._done(len(items))
             self._dispatch([(p, jobs[(p.pod_uid, p.container, p.restart_count)])
@@ -420,7 +406,7 @@ class RecorderService:
         if stored is not None and stored.is_new and self.on_new_crash is not None:
             try:
                 self._notify.put_nowait(stored)
-                with self._changed:
+                with self._counting:
                     self._outstanding += 1
             except queue.Full:
                 log.error("cluster %s: alert queue full; not alerting on %s/%s",

@@ -10,6 +10,17 @@ from bot.recording.service import NewCrash, RecorderService, RecorderStats
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import Store
+from tests.support.waiting import wait_until
+
+
+def settled(service: RecorderService, resource_version: int, timeout: float = 20.0) -> None:
+    """Wait until the recorder delivered `resource_version` and stored all it found."""
+    def done() -> bool:
+        stats = service.stats()
+        return stats.resource_version >= resource_version and stats.pending == 0
+
+    wait_until(done, f"the recorder to store everything up to version {resource_version}: "
+               f"{service.stats()}", timeout)
 
 
 class RunningRecorder:
@@ -28,7 +39,7 @@ class RunningRecorder:
 
     def settle(self, resource_version: int, timeout: float = 20.0) -> None:
         """Everything the sim published up to `resource_version` is recorded."""
-        assert self.service.caught_up(resource_version, timeout), self.stats()
+        settled(self.service, resource_version, timeout)
 
     def stats(self) -> RecorderStats:
         return self.service.stats()
