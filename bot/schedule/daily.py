@@ -9,20 +9,15 @@ Monday = 0, so numeric weekdays are translated to names here.
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.errors import ConfigError
 from bot.settings import Settings
 
-log = logging.getLogger("restart_patrol.schedule")
-JOB_ID = "daily-digest"
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NUMERIC_DAYS = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
 
@@ -106,39 +101,3 @@ def longest_gap(settings: Settings, *, over: timedelta = timedelta(days=35)) -> 
         longest = max(longest, following - fire)
         fire = following
     return longest or over
-
-
-def start_scheduler(settings: Settings, job: Callable[[], None], *,
-                    catch_up: bool = False) -> BackgroundScheduler:
-    """Transitional (until bot/service.py runs `DigestScheduler`; then removed): a
-    scheduler of its own with one digest job (run once at once if `catch_up`)."""
-    scheduler = BackgroundScheduler(timezone=ZoneInfo(settings.schedule.timezone))
-    extra = {"next_run_time": datetime.now(ZoneInfo(settings.schedule.timezone))} if (
-        catch_up) else {}
-    scheduler.add_job(job, digest_trigger(settings), id=JOB_ID, max_instances=1,
-                      coalesce=True, replace_existing=True, misfire_grace_time=600, **extra)
-    scheduler.start()
-    log.info("daily digest scheduled: %s (%s)", settings.schedule.cron,
-             settings.schedule.timezone)
-    return scheduler
-
-
-class DigestSchedule:
-    """Transitional (until bot/service.py runs `DigestScheduler` and `DigestSeries`;
-    then removed): one cluster's digest on a scheduler of its own, as a leader-only job."""
-
-    def __init__(self, settings: Settings, job: Callable[[], None],
-                 on_stop: Callable[[], None] = lambda: None) -> None:
-        self.settings = settings
-        self.job = job
-        self.on_stop = on_stop
-        self._scheduler: BackgroundScheduler | None = None
-
-    def start(self) -> None:
-        self._scheduler = start_scheduler(self.settings, self.job, catch_up=True)
-
-    def stop(self) -> None:
-        self.on_stop()
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
