@@ -59,7 +59,7 @@ log = logging.getLogger("restart_patrol.recorder")
 HEARTBEAT = 30.0  # seconds between recorder_state heartbeats
 PRUNE_EVERY = timedelta(days=1)
 INBOX = 20_000  # findings waiting for the ledger (then the watches wait)
-BATCH = 5_000  # findings per ledger commit
+BATCH = 1_000  # findings per ledger commit (short write locks: SQLite has one writer)
 RETRY_FIRST, RETRY_MAX = 0.5, 10.0  # seconds: backoff of database retries
 NOTIFY_QUEUE = 10_000
 

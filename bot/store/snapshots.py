@@ -236,7 +236,9 @@ class Store:
         try:
             # a database that does not answer fails in seconds, not at the OS's TCP timeout
             engine = create_engine(url, pool_pre_ping=True, connect_args=(
-                {"connect_timeout": 5} if url.startswith("postgresql") else {}))
+                {"connect_timeout": 5} if url.startswith("postgresql")
+                # SQLite has one writer: wait for it (the recorder's stages write at once)
+                else {"timeout": 30} if url.startswith("sqlite") else {}))
         except (ArgumentError, ImportError) as exc:
             raise StoreError(f"DATABASE_URL {_safe_url(url)} is not usable: {exc}") from None
         if engine.dialect.name == "sqlite":
