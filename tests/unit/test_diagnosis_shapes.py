@@ -638,3 +638,28 @@ def test_third_blind_set_shapes(log: str, category: str, quoted: tuple[str, ...]
 ])
 def test_fourth_blind_set_command_lines_are_config_errors(log: str, quoted: str) -> None:
     check(log, "config-error", quoted, exit_code=2)
+
+
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # an environment variable's name said missing, in any words around it
+    ("starting exporter\nFATAL: S3_BUCKET is not set\n", "config-error", ("S3_BUCKET is not set",)),
+    ("error: KAFKA_BROKERS required\n", "config-error", ("KAFKA_BROKERS required",)),
+    # a dependency said unreachable, by a script or an app, as its last words
+    ("waiting for cache (1/5)\nwaiting for cache (5/5)\ncache at redis:6379 not reachable, "
+     "giving up\n", "dependency-unavailable", ("not reachable, giving up",)),
+    ("sync: upstream unreachable after 30s\n", "dependency-unavailable", ("upstream unreachable",)),
+])
+def test_fifth_blind_set_fold_5a_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
+    check(log, category, *quoted, exit_code=1)
+
+
+def test_rusts_unreachable_code_is_not_an_unreachable_dependency() -> None:
+    check("\nthread 'main' panicked at src/state.rs:40:18:\ninternal error: entered unreachable "
+          "code: state 7\nnote: run with `RUST_BACKTRACE=1` environment variable to display a "
+          "backtrace\n", "rust-panic", "entered unreachable code", exit_code=101)
+
+
+def test_a_lower_case_or_unprefixed_word_is_not_an_environment_variable() -> None:
+    # "Retry is not set" names no variable: the line is an app's error, not a rejected setting
+    d = diagnose(Evidence(exit_code=1, log="ERROR: Retry is not set for job 4\n"))
+    assert d.category != "config-error"

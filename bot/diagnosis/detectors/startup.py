@@ -109,8 +109,10 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                r"(?:missing|not found)\b", re.I),
     re.compile(r"missing required (configuration|config|env|environment variable|setting|"
                r"option|parameter)|(environment )?variable \S+ (is )?(not set|required|missing|"
-               r"must be set)|required key \S+ missing|\S+ must be (set|specified|provided)\b",
-               re.I),
+               r"must be set)|required key \S+ missing|\S+ must be (set|specified|provided)\b|"
+               # an environment variable's name (upper case with an underscore) said missing
+               r"(?-i:\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]\b) (?:is )?(?:not set|unset|missing|"
+               r"required|empty|not defined)\b", re.I),
     re.compile(r"Could not resolve placeholder|" + PLACEHOLDER),
     re.compile(r"yaml: (line \d+|unmarshal errors)|mapping values are not allowed", re.I),
     re.compile(r": unbound variable$|: parameter (null or )?not set$|"
