@@ -34,8 +34,11 @@ __all__ = ["MAX_LINES", "Finding", "extract_signature", "last_words", "refine"]
 
 # `${DB_HOST}` / `$DB_HOST` reaching a host name or port: the template was not rendered.
 _PLACEHOLDER = re.compile(PLACEHOLDER)
-# A Python KeyError raised by os.environ: a required environment variable is missing.
-_ENV_KEY = re.compile(r"^KeyError: '[A-Z][A-Z0-9_]+'$")
+# A key lookup that failed on an environment variable's name: Python's os.environ
+# (`KeyError: 'PORT'`), Ruby's ENV.fetch (`key not found: "DATABASE_URL" (KeyError)`): a
+# required environment variable is missing.
+_ENV_KEY = re.compile(r"^KeyError: '[A-Z][A-Z0-9_]+'$|"
+                      r"\bkey not found: [\"'][A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+[\"']")
 
 # (pattern searched in the signature, category it proves), most specific first
 _ROOT_CAUSES: tuple[tuple[re.Pattern[str], Category], ...] = (
@@ -126,7 +129,8 @@ def extract_signature(lines: Sequence[Line]) -> Finding | None:
 
 _LAST_WORDS = re.compile(r"\b(error|fail(ed|ure)?|fatal|cannot|can't|unable|invalid|denied|"
                          r"refused|not found|no such|panic|abort(ed|ing)?|exception|"
-                         r"unreachable|not reachable|gave up|giving up)\b", re.I)
+                         r"unreachable|not reachable|gave up|giving up|timed out|"
+                         r"deadline exceeded)\b", re.I)
 # An error-level line: klog E, level=error, ERROR/ERR columns, `[error]`, `Error: …`.
 _ERROR_LEVEL = re.compile(r"^E\d{4} |level=error\b|\b(?:ERROR|ERR)\b|\[(?:error|err)\]|"
                           r"^(?:Error|error): ")

@@ -663,3 +663,28 @@ def test_a_lower_case_or_unprefixed_word_is_not_an_environment_variable() -> Non
     # "Retry is not set" names no variable: the line is an app's error, not a rejected setting
     d = diagnose(Evidence(exit_code=1, log="ERROR: Retry is not set for job 4\n"))
     assert d.category != "config-error"
+
+
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # a call that ran out of time, as the last words of a Go program's log.Fatal
+    ("2026/01/02 03:04:05 upstream check: Get \"http://10.0.0.9/ready\": context deadline "
+     "exceeded (Client.Timeout exceeded while awaiting headers)\n", "dependency-unavailable",
+     ("Client.Timeout exceeded",)),
+    ("rpc error: code = DeadlineExceeded desc = context deadline exceeded\n",
+     "dependency-unavailable", ("DeadlineExceeded",)),
+    # Ruby's ENV.fetch on a missing variable
+    ("boot\nworker.rb:9:in `fetch': key not found: \"REDIS_URL\" (KeyError)\n\tfrom worker.rb:9:in"
+     " `<main>'\n", "config-error", ('key not found: "REDIS_URL"',)),
+    # an exception raised from Ruby's own code (`<internal:…>` paths)
+    ("<internal:/usr/lib/ruby/3.3.0/rubygems/core_ext/kernel_require.rb>:136:in `require': "
+     "cannot load such file -- nokogiri (LoadError)\n\tfrom app.rb:1:in `<main>'\n", "app-fatal",
+     ("cannot load such file -- nokogiri (LoadError)",)),
+])
+def test_fifth_blind_set_fold_5b_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
+    check(log, category, *quoted, exit_code=1)
+
+
+def test_a_ruby_key_error_on_a_data_key_is_not_a_missing_setting() -> None:
+    d = diagnose(Evidence(exit_code=1, log="app.rb:4:in `fetch': key not found: :email "
+                                           "(KeyError)\n\tfrom app.rb:4:in `<main>'\n"))
+    assert d.category == "app-fatal"

@@ -57,6 +57,8 @@ DEPENDENCY = re.compile(
     r"unable to resolve host|aborted due to timeout|"
     # a host, service or dependency said unreachable (not Rust's "entered unreachable code")
     r"\bnot reachable\b|(?<!entered )\bunreachable\b(?! code)|"
+    # a call that ran out of time: Go's HTTP client and contexts, gRPC's DEADLINE_EXCEEDED
+    r"Client\.Timeout exceeded|context deadline exceeded|(?-i:DeadlineExceeded|DEADLINE_EXCEEDED)|"
     r"(?-i:\bReadTimeout\w*|^TimeoutError\b)|(could not|failed to|unable to|cannot) connect to|"
     r"Connection reset by peer|server closed the connection unexpectedly|"
     r"Is the server running on|(?-i:[:{,]econnrefused\b|[:{,]nxdomain\b|[:{,]ehostunreach\b)",
@@ -73,7 +75,7 @@ _DEPENDENCY_WORDS = (
     "cannotconnect", "connectionbad", "connectexception", "connecttimeout", "connectionerror",
     "connecterror", "new connection", "connect to", "timed out", "timeout", "reset by peer",
     "closed the connection", "server running on", "establishing a connection", "timeouterror",
-    "resolve host", "due to timeout", "reachable",
+    "resolve host", "due to timeout", "reachable", "deadline",
     "actively refused", "reach database", "any servers")
 _PORT_WORDS = ("eaddrinuse", "already in use", "bindexception", "already allocated",
                "addrinuse", "cannot bind", "could not bind")

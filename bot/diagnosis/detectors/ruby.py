@@ -10,8 +10,9 @@ from bot.diagnosis.categories import Category
 from bot.diagnosis.finding import Finding, finding, last, next_nonblank
 from bot.diagnosis.logtext import Line
 
-_UNCAUGHT = re.compile(r"^\S+\.rb:\d+:in .*\(([A-Z]\w*(::\w+)*(Error|Exception|Interrupt|"
-                       r"NotFound|Bad|Invalid\w*))\)$")
+# `app.rb:3:in …`, also raised from Ruby's own code: `<internal:…/kernel_require.rb>:85:in …`
+_UNCAUGHT = re.compile(r"^(?:\S+\.rb|<internal:[^>]+>):\d+:in .*\(([A-Z]\w*(::\w+)*"
+                       r"(Error|Exception|Interrupt|NotFound|Bad|Invalid\w*))\)$")
 _ABORTED = re.compile(r"^(rails|rake) aborted!$|^bundler: failed to load command: ")
 _CLASS_MESSAGE = re.compile(r"^([A-Z]\w*(::[A-Z]\w*)*): .+")
 
