@@ -50,3 +50,21 @@ def test_the_refresh_script_knows_every_fixture_file(tmp_path) -> None:
     assert refresh.stale_files(tmp_path) == []
     (tmp_path / "crash_logs_3.jsonl").write_text("{}\n")
     assert refresh.stale_files(tmp_path) == ["crash_logs_3.jsonl"]
+
+
+def test_a_refresh_keeps_the_labels_revised_here(tmp_path) -> None:
+    from tests.fixtures import refresh
+
+    here = (FIXTURES / "crash_logs_3.jsonl").read_text().splitlines(keepends=True)
+    upstream = []
+    for line in here:  # the upstream record of a revised case carries its original label
+        record = json.loads(line)
+        if ("crash_logs_3.jsonl", record["id"]) in refresh.REVISIONS:
+            record["accept_categories"] = ["exec-error", "app-fatal"]
+            upstream.append(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            upstream.append(line)
+    (tmp_path / "crash_logs_3.jsonl").write_text("".join(upstream))
+    assert refresh.stale_files(tmp_path) == []
+    assert refresh.revised("crash_logs_3.jsonl", "".join(upstream).encode()) == "".join(
+        here).encode()
