@@ -122,6 +122,20 @@ def joined(pattern: re.Pattern[str]) -> re.Pattern[str]:
     return compiled
 
 
+# A level word in brackets among the stripped prefixes (`2026-… [ERROR] …`): the line's level.
+_BRACKETED_LEVEL = re.compile(r"\[(ERROR|ERR|FATAL|CRITICAL|CRIT|EMERG|EMERGENCY|ALERT|PANIC|"
+                              r"WARN|WARNING|NOTICE|INFO|DEBUG|TRACE)\]", re.I)
+_LEVEL_NAMES = {"err": "error", "crit": "critical", "emerg": "emergency", "warning": "warn"}
+
+
+def _bracketed_level(prefix: str) -> str | None:
+    m = _BRACKETED_LEVEL.search(prefix)
+    if m is None:
+        return None
+    word = m.group(1).lower()
+    return _LEVEL_NAMES.get(word, word)
+
+
 def strip_prefixes(text: str) -> str:
     """Remove compose, bracketed-host and timestamp prefixes (repeatedly)."""
     while True:
@@ -323,8 +337,11 @@ def split_lines(text: str) -> LogLines:
             shown = _strip_transport(shown, inner)
             texts[i] = (_strip_leader(shown, inner_leader) if inner_leader else shown, level,
                         True)
-    for shown, level, from_json in texts:
+    for shown, json_level, from_json in texts:
         core = strip_prefixes(shown) if from_json or shown[:1] in _PREFIX_START else shown
+        level = json_level
+        if level is None and len(core) < len(shown) and "[" in shown:
+            level = _bracketed_level(shown[:len(shown) - len(core)])
         out.append(Line(len(out), shown, core, level))
     while out and not out[-1].shown.strip():
         out.pop()

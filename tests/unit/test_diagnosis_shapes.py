@@ -688,3 +688,40 @@ def test_a_ruby_key_error_on_a_data_key_is_not_a_missing_setting() -> None:
     d = diagnose(Evidence(exit_code=1, log="app.rb:4:in `fetch': key not found: :email "
                                            "(KeyError)\n\tfrom app.rb:4:in `<main>'\n"))
     assert d.category == "app-fatal"
+
+
+# ---- an app's own `[ERROR]` lines are not a database server's ---------------------------------
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    ("2026-12-03 12:00:00 [INFO] starting\n2026-12-03 12:00:01 [ERROR] cache warmup skipped: key "
+     "space empty\n2026-12-03 12:00:02 [INFO] loading config\nconfig file /etc/app/app.yaml not "
+     "found\n", "config-error", ("config file /etc/app/app.yaml not found",)),
+    ("2026/12/03 12:00:00 [INFO] worker 3 started\n2026/12/03 12:00:01 [ERROR] job 17 retry 1 "
+     "failed: timeout\n2026/12/03 12:00:05 [INFO] job 17 done\n2026/12/03 12:00:09 [FATAL] lost "
+     "leader lease, exiting\n", "app-fatal", ("[FATAL] lost leader lease",)),
+    # MariaDB's own lines (a thread id between the time and the level) still are
+    ("2026-12-03 17:52:47 0 [Note] Starting MariaDB\n2026-12-03 17:52:47 0 [ERROR] mysqld: unknown "
+     "variable 'frobnicate=3'\n2026-12-03 17:52:47 0 [ERROR] Aborting\n", "config-error",
+     ("unknown variable 'frobnicate=3'",)),
+])
+def test_bracketed_levels_and_database_servers(log: str, category: str,
+                                               quoted: tuple[str, ...]) -> None:
+    check(log, category, *quoted, exit_code=1)
+
+
+def test_a_bracketed_error_line_is_not_quoted_over_a_later_fatal_one() -> None:
+    d = diagnose(Evidence(exit_code=1, log="12:00:00 [ERROR] job 4 failed\n12:00:01 [INFO] job 5 "
+                                           "ok\nlevel=fatal msg=\"cannot open queue\"\n"))
+    assert d.signature == ('level=fatal msg="cannot open queue"',)
+
+
+def test_a_validation_error_quotes_the_first_field_and_its_reason() -> None:
+    log = ("Traceback (most recent call last):\n  File \"/srv/app.py\", line 3, in <module>\n"
+           "    cfg = Config()\npydantic_core._pydantic_core.ValidationError: 2 validation errors "
+           "for Config\nbroker_url\n  Field required [type=missing, input_value={}, "
+           "input_type=dict]\n    For further information visit https://errors.pydantic.dev/2/v/"
+           "missing\nretries\n  Input should be a valid integer [type=int_parsing]\n")
+    check(log, "config-error", "2 validation errors for Config", "broker_url", "Field required",
+          exit_code=1)
+    other = log.replace("broker_url", "queue_name")
+    assert diagnose(Evidence(exit_code=1, log=other)).fingerprint != diagnose(
+        Evidence(exit_code=1, log=log)).fingerprint

@@ -17,7 +17,9 @@ _SERVER_ERROR = re.compile(
     r"(?:FATAL|PANIC):  \S|"  # PostgreSQL's level tags (two spaces)
     r"^(?:initdb|pg_ctl|pg_basebackup|postgres|mysqld|mariadbd|mysql_install_db)"
     r"(?:\[\d+\])?: (?!(?:warning|hint|detail|note|ready)\b)(?:error: )?\S|"
-    r"\d \[ERROR\] |\[ERROR\] \[(?:MY-\d+|Entrypoint)\]")  # MySQL/MariaDB, their image
+    # MySQL/MariaDB: a time, the thread id, then the level (`17:52:47 0 [ERROR] `; an app's
+    # own `12:00:01 [ERROR] …` has no thread id and is not a server's), their image's
+    r"\d\d:\d\d:\d\d(?:\.\d+)?Z? \d+ \[ERROR\] |\[ERROR\] \[(?:MY-\d+|Entrypoint)\]")
 _FOLLOW_ON = re.compile(r"(?:^|\] )Aborting\.?\s*$|database system is shut down|"
                         r"exited with code", re.I)
 _CAUSE_REACH = 4

@@ -12,10 +12,12 @@ from bot.diagnosis.finding import (
     MAX_LINES,
     Finding,
     anywhere,
+    detail_of,
     finding,
     indented,
     last,
     mentions,
+    next_nonblank,
     prev_nonblank,
 )
 from bot.diagnosis.logtext import Line
@@ -60,7 +62,8 @@ def _headless(lines: Sequence[Line]) -> Finding | None:
             continue
         before = [ln for ln in lines[max(0, line.index - 4):line.index] if ln.core.strip()]
         if any(_FRAME.match(ln.core) for ln in before):
-            return finding(Category.PYTHON_EXCEPTION, [line], runtime="python",
+            return finding(Category.PYTHON_EXCEPTION, [line, *_listed_under(lines, line)],
+                           runtime="python",
                            headline=line.core.strip())
     return None
 
@@ -115,8 +118,20 @@ def detect(lines: Sequence[Line]) -> Finding | None:
     if not ends:
         return _headless(lines)
     final, origin = lines[ends[-1]], _cause_above(lines, chain[0]) or lines[ends[0]]
-    return finding(Category.PYTHON_EXCEPTION, [origin, final], runtime="python",
-                   headline=final.core.strip())
+    return finding(Category.PYTHON_EXCEPTION, [origin, final, *_listed_under(lines, final)],
+                   runtime="python", headline=final.core.strip())
+
+
+def _listed_under(lines: Sequence[Line], final: Line) -> list[Line]:
+    """When the exception's message only counts the errors listed below it (pydantic's
+    "1 validation error for Settings"), the first of them: the field's line and the
+    indented reason under it."""
+    field = detail_of(lines, final)
+    if field is None or indented(field) or _FRAME.match(field.core) or _TRACEBACK.search(
+            field.core) or _CHAINED.match(field.core):
+        return []
+    reason = next_nonblank(lines, field.index)
+    return [field, reason] if reason is not None and indented(reason) else [field]
 
 
 def _cause_above(lines: Sequence[Line], start: int) -> Line | None:
