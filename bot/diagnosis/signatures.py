@@ -25,8 +25,10 @@ from bot.diagnosis.finding import (
     anywhere,
     detail_of,
     finding,
+    indented,
     loud,
     mentions,
+    prev_nonblank,
 )
 from bot.diagnosis.logtext import Line
 
@@ -172,4 +174,11 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
     final = tail[-1]
     if not _LAST_WORDS.search(final.core) or not loud(final):
         return None
-    return refine(finding(Category.APP_FATAL, [final], headline=final.core.strip()))
+    # a follow-on ("Failed listening on port 80, aborting.") right after the error that
+    # caused it: that error is quoted with it, and heads the finding
+    cause = prev_nonblank(lines, final.index)
+    if cause is not None and (cause.index < final.index - 2 or not loud(cause) or indented(
+            cause) or not _LAST_WORDS.search(cause.core)):
+        cause = None
+    return refine(finding(Category.APP_FATAL, [cause, final],
+                          headline=(cause or final).core.strip()))

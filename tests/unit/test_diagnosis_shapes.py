@@ -725,3 +725,28 @@ def test_a_validation_error_quotes_the_first_field_and_its_reason() -> None:
     other = log.replace("broker_url", "queue_name")
     assert diagnose(Evidence(exit_code=1, log=other)).fingerprint != diagnose(
         Evidence(exit_code=1, log=log)).fingerprint
+
+
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # a usage text, then the error a CLI library printed under it (click, optparse)
+    ("Usage: export [OPTIONS]\nTry 'export --help' for help.\n\nError: No such option '--tagret'."
+     "\n", "config-error", ("No such option '--tagret'",)),
+    ("Usage: export [OPTIONS]\nTry 'export --help' for help.\n\nError: Missing option '--bucket'."
+     "\n", "config-error", ("Missing option '--bucket'",)),
+    ("Usage: sync.py [options]\n\nsync.py: error: no such option: --dryrun\n", "config-error",
+     ("no such option: --dryrun",)),
+    # a listen address the host does not have, and the follow-on that ends the process
+    ("server starting\nCould not listen on 198.51.100.4:8080: bind: Cannot assign requested "
+     "address\nFailed to start listeners, aborting.\n", "config-error",
+     ("Cannot assign requested address", "aborting")),
+    ("2026/01/02 03:04:05 [emerg] 1#1: bind() to 198.51.100.4:80 failed (99: Cannot assign "
+     "requested address)\n", "config-error", ("Cannot assign requested address",)),
+])
+def test_sixth_blind_set_fold_6a_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
+    check(log, category, *quoted, exit_code=1)
+
+
+def test_a_client_out_of_ports_is_not_a_listen_address_error() -> None:
+    d = diagnose(Evidence(exit_code=1, log="2026/01/02 03:04:05 post: dial tcp 10.0.0.7:443: "
+                                           "connect: cannot assign requested address\n"))
+    assert d.category != "config-error"

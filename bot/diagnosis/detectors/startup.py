@@ -79,7 +79,9 @@ PLACEHOLDER = (r"\$\{[A-Za-z_][\w.-]*(?::-?[^}]*)?\}|"
 # dependency rejects: the dependency may be fine, the configuration is not.
 BAD_ADDRESS = re.compile(r"invalid (port|port number|host|hostname|host name|address|url|uri|dsn|"
                          r"connection string|scheme)\b|unknown port|too many colons in address|"
-                         r"malformed (url|uri|dsn|connection string)|missing port in address",
+                         r"malformed (url|uri|dsn|connection string)|missing port in address|"
+                         # a listen address this host does not have (EADDRNOTAVAIL on bind)
+                         r"\b(?:bind|listen)\w*(?:\(\))?:? .{0,40}cannot assign requested address",
                          re.I)
 BAD_CREDENTIALS = re.compile(r"(login|password authentication|authentication) failed for user|"
                              r"access denied for user|invalid (username|password|credentials)|"
@@ -101,6 +103,7 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                r"unrecognized arguments?:|unrecognized option|invalid option|"
                r"invalid value '[^']*' for '-|unexpected argument '[^']*' found|"
                r"\bmissing (?:required )?(?:argument |option |flag )?--?[a-z][\w-]*|"
+               r"\bno such option:? '?--?[a-z]|\b(?:missing option|invalid value for) '--?[a-z]|"
                r"error: the following arguments are required:|error: argument \S+: "
                r"(?:invalid|expected)|"
                r"unknown command \"[^\"]+\" for \"|required flag\(s\) .* not set", re.I),
@@ -161,8 +164,9 @@ def _banner_detail(lines: Sequence[Line], line: Line) -> list[Line]:
 
 
 # argparse's parser.error(): its usage line, then `prog: error: why`
-_USAGE = re.compile(r"^usage: \S")
-_PROG_ERROR = re.compile(r"^[\w.-]+(?: [\w.-]+)*: error: \S")
+_USAGE = re.compile(r"^usage: \S", re.I)
+_PROG_ERROR = re.compile(r"^(?:[\w.-]+(?: [\w.-]+)*: )?error: \S", re.I)
+_USAGE_REACH = 4  # non-blank lines after the usage line (click prints "Try '… --help'" first)
 
 
 def _usage_error(lines: Sequence[Line]) -> Finding | None:
@@ -171,6 +175,10 @@ def _usage_error(lines: Sequence[Line]) -> Finding | None:
     if i is None:
         return None
     below = next_nonblank(lines, i)
+    for _ in range(_USAGE_REACH):
+        if below is None or _PROG_ERROR.match(below.core):
+            break
+        below = next_nonblank(lines, below.index)
     if below is None or not _PROG_ERROR.match(below.core):
         return None
     return finding(Category.CONFIG_ERROR, [below], headline=below.core.strip())
