@@ -171,7 +171,7 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
     tail = [ln for ln in lines[-3:] if ln.core.strip()]
     if not tail:
         return None
-    final = tail[-1]
+    final, listed = _head_of_list(lines, tail[-1])
     if not _LAST_WORDS.search(final.core) or not loud(final):
         return None
     # a follow-on ("Failed listening on port 80, aborting.") right after the error that
@@ -180,5 +180,20 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
     if cause is not None and (cause.index < final.index - 2 or not loud(cause) or indented(
             cause) or not _LAST_WORDS.search(cause.core)):
         cause = None
-    return refine(finding(Category.APP_FATAL, [cause, final],
+    return refine(finding(Category.APP_FATAL, [cause, final, listed],
                           headline=(cause or final).core.strip()))
+
+
+def _head_of_list(lines: Sequence[Line], last: Line) -> tuple[Line, Line | None]:
+    """The log's last statement: when it ends with an indented list ("config invalid:" and
+    its "  - port: …" items), the line that announces the list and the list's first item;
+    else the last line itself."""
+    if not indented(last):
+        return last, None
+    k = last.index
+    while k > 0 and indented(lines[k]) and lines[k - 1].core.strip():
+        k -= 1
+    head = lines[k]
+    if head.index == last.index or indented(head) or not head.core.rstrip().endswith(":"):
+        return last, None
+    return head, lines[k + 1]

@@ -750,3 +750,14 @@ def test_a_client_out_of_ports_is_not_a_listen_address_error() -> None:
     d = diagnose(Evidence(exit_code=1, log="2026/01/02 03:04:05 post: dial tcp 10.0.0.7:443: "
                                            "connect: cannot assign requested address\n"))
     assert d.category != "config-error"
+
+
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # a last statement that announces the list of errors ending the log
+    ("2026/01/02 03:04:05 starting\n2026/01/02 03:04:05 config invalid:\n  - listen: required\n"
+     "  - workers: must be positive\n", "config-error", ("config invalid:", "- listen: required")),
+    ("sync failed:\n  * bucket archive: access denied\n  * bucket media: access denied\n",
+     "app-fatal", ("sync failed:", "bucket archive: access denied")),
+])
+def test_sixth_blind_set_fold_6b_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
+    check(log, category, *quoted, exit_code=1)

@@ -76,7 +76,9 @@ def test_no_detector_pattern_names_a_project() -> None:
                 # local_crashes.jsonl: modules and programs its cases invent
                 "mojolicious", "pyarrow_s3fs", "sentry_sdk", "exporterd",
                 # local_crashes_5.jsonl
-                "shipper", "sidekiq", "fastify", "session_registry", "proxy_passs"}
+                "shipper", "sidekiq", "fastify", "session_registry", "proxy_passs",
+                # local_crashes_6.jsonl
+                "gunicornx", "redis_connect", "invoices", "mailboxes"}
     from pathlib import Path
 
     import bot.diagnosis as package

@@ -95,7 +95,8 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                r"\bno \S+ (certificate|key|secret|password|url|host) (was |were )?"
                r"(specified|configured|provided)", re.I),
     re.compile(r"(invalid|bad|malformed) (config|configuration)\b", re.I),
-    re.compile(r"configuration (error|is invalid|invalid)", re.I),
+    re.compile(r"configuration (error|is invalid|invalid)|\b(?:config|settings?) (?:is )?invalid\b",
+               re.I),
     re.compile(r"validation errors? for \w*(Settings|Config|Configuration|Env|Options)\b|"
                r"(?-i:OptionsValidationException|ConfigurationException|"
                r"InvalidConfigurationException|ConfigError|ImproperlyConfigured)", re.I),
