@@ -264,7 +264,17 @@ WORDING: dict[Category, Wording] = {
                   "the program's usage.",
                   says(r"arguments are required|unrecognized (arguments|option)|flag provided "
                        r"but not defined|unknown (shorthand )?flag|invalid option|"
-                       r"required flag|error: argument ")),
+                       r"required flag|error: argument |no such option|missing option '|"
+                       r"invalid value for '-")),
+             Hint("A required environment variable is missing: set it in the pod spec or the "
+                  "ConfigMap/Secret it comes from.",
+                  says(r"KeyError: '[A-Z][A-Z0-9_]+'|key not found: [\"'][A-Z][A-Z0-9]*_|"
+                       r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]:? (?:is )?(?:not set|unset|missing|"
+                       r"required|empty|not defined|unbound variable|must be set|"
+                       r"parameter (?:null or )?not set)\b", 0)),
+             Hint("The listen address is not one of the pod's: listen on 0.0.0.0 (or the "
+                  "pod IP from the downward API) instead of a fixed address.",
+                  says(r"cannot assign requested address")),
              Hint(_RESTART_CHECK)),
         )),
     Category.APP_FATAL: Wording(

@@ -181,3 +181,28 @@ def test_no_fixture_gets_a_hint_its_evidence_contradicts(case: dict) -> None:
     assert "expired" not in hints  # nobody said the events were read
     if d.category in ("node-exception", "python-exception", "jvm-exception"):
         assert "ConfigMap" not in hints or "environment variable" in hints
+
+
+@pytest.mark.parametrize(("log", "said"), [
+    ("boot\nFATAL: REDIS_URL is not set\n", "environment variable is missing"),
+    ("app.rb:3:in `fetch': key not found: \"DATABASE_URL\" (KeyError)\n\tfrom app.rb:3:in "
+     "`<main>'\n", "environment variable is missing"),
+    ("./entrypoint.sh: line 3: API_TOKEN: API_TOKEN must be set\n",
+     "environment variable is missing"),
+    ("./entrypoint.sh: line 3: DB_HOST: parameter null or not set\n",
+     "environment variable is missing"),
+    ("Usage: export [OPTIONS]\nTry 'export --help' for help.\n\nError: No such option "
+     "'--tagret'.\n", "command line is rejected"),
+    ("Could not listen on 198.51.100.4:8080: bind: Cannot assign requested address\nFailed to "
+     "start listeners, aborting.\n", "listen address is not one of the pod's"),
+])
+def test_config_error_hints_name_what_was_rejected(log: str, said: str) -> None:
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.category == "config-error"
+    assert said in "\n".join(d.hints)
+
+
+def test_a_capitalised_word_is_not_called_an_environment_variable() -> None:
+    d = diagnose(Evidence(exit_code=1, log="fatal: config file /etc/x.yaml missing\nRetry is "
+                                           "not set for job 4\n"))
+    assert "environment variable" not in "\n".join(d.hints)
