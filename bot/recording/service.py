@@ -136,6 +136,8 @@ class RecorderService:
         self._outstanding = 0  # found or pending, not yet stored (RecorderStats.pending)
         self._progress: dict[str | None, int] = {}
         self._unstored: list[tuple[Pending, Job]] = []  # dropped records to store again
+        self._seeds: dict[tuple[str, str, str, str], list[tuple[Pending, Job]]] = {}
+        self._seeds_waiting = threading.Event()
         self._unstored_at = 0.0  # monotonic time of the next try
         self._skew = timedelta(0)
         self._tally = _Tally()
@@ -178,6 +180,7 @@ class RecorderService:
         for i, q in enumerate(self._queues):
             rt.thread(f"{prefix}-capture-{i}", partial(self._capture, q))
         rt.thread(f"{prefix}-notify", self._notifier)
+        rt.thread(f"{prefix}-seeds", self._seeder)
         rt.thread(prefix, self._supervise)
 
     def stop(self, deadline: float) -> None:
@@ -343,6 +346,11 @@ class RecorderService:
             if self._stop.is_set():  # pending in the database: the next start resumes it
                 self._done(1)
                 continue
+            if job.seed:  # the install's baseline: its own worker, never dropped
+                with self._lock:
+                    self._seeds.setdefault(_group(job), []).append((pending, job))
+                self._seeds_waiting.set()
+                continue
             q = self._queues[hash(job.uid) % len(self._queues)]
             try:
                 q.put_nowait((pending, job))
@@ -373,26 +381,49 @@ class RecorderService:
             self._store_dropped(pending, job)
 
     # ---- capture → persist → notify ---------------------------------------------------
+    def _seeder(self) -> None:
+        """Describe the install's seeds one at a time, in the order found: a big cluster's
+        install does not hold up the live captures, and no seed is dropped (each is a
+        pending capture until described)."""
+        while not self._stop.is_set():
+            with self._lock:
+                first = next(iter(self._seeds), None)
+                items = self._seeds.pop(first) if first is not None else []
+                if not items:
+                    self._seeds_waiting.clear()
+            if not items:
+                self._seeds_waiting.wait(0.5)
+                continue
+            for item in items:
+                self._describe_and_persist(*item)
+
     def _capture(self, q: queue.Queue[tuple[Pending, Job]]) -> None:
         while not self._stop.is_set():
             try:
                 pending, job = q.get(timeout=0.5)
             except queue.Empty:
                 continue
-            began = time.monotonic()
-            try:
-                described = self.capturer.describe(job)
-            except Exception:  # one bad capture must not stop the worker, nor lose a count
-                log.exception("cluster %s: capture of %s/%s [%s] failed", self.cluster.name,
-                              job.namespace, job.pod, job.container)
-                described = Described(self.capturer.plain(job, "failed"), None)
-            stored = self._retrying("record a crash",
-                                    partial(self._persist, described, pending))
-            if stored is not None:
-                CAPTURE_SECONDS.labels(self._metric).observe(time.monotonic() - began)
-            else:  # stopped with the database down: still pending, resumed next start
-                self._done(1)
+            with self._lock:  # its group's seed first: "new" is judged against the install
+                seeds = self._seeds.pop(_group(job), [])
+            for seed in seeds:
+                self._describe_and_persist(*seed)
+            self._describe_and_persist(pending, job)
             QUEUE_DEPTH.labels(self._metric).set(sum(x.qsize() for x in self._queues))
+
+    def _describe_and_persist(self, pending: Pending, job: Job) -> None:
+        began = time.monotonic()
+        try:
+            described = self.capturer.describe(job)
+        except Exception:  # one bad capture must not stop the worker, nor lose a count
+            log.exception("cluster %s: capture of %s/%s [%s] failed", self.cluster.name,
+                          job.namespace, job.pod, job.container)
+            described = Described(self.capturer.plain(job, "failed"), None)
+        stored = self._retrying("record a crash",
+                                partial(self._persist, described, pending))
+        if stored is not None:
+            CAPTURE_SECONDS.labels(self._metric).observe(time.monotonic() - began)
+        else:  # stopped with the database down: still pending, resumed next start
+            self._done(1)
 
     def _persist(self, described: Described, pending: Pending) -> bool:
         """Store the crash row (completing its pending capture), count it, and hand a
@@ -488,3 +519,10 @@ class RecorderService:
             log.info("cluster %s: pruned %d recorded crashes; emptied the evidence of %d "
                      "kept for their counts", self.cluster.name, removed, emptied)
         return removed, emptied
+
+
+def _group(job: Job) -> tuple[str, str, str, str]:
+    """The install seeds one crash per (namespace, owner, container): a job's group."""
+    owner = job.owner
+    return (job.namespace, owner.kind if owner else "Pod", owner.name if owner else job.pod,
+            job.container)

@@ -231,3 +231,25 @@ def test_the_default_cluster_records_exactly_what_a_patrol_counts(make_rig) -> N
     # a StartError loop every 5 min, seen every 10 min: two restarts per row, no log to keep
     assert {(c.restarts, c.log_captured, c.category) for c in rows
             if c.workload_name == "node-agent"} == {(2, False, "exec-error")}
+
+
+def test_the_installs_seeds_are_all_described_however_small_the_queue(make_rig) -> None:
+    """Six workloads crashing at install with a capture queue of one: each gets its seed
+    described (log and fingerprint, known at install) on the seeds' own worker — none is
+    dropped to a bare exit code, so none of them can alert as new later."""
+    workloads = [{"kind": "Deployment", "name": f"svc-{c}", "replicas": 2, "age": "5d",
+                  "containers": [{"name": "app", "image": f"svc-{c}:1", "restarts": 3,
+                                  "crash": {"every": "1h", "first_after": "30m",
+                                            "exit_code": 2,
+                                            "log": [f"panic: broken {c}", "",
+                                                    "goroutine 1 [running]:",
+                                                    f"main.{c}Handler()"]}}]}
+                 for c in "abcdef"]
+    rig = make_rig({"cluster": "shop", "nodes": ["n1"],
+                    "namespaces": {"shop": {"workloads": workloads}}},
+                   RECORDER_QUEUE=1, RECORDER_WORKERS=1)
+    seeds = rig.store.history.history("shop", "shop", limit=100, seeds=True,
+                                      pod_name=None, workload=None)
+    assert len(seeds) == 6 and {s.restarts for s in seeds} == {0}
+    assert all(s.capture == "baseline" and s.log_captured and s.fingerprint for s in seeds)
+    assert rig.rows() == [] and rig.recorder.stats().captures == {"baseline": 6}
