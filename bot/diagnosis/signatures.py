@@ -132,7 +132,10 @@ def extract_signature(lines: Sequence[Line]) -> Finding | None:
 _LAST_WORDS = re.compile(r"\b(error|fail(ed|ure)?|fatal|cannot|can't|unable|invalid|denied|"
                          r"refused|not found|no such|panic|abort(ed|ing)?|exception|"
                          r"unreachable|not reachable|gave up|giving up|timed out|"
-                         r"deadline exceeded)\b", re.I)
+                         r"deadline exceeded)\b|"
+                         # a TLS peer that could not be trusted or spoken to
+                         r"\bx509: |\bcertificate (?:verify failed|signed by unknown authority|"
+                         r"has expired|is not valid)|\btls: |\bhandshake fail", re.I)
 # An error-level line: klog E, level=error, ERROR/ERR columns, `[error]`, `Error: …`.
 _ERROR_LEVEL = re.compile(r"^E\d{4} |level=error\b|\b(?:ERROR|ERR)\b|\[(?:error|err)\]|"
                           r"^(?:Error|error): ")

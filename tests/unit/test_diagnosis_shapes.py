@@ -761,3 +761,13 @@ def test_a_client_out_of_ports_is_not_a_listen_address_error() -> None:
 ])
 def test_sixth_blind_set_fold_6b_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
     check(log, category, *quoted, exit_code=1)
+
+
+@pytest.mark.parametrize("last", [
+    'sync: Get "https://vault.internal/v1/kv": x509: certificate signed by unknown authority',
+    "connect to broker: certificate verify failed: self-signed certificate in chain",
+    "upstream: remote error: tls: handshake failure",
+])
+def test_seventh_blind_set_fold_7a_an_untrusted_tls_peer_is_quoted_as_last_words(
+        last: str) -> None:
+    check(f"starting\n2026/01/02 03:04:05 {last}\n", "app-fatal", last, exit_code=1)
