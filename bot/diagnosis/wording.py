@@ -271,7 +271,10 @@ WORDING: dict[Category, Wording] = {
                   says(r"KeyError: '[A-Z][A-Z0-9_]+'|key not found: [\"'][A-Z][A-Z0-9]*_|"
                        r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]:? (?:is )?(?:not set|unset|missing|"
                        r"required|empty|not defined|unbound variable|must be set|"
-                       r"parameter (?:null or )?not set)\b", 0)),
+                       r"parameter (?:null or )?not set)\b|"
+                       r"(?i:missing|unset|undefined)(?: required)?"
+                       r"(?: env(?:ironment)? var(?:iable)?| setting)?:? [A-Z][A-Z0-9]*_[A-Z0-9_]*"
+                       r"[A-Z0-9]\b", 0)),
              Hint("The listen address is not one of the pod's: listen on 0.0.0.0 (or the "
                   "pod IP from the downward API) instead of a fixed address.",
                   says(r"cannot assign requested address")),

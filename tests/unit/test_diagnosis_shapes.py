@@ -771,3 +771,23 @@ def test_sixth_blind_set_fold_6b_shapes(log: str, category: str, quoted: tuple[s
 def test_seventh_blind_set_fold_7a_an_untrusted_tls_peer_is_quoted_as_last_words(
         last: str) -> None:
     check(f"starting\n2026/01/02 03:04:05 {last}\n", "app-fatal", last, exit_code=1)
+
+
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # any Ruby exception class in the uncaught-exception shape, Errno::E… included
+    ("boot\nworker.rb:12:in `initialize': No such file or directory @ rb_sysopen - /srv/keys.pem "
+     "(Errno::ENOENT)\n\tfrom worker.rb:12:in `open'\n", "app-fatal", ("(Errno::ENOENT)",)),
+    # an environment variable named after the word that says it is missing
+    ("bootstrapping\nMissing SMTP_HOST\n", "config-error", ("Missing SMTP_HOST",)),
+    ("error: missing env var STRIPE_KEY\n", "config-error", ("STRIPE_KEY",)),
+    # a database server complaining about a named parameter
+    ("2026-01-02 03:04:05.678 UTC [7] FATAL:  70000 is outside the valid range for parameter "
+     "\"port\" (1 .. 65535)\n", "config-error", ('for parameter "port"',)),
+])
+def test_seventh_blind_set_fold_7b_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
+    check(log, category, *quoted, exit_code=1)
+
+
+def test_missing_followed_by_a_plain_word_is_not_a_missing_setting() -> None:
+    d = diagnose(Evidence(exit_code=1, log="ERROR: job 7: missing Invoice row\n"))
+    assert d.category != "config-error"

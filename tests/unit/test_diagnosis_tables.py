@@ -78,7 +78,9 @@ def test_no_detector_pattern_names_a_project() -> None:
                 # local_crashes_5.jsonl
                 "shipper", "sidekiq", "fastify", "session_registry", "proxy_passs",
                 # local_crashes_6.jsonl
-                "gunicornx", "redis_connect", "invoices", "mailboxes"}
+                "gunicornx", "redis_connect", "invoices", "mailboxes",
+                # local_crashes_7.jsonl
+                "pg_dumpx", "olympus", "turbo"}
     from pathlib import Path
 
     import bot.diagnosis as package

@@ -30,7 +30,8 @@ _CONFIG = re.compile(
     r"wrong ownership|permissions should be|incompatible with server|initialized by "
     r"PostgreSQL version|configuration file|unrecognized configuration parameter|invalid value "
     r"for parameter|unknown variable|option is not specified|environment variable|"
-    r"is uninitialized|could not access directory|unknown (?:option|variable)", re.I)
+    r"is uninitialized|could not access directory|unknown (?:option|variable)|"
+    r"\b(?:for|of) parameter \"", re.I)
 
 
 def detect(lines: Sequence[Line]) -> Finding | None:

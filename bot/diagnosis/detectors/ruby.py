@@ -11,8 +11,9 @@ from bot.diagnosis.finding import Finding, finding, last, next_nonblank
 from bot.diagnosis.logtext import Line
 
 # `app.rb:3:in …`, also raised from Ruby's own code: `<internal:…/kernel_require.rb>:85:in …`
-_UNCAUGHT = re.compile(r"^(?:\S+\.rb|<internal:[^>]+>):\d+:in .*\(([A-Z]\w*(::\w+)*"
-                       r"(Error|Exception|Interrupt|NotFound|Bad|Invalid\w*))\)$")
+# The class is any constant path (`NoMethodError`, `Errno::ENOENT`, `Psych::SyntaxError`): the
+# `file.rb:N:in 'm': message (Class)` shape is what tells an uncaught exception.
+_UNCAUGHT = re.compile(r"^(?:\S+\.rb|<internal:[^>]+>):\d+:in .*\(([A-Z]\w*(?:::[A-Z]\w*)*)\)$")
 _ABORTED = re.compile(r"^(rails|rake) aborted!$|^bundler: failed to load command: ")
 _CLASS_MESSAGE = re.compile(r"^([A-Z]\w*(::[A-Z]\w*)*): .+")
 

@@ -116,7 +116,10 @@ CONFIG: tuple[re.Pattern[str], ...] = (
                r"must be set)|required key \S+ missing|\S+ must be (set|specified|provided)\b|"
                # an environment variable's name (upper case with an underscore) said missing
                r"(?-i:\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]\b) (?:is )?(?:not set|unset|missing|"
-               r"required|empty|not defined)\b", re.I),
+               r"required|empty|not defined)\b|"
+               # … or named after the word: "Missing DB_HOST", "missing env var API_KEY"
+               r"\b(?:missing|unset|undefined)(?: required)?(?: env(?:ironment)? var(?:iable)?| "
+               r"setting)?:? (?-i:[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9])\b", re.I),
     re.compile(r"Could not resolve placeholder|" + PLACEHOLDER),
     re.compile(r"yaml: (line \d+|unmarshal errors)|mapping values are not allowed", re.I),
     re.compile(r": unbound variable$|: parameter (null or )?not set$|"
@@ -144,7 +147,7 @@ CONFIG_WORDS = ("config", "settings", "flag", "unrecognized", "usage:", "unknown
                 "properties", "argument", "parameter", "$", "unbound", "not set", "vm option",
                 "heap size", "bootstrap check", "secret", "configmap", "config map",
                 "sgi app", "failed to find", "flask application", "must be callable",
-                "file error", "bad substitution", "root", "missing -", "stack size")
+                "file error", "bad substitution", "root", "missing", "stack size")
 
 
 # `*** FATAL CONFIG FILE ERROR ***`: a banner whose block below says what was rejected
