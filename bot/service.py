@@ -129,12 +129,13 @@ def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str,
               if channel and scheduler is not None else None)
 
     def start(cluster: ClusterClient, runtime: Runtime) -> None:
-        recorder(cluster, services.store, settings, runtime, alert)
+        watching = recorder(cluster, services.store, settings, runtime, alert)
         if isinstance(alert, CrashAlerts):  # repeats into their alert threads
             runtime.service(alert.follower(cluster.name))
         if poster is not None and scheduler is not None:
             digest = DigestJob(cluster, services.store, settings, poster,
-                               owner=f"{identity}/{uuid.uuid4().hex[:6]}")
+                               owner=f"{identity}/{uuid.uuid4().hex[:6]}",
+                               recorder=watching)
             runtime.service(scheduler.series(digest))
 
     return start

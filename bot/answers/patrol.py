@@ -12,14 +12,16 @@ baseline only when Slack confirms the post).
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Protocol
 
 from bot.answers.outage import naming
 from bot.cluster.client import ClusterClient, Listing, Progress
@@ -37,7 +39,7 @@ from bot.patrol.model import (
     Unreadable,
     latest_termination,
 )
-from bot.patrol.story import WorkloadKey
+from bot.patrol.story import RecordedWindow, WorkloadKey, by_workload
 from bot.render.environment import phrase
 from bot.runtime import RuntimeStopped, Workers
 from bot.settings import Settings, namespaces_for
@@ -48,6 +50,26 @@ from bot.store.snapshots import (
     PURPOSE_DIGEST_PENDING,
     SnapshotWriter,
 )
+
+log = logging.getLogger("restart_patrol.patrol")
+
+
+class RecorderView(Protocol):
+    """What a digest reads of the cluster's flight recorder (bot.recording.service
+    implements it): whether it is watching every scope now, since when without a relist,
+    and which pods it follows."""
+
+    def watching(self) -> bool:
+        """Every scope listed and its watch streaming now (no relist pending)."""
+        ...
+
+    def watching_since(self) -> datetime | None:
+        """Since when (API server clock) it has watched continuously; None if not."""
+        ...
+
+    def present(self, pods: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (namespace, pod uid) it follows now."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,18 +170,21 @@ def _baseline(store: Store, cluster: str, plan: PatrolPlan, start: datetime
 
 
 def patrol(cluster: ClusterClient, store: Store, settings: Settings, plan: PatrolPlan,
-           progress: Progress | None = None) -> PatrolRun:
+           progress: Progress | None = None, recorder: RecorderView | None = None
+           ) -> PatrolRun:
     """Run `plan`: pick the baseline, stream the pods into the digest and (unless it is a
     look) the snapshot in one transaction, tell each workload's recorded crashes of the
     window, and diagnose live the top workloads the record has no story for. Bounded by
-    PATROL_DEADLINE; failures name the cluster."""
+    PATROL_DEADLINE; failures name the cluster. With the cluster's `recorder` watching
+    through the whole window, a digest reconciles: a workload whose listed restarts differ
+    from the recorded ones is logged (the listed count is what is posted)."""
     with naming(cluster.name):
         return _patrol(bounded(cluster, settings.limits.patrol_deadline, "PATROL_DEADLINE"),
-                       store, settings, plan, progress)
+                       store, settings, plan, progress, recorder)
 
 
 def _patrol(cluster: ClusterClient, store: Store, settings: Settings, plan: PatrolPlan,
-            progress: Progress | None) -> PatrolRun:
+            progress: Progress | None, recorder: RecorderView | None = None) -> PatrolRun:
     options = patrol_options(settings, plan.namespaces, cluster.name)
     chosen = sorted(options.namespaces)
     for ns in chosen:
@@ -184,6 +209,9 @@ def _patrol(cluster: ClusterClient, store: Store, settings: Settings, plan: Patr
     history = (store.history.window(cluster.name, info.taken_at, now, listing.present,
                                     chosen) if info is not None else None)
     digest = builder.finish(info.taken_at if info else None, now, vanished, history)
+    if (plan.is_digest and info is not None and history is not None
+            and watched_through(recorder, info.taken_at)):
+        reconcile(cluster.name, builder.listed_deltas(), history)
     untold = [w for w in digest.workloads[:plan.diagnose_top] if not w.stories]
     diagnoses, unreadable = diagnose_workloads(cluster, settings, builder, untold)
     snapshot = writer.info if writer is not None else None
@@ -193,6 +221,36 @@ def _patrol(cluster: ClusterClient, store: Store, settings: Settings, plan: Patr
         store.record_diagnoses(snapshot.id, _headlines(digest, diagnoses))
     return PatrolRun(digest, snapshot, diagnoses, tuple(notes),
                      (*listing.skipped.values(), *unreadable))
+
+
+def watched_through(recorder: RecorderView | None, since: datetime) -> bool:
+    """The recorder is watching now and has since `since` without a relist."""
+    if recorder is None or not recorder.watching():
+        return False
+    began = recorder.watching_since()
+    return began is not None and began <= since
+
+
+def reconcile(cluster: str, listed: dict[WorkloadKey, int], history: RecordedWindow
+              ) -> list[tuple[WorkloadKey, int, int]]:
+    """Compare each workload's listed restarts of the window (its pods listed now) with
+    the recorded ones of the same pods (its stories' restarts less those of pods gone);
+    each disagreement is logged with cluster, workload and both numbers, and returned as
+    (workload, listed, recorded). The digest posts the listed count: it is what the
+    cluster's restartCounts say."""
+    recorded: dict[WorkloadKey, int] = {}
+    for key, stories in by_workload(history.stories).items():
+        gone = history.vanished.get(key, (0, 0))[0]
+        recorded[key] = sum(s.restarts for s in stories) - gone
+    found: list[tuple[WorkloadKey, int, int]] = []
+    for key in sorted({*listed, *recorded}):
+        mine, theirs = listed.get(key, 0), recorded.get(key, 0)
+        if mine != theirs:
+            found.append((key, mine, theirs))
+            log.warning("cluster %s: workload %s/%s %s: the pod list counts %d restarts in "
+                        "the window, the recorder %d; the digest posts %d", cluster,
+                        key[0], key[1], key[2], mine, theirs, mine)
+    return found
 
 
 def _headlines(digest: Digest, diagnoses: dict[WorkloadKey, Diagnosis]

@@ -273,6 +273,13 @@ class DigestBuilder:
         tally = self._tallies.get(key)
         return list(tally.pods) if tally else []
 
+    def listed_deltas(self) -> dict[WorkloadKey, int]:
+        """Each workload's restarts in the window counted from the pods listed (known
+        deltas only; none on a first run)."""
+        if self.first_run:
+            return {}
+        return {key: tally.delta for key, tally in self._tallies.items() if tally.delta}
+
     def summaries(self) -> dict[WorkloadKey, WorkloadSummary]:
         """Every workload seen so far with restarting pods, as a row (no filters): the live
         state a view from the record is enriched with."""

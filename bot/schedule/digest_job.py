@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter
 
-from bot.answers.patrol import PatrolPlan, PatrolRun, patrol
+from bot.answers.patrol import PatrolPlan, PatrolRun, RecorderView, patrol
 from bot.cluster.client import ClusterClient
 from bot.errors import (
     ClusterError,
@@ -137,8 +137,10 @@ class DigestJob:
 
     def __init__(self, cluster: ClusterClient, store: Store, settings: Settings,
                  poster: DigestPoster, *, owner: str,
-                 clock: Callable[[], datetime] = _utcnow, retry: Retry | None = None) -> None:
+                 clock: Callable[[], datetime] = _utcnow, retry: Retry | None = None,
+                 recorder: RecorderView | None = None) -> None:
         self.cluster = cluster
+        self.recorder = recorder  # the cluster's flight recorder: a digest reconciles with it
         self.store = store
         self.settings = settings
         self.poster = poster
@@ -332,7 +334,7 @@ class DigestJob:
         settings = replace(self.settings, limits=replace(
             limits, patrol_deadline=max(min(limits.patrol_deadline, work.remaining()), 0.1)))
         return patrol(self.cluster, self.store, settings,
-                      PatrolPlan.digest(confirmed_by_post=True))
+                      PatrolPlan.digest(confirmed_by_post=True), recorder=self.recorder)
 
     def _reconcile_earlier(self, key: SlotKey, work: Deadline) -> None:
         """Earlier unfinished slots whose post may have reached Slack: if it did, record

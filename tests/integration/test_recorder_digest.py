@@ -10,6 +10,8 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from bot.answers.investigation import Question, investigate
 from bot.answers.patrol import PatrolPlan, patrol
 from bot.patrol.history import CAPTURED, CrashRecord
@@ -19,6 +21,7 @@ from bot.slack.alerts import new_crash_alerter
 from bot.slack.client import build_web_client
 from bot.slack.posting import Services, post_drilldown
 from bot.store import Store
+from bot.store.schema import crashes
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.integration.test_recorder import PANIC, Rig, make_rig  # noqa: F401 (fixture)
 from tests.support.recording import RunningRecorder
@@ -186,3 +189,54 @@ def test_installed_on_a_busy_cluster_nothing_alerts_and_the_digest_says_so(
         assert "already crashing at install" in text
     finally:
         recorder.stop()
+
+
+class LateRecorder:
+    """A recorder view watching now, but only since `since` (it relisted, or started)."""
+
+    def __init__(self, since: datetime) -> None:
+        self.since = since
+
+    def watching(self) -> bool:
+        return True
+
+    def watching_since(self) -> datetime | None:
+        return self.since
+
+    def present(self, pods: object) -> set[tuple[str, str]]:
+        return set()
+
+
+def test_a_digest_reconciles_its_listed_restarts_with_the_recorded_ones(
+        make_rig, caplog) -> None:
+    rig: Rig = make_rig(two_workloads())
+    settings = rig.recorder.settings
+    view = rig.recorder.service
+    rig.advance(hours=3)
+    patrol(rig.cluster, rig.store, settings, PatrolPlan.digest(), recorder=view)
+    for _ in range(16):
+        rig.advance(minutes=30)
+    caplog.set_level("WARNING", logger="restart_patrol.patrol")
+    run = patrol(rig.cluster, rig.store, settings, PatrolPlan.digest(), recorder=view)
+    rows = {w.name: w.restarts for w in run.digest.workloads}
+    assert rows == {"orders": 4, "billing": 2}  # panics at 4.5-10.5h, OOMs at 4h and 10h
+    assert "the pod list counts" not in caplog.text  # list and record agree
+    for _ in range(12):  # orders panics at 12.5/14.5/16.5h; billing is OOM-killed at 16h
+        rig.advance(minutes=30)
+    with rig.store.engine.begin() as conn:  # the recorder missed billing's restart
+        conn.execute(sa.delete(crashes).where(crashes.c.workload_name == "billing"))
+    run = patrol(rig.cluster, rig.store, settings, PatrolPlan.digest(), recorder=view)
+    rows = {w.name: w.restarts for w in run.digest.workloads}
+    assert rows == {"orders": 3, "billing": 1}  # the listed count is posted
+    warnings = [r.getMessage() for r in caplog.records if "the pod list counts" in
+                r.getMessage()]
+    assert warnings == ["cluster shop: workload shop/Deployment billing: the pod list "
+                        "counts 1 restarts in the window, the recorder 0; the digest posts 1"]
+    caplog.clear()
+    for _ in range(12):
+        rig.advance(minutes=30)
+    with rig.store.engine.begin() as conn:
+        conn.execute(sa.delete(crashes).where(crashes.c.workload_name == "billing"))
+    late = LateRecorder(rig.cluster.server_now())  # not watching since the window began
+    patrol(rig.cluster, rig.store, settings, PatrolPlan.digest(), recorder=late)
+    assert "the pod list counts" not in caplog.text  # no record to reconcile with
