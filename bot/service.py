@@ -48,6 +48,7 @@ from bot.cluster.client import ClusterClient, connect
 from bot.cluster.fleet import Fleet, connect_fleet
 from bot.cluster.lease import LeaseElector
 from bot.errors import ConfigError, PatrolError
+from bot.patrol.routing import ChannelScope, Routes
 from bot.recording.service import NewCrash, RecorderService
 from bot.runtime import Runtime, RuntimeStopped, Workers
 from bot.schedule.daily import digest_trigger, longest_gap
@@ -119,26 +120,41 @@ def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str,
                  scheduler: DigestScheduler | None) -> ClusterJobs:
     """What one cluster's leader runs, started in that cluster's leadership runtime:
     - the flight recorder (it alerts on new crashes with ALERT_NEW_CRASHES);
-    - the digest series on the one scheduler (when PATROL_CHANNEL is set): exactly one
-      post per slot."""
+    - the digest series on the one scheduler: one per channel that gets this cluster's
+      digest (`digest_routes`: the DIGEST_CHANNELS teams whose patterns can match the
+      cluster, and PATROL_CHANNEL), each posted exactly once per slot."""
     settings = services.settings
     alert = (new_crash_alerter(settings, frontend.client, services.store, frontend.runtime)
              if settings.slack.alert_new_crashes else None)
-    channel = settings.slack.patrol_channel
-    poster = (SlackDigestPoster(services, channel, frontend.digest_client)
-              if channel and scheduler is not None else None)
+    routes = digest_routes(settings)
 
     def start(cluster: ClusterClient, runtime: Runtime) -> None:
         watching = recorder(cluster, services.store, settings, runtime, alert)
         if isinstance(alert, CrashAlerts):  # repeats into their alert threads
             runtime.service(alert.follower(cluster.name))
-        if poster is not None and scheduler is not None:
+        if scheduler is None:
+            return
+        for channel in digest_channels(routes, cluster.name):
+            scope = ChannelScope(routes, channel, cluster.name) if routes.teams else None
+            poster = SlackDigestPoster(services, channel, frontend.digest_client,
+                                       scope=scope.describe() if scope else None)
             digest = DigestJob(cluster, services.store, settings, poster,
                                owner=f"{identity}/{uuid.uuid4().hex[:6]}",
                                recorder=watching)
             runtime.service(scheduler.series(digest))
 
     return start
+
+
+def digest_routes(settings: Settings) -> Routes:
+    """Who gets digests: the DIGEST_CHANNELS teams and the PATROL_CHANNEL catch-all."""
+    return Routes(settings.slack.digest_channels or {}, settings.slack.patrol_channel or None)
+
+
+def digest_channels(routes: Routes, cluster: str) -> list[str]:
+    """The channels with a digest series for `cluster`: every team whose patterns can
+    match it, and the catch-all."""
+    return [ch for ch in routes.channels if ChannelScope(routes, ch, cluster).may_carry()]
 
 
 def replica_identity() -> str:
@@ -321,10 +337,11 @@ def check_settings(settings: Settings) -> None:
     if not settings.slack.app_token and not settings.slack.signing_secret:
         raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for "
                           "Socket Mode)")
-    if settings.slack.patrol_channel:
+    if digest_routes(settings).channels:
         digest_trigger(settings)
-    if settings.slack.alert_new_crashes and not settings.slack.patrol_channel:
-        raise ConfigError("ALERT_NEW_CRASHES=true needs PATROL_CHANNEL (where to post)")
+    if settings.slack.alert_new_crashes and not digest_routes(settings).channels:
+        raise ConfigError("ALERT_NEW_CRASHES=true needs PATROL_CHANNEL or DIGEST_CHANNELS "
+                          "(where to post)")
     if settings.cluster.leader_election and settings.store.database_url.startswith("sqlite"):
         raise ConfigError("LEADER_ELECTION=true needs a database all replicas share: set "
                           "DATABASE_URL to PostgreSQL (SQLite is one replica's file)")
@@ -338,15 +355,20 @@ def serve(settings: Settings, runtime: Runtime) -> int:
     access = Access(settings.slack.channel_namespaces)
     if access.open:
         log.warning("CHANNEL_NAMESPACES is unset: every channel may see every namespace")
-    if not settings.slack.patrol_channel:
+    digest_to = digest_routes(settings)
+    if not digest_to.channels:
         log.warning("PATROL_CHANNEL is unset: no daily digest will be posted")
+    elif digest_to.catch_all is None:
+        log.warning("PATROL_CHANNEL is unset: namespaces no DIGEST_CHANNELS team claims "
+                    "get no digest and no alert")
     opened = open_clusters_and_store(settings, runtime)
     fleet, store = opened.fleet, opened.store
     services = Services(settings, fleet.primary, store, fleet)
     frontend = SlackFrontend(services, access, runtime)
     identity = replica_identity()
-    scheduler = (runtime.service(DigestScheduler(settings, runtime, series=len(fleet)))
-                 if settings.slack.patrol_channel else None)
+    series = sum(len(digest_channels(digest_to, c.name)) for c in fleet)
+    scheduler = (runtime.service(DigestScheduler(settings, runtime, series=series))
+                 if series else None)
     jobs = cluster_jobs(services, frontend, identity, scheduler)
     for cluster in fleet:
         runtime.service(Leadership(cluster, settings, runtime, jobs, identity))

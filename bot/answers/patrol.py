@@ -39,6 +39,7 @@ from bot.patrol.model import (
     Unreadable,
     latest_termination,
 )
+from bot.patrol.routing import ChannelScope, Routes
 from bot.patrol.story import RecordedWindow, WorkloadKey, by_workload
 from bot.render.environment import phrase
 from bot.runtime import RuntimeStopped, Workers
@@ -84,6 +85,7 @@ class PatrolPlan:
     since: timedelta | None = None
     records: str | None = PURPOSE_ADHOC
     diagnose_top: int = 20
+    channel: str | None = None  # a digest's channel: with DIGEST_CHANNELS, its share only
 
     def __post_init__(self) -> None:
         if self.is_digest and self.since is not None:
@@ -104,12 +106,14 @@ class PatrolPlan:
 
     @classmethod
     def digest(cls, namespaces: Sequence[str] = (), *, confirmed_by_post: bool = False,
-                  diagnose_top: int = 20) -> PatrolPlan:
+               diagnose_top: int = 20, channel: str | None = None) -> PatrolPlan:
         """The daily digest: the window since the previous posted digest. Its snapshot is
         the next digest's baseline at once, or (`confirmed_by_post`) once Slack confirmed
-        the post (`DigestSlots.mark_posted`), so a failed post keeps its window."""
+        the post (`DigestSlots.mark_posted`), so a failed post keeps its window. With
+        DIGEST_CHANNELS, a `channel`'s digest carries only the namespaces routed to it
+        and its window starts at that channel's previous posted digest."""
         purpose = PURPOSE_DIGEST_PENDING if confirmed_by_post else PURPOSE_DIGEST
-        return cls(tuple(namespaces), None, purpose, diagnose_top)
+        return cls(tuple(namespaces), None, purpose, diagnose_top, channel)
 
     @property
     def is_digest(self) -> bool:
@@ -129,12 +133,25 @@ class PatrolRun:
     unreadable: tuple[Unreadable, ...] = ()
 
 
-def patrol_options(settings: Settings, namespaces: Sequence[str], cluster: str
-                   ) -> PatrolOptions:
-    """The plan's namespaces (else PATROL_NAMESPACES for this cluster) and the filters."""
+def patrol_options(settings: Settings, namespaces: Sequence[str], cluster: str,
+                   channel: str | None = None) -> PatrolOptions:
+    """The plan's namespaces (else PATROL_NAMESPACES for this cluster) and the filters;
+    for a digest `channel` when DIGEST_CHANNELS is set, the share routed to it."""
     chosen = tuple(namespaces) or namespaces_for(settings, cluster)
     return PatrolOptions(namespaces=frozenset(chosen), min_delta=settings.schedule.min_delta,
-                         ignore=settings.schedule.ignore)
+                         ignore=settings.schedule.ignore,
+                         scope=channel_scope(settings, channel, cluster))
+
+
+def channel_scope(settings: Settings, channel: str | None, cluster: str
+                  ) -> ChannelScope | None:
+    """What `channel`'s digest of `cluster` carries under DIGEST_CHANNELS (None: no team
+    routing, the channel gets everything patrolled)."""
+    teams = settings.slack.digest_channels
+    if channel is None or not teams:
+        return None
+    return ChannelScope(Routes(teams, settings.slack.patrol_channel or None), channel,
+                        cluster)
 
 
 def bounded(cluster: ClusterClient, seconds: float, setting: str) -> ClusterClient:
@@ -160,11 +177,18 @@ def _observe_namespace(cluster: ClusterClient, namespace: str,
     return observe_pods(cluster.pods(namespace, progress), cluster.owners(namespace))
 
 
-def _baseline(store: Store, cluster: str, plan: PatrolPlan, start: datetime
-              ) -> SnapshotInfo | None:
+def _baseline(store: Store, cluster: str, plan: PatrolPlan, start: datetime,
+              scoped: bool = False) -> SnapshotInfo | None:
+    """The snapshot the window starts at. A team-routed digest (`scoped`) starts at its
+    own channel's previous posted digest — each channel has its own window — else (its
+    first) at the cluster's latest digest."""
     if plan.since is not None:
         return store.latest_snapshot(cluster, at_or_before=start - plan.since)
     if plan.is_digest:
+        if plan.channel is not None and scoped:
+            own = store.channel_digest(cluster, plan.channel)
+            if own is not None:
+                return own
         return store.latest_snapshot(cluster, purpose=PURPOSE_DIGEST)
     return store.latest_snapshot(cluster)
 
@@ -185,12 +209,12 @@ def patrol(cluster: ClusterClient, store: Store, settings: Settings, plan: Patro
 
 def _patrol(cluster: ClusterClient, store: Store, settings: Settings, plan: PatrolPlan,
             progress: Progress | None, recorder: RecorderView | None = None) -> PatrolRun:
-    options = patrol_options(settings, plan.namespaces, cluster.name)
+    options = patrol_options(settings, plan.namespaces, cluster.name, plan.channel)
     chosen = sorted(options.namespaces)
     for ns in chosen:
         cluster.check_namespace(ns)
     start = cluster.server_now()
-    info = _baseline(store, cluster.name, plan, start)
+    info = _baseline(store, cluster.name, plan, start, scoped=options.scope is not None)
     notes: list[str] = []
     if plan.since is not None and info is None:
         notes.append(phrase("no_old_snapshot", settings.templates_dir,

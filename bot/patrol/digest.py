@@ -26,6 +26,7 @@ from bot.patrol.model import (
     Termination,
     latest_termination,
 )
+from bot.patrol.routing import ChannelScope
 from bot.patrol.story import (
     SOURCE_RECORD,
     SOURCE_SNAPSHOTS,
@@ -52,6 +53,7 @@ class PatrolOptions:
     namespaces: frozenset[str] = frozenset()
     min_delta: int = 1
     ignore: tuple[str, ...] = ()
+    scope: ChannelScope | None = None  # a team channel's digest: only what is routed to it
 
     def ignores(self, namespace: str, workload: str) -> bool:
         """True when a pattern matches `namespace/workload` or `workload`."""
@@ -59,8 +61,9 @@ class PatrolOptions:
         return any(fnmatchcase(full, p) or fnmatchcase(workload, p) for p in self.ignore)
 
     def covers(self, namespace: str) -> bool:
-        """True when the namespace is patrolled."""
-        return not self.namespaces or namespace in self.namespaces
+        """True when the namespace is patrolled (and routed to the digest's channel)."""
+        return ((not self.namespaces or namespace in self.namespaces)
+                and (self.scope is None or self.scope.carries(namespace)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,8 +318,8 @@ class DigestBuilder:
             window_from=None if self.first_run else window_from,
             window_to=now,
             workloads=tuple(shown),
-            vanished=tuple(v for v in vanished
-                           if not options.ignores(v.namespace, v.workload.name)),
+            vanished=tuple(v for v in vanished if options.covers(v.namespace)
+                           and not options.ignores(v.namespace, v.workload.name)),
             pods_scanned=self.pods_scanned,
             workloads_scanned=len(self._tallies),
             namespaces=tuple(sorted(options.namespaces)),

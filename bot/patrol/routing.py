@@ -60,3 +60,33 @@ def channels_for(routes: Routes, cluster: str, namespace: str) -> tuple[str, ...
 def routed_to(routes: Routes, channel: str, cluster: str, namespace: str) -> bool:
     """Whether `channel`'s digest carries (cluster, namespace)."""
     return channel in channels_for(routes, cluster, namespace)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelScope:
+    """What one channel's digest of one cluster carries: the namespaces routed to it
+    (`routed_to`). A digest series of a team channel, or of the catch-all when teams are
+    configured, filters its rows with this; without DIGEST_CHANNELS there is none."""
+
+    routes: Routes
+    channel: str
+    cluster: str
+
+    def carries(self, namespace: str) -> bool:
+        return routed_to(self.routes, self.channel, self.cluster, namespace)
+
+    def may_carry(self) -> bool:
+        """Whether any namespace of this cluster could be routed to the channel: the
+        catch-all always; a team only if one of its patterns can match this cluster."""
+        if self.channel == self.routes.catch_all:
+            return True
+        return any("/" not in p or p.partition("/")[0] == self.cluster
+                   for p in self.routes.teams.get(self.channel, ()))
+
+    def describe(self) -> str:
+        """The channel's share in words, for the digest's title: its patterns, or "what
+        no team claims" for the catch-all."""
+        patterns = self.routes.teams.get(self.channel)
+        if patterns:
+            return ", ".join(patterns)
+        return "namespaces no team claims"

@@ -334,7 +334,8 @@ class DigestJob:
         settings = replace(self.settings, limits=replace(
             limits, patrol_deadline=max(min(limits.patrol_deadline, work.remaining()), 0.1)))
         return patrol(self.cluster, self.store, settings,
-                      PatrolPlan.digest(confirmed_by_post=True), recorder=self.recorder)
+                      PatrolPlan.digest(confirmed_by_post=True, channel=self.poster.channel),
+                      recorder=self.recorder)
 
     def _reconcile_earlier(self, key: SlotKey, work: Deadline) -> None:
         """Earlier unfinished slots whose post may have reached Slack: if it did, record

@@ -424,10 +424,13 @@ def new_crash_alerter(settings: Settings, client: WebClient | None = None,
     `runtime`, whose shutdown posts them at once. Without a store (older wiring) it
     posts plain alerts to PATROL_CHANNEL, one per new crash, with no thread kept."""
     channel = settings.slack.patrol_channel
-    if not settings.slack.bot_token or not channel:
-        raise ConfigError("ALERT_NEW_CRASHES=true needs SLACK_BOT_TOKEN and PATROL_CHANNEL")
+    if not settings.slack.bot_token or not (channel or settings.slack.digest_channels):
+        raise ConfigError("ALERT_NEW_CRASHES=true needs SLACK_BOT_TOKEN and PATROL_CHANNEL "
+                          "or DIGEST_CHANNELS")
     web = client or build_web_client(settings)
     if store is None:
+        if not channel:
+            raise ConfigError("ALERT_NEW_CRASHES=true without a store needs PATROL_CHANNEL")
         def alert(crash: CrashRecord) -> None:
             if crash.is_new:
                 post_new_crash(web, channel, crash, settings)
@@ -442,7 +445,7 @@ def new_crash_alerter(settings: Settings, client: WebClient | None = None,
 
         return AlertGate(alert, summary, settings.slack.alert_burst,
                          settings.slack.alert_window, runtime=runtime)
-    routes = Routes(settings.slack.digest_channels or {}, channel)
+    routes = Routes(settings.slack.digest_channels or {}, channel or None)
 
     def channels(crash: CrashRecord) -> tuple[str, ...]:
         return channels_for(routes, crash.cluster, crash.namespace)

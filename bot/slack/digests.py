@@ -12,6 +12,7 @@ retries. Needs the `channels:history` scope (`groups:history` for private channe
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from slack_sdk import WebClient
 from bot.answers.patrol import PatrolRun
 from bot.render.blocks import render_message
 from bot.schedule.deadline import Deadline
+from bot.slack.alerts import Permalink, slack_permalink
 from bot.slack.client import SLACK_FAILURES, bounded_by, build_web_client, slack_failure
 from bot.slack.posting import Services, digest_message
 from bot.store.slots import SlotKey
@@ -27,6 +29,7 @@ from bot.store.slots import SlotKey
 log = logging.getLogger("restart_patrol.slack")
 EVENT_TYPE = "restart_patrol_digest"
 HISTORY_PAGES = 10  # 2,000 messages since the slot was claimed
+LINK_BUDGET = 5.0  # seconds of chat.getPermalink per digest (alert-thread links)
 
 
 def slot_marker(slot: SlotKey) -> dict[str, Any]:
@@ -42,18 +45,39 @@ def failure_message(cluster: str, slot: datetime, reason: str | None,
                           slot=slot, reason=reason)
 
 
+def _budgeted(link: Permalink, seconds: float) -> Permalink:
+    """`link` until `seconds` have been spent in it, then None for the rest."""
+    spent = 0.0
+
+    def bounded(channel: str, ts: str) -> str | None:
+        nonlocal spent
+        if spent >= seconds:
+            return None
+        began = time.monotonic()
+        try:
+            return link(channel, ts)
+        finally:
+            spent += time.monotonic() - began
+    return bounded
+
+
 class SlackDigestPoster:
     """`bot.schedule.digest_job.DigestPoster` for one channel. `client` is the digest kind
     of client (`build_web_client(settings, replay_safe=False)`), shared by every channel."""
 
     def __init__(self, services: Services, channel: str,
-                 client: WebClient | None = None) -> None:
+                 client: WebClient | None = None, *, scope: str | None = None) -> None:
         self.services = services
         self.channel = channel
+        self.scope = scope  # a team channel's share (DIGEST_CHANNELS), named in the title
         self.client = client or build_web_client(services.settings, replay_safe=False)
 
     def render(self, run: PatrolRun) -> dict[str, Any]:
-        return digest_message(run, self.services)
+        """The digest for this channel: its rows link to their alert threads in this
+        channel (chat.getPermalink, at most LINK_BUDGET seconds in all: a slow Slack
+        costs the links, not the slot)."""
+        return digest_message(run, self.services, scope=self.scope, channel=self.channel,
+                              permalink=_budgeted(slack_permalink(self.client), LINK_BUDGET))
 
     def post(self, message: dict[str, Any], slot: SlotKey, deadline: Deadline) -> str:
         try:

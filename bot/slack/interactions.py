@@ -182,7 +182,9 @@ class Controls:
         return member
 
     def _next_digest(self, now: datetime) -> datetime | None:
-        if not self.settings.slack.patrol_channel:
+        """The next slot of PATROL_SCHEDULE, when any channel gets digests (PATROL_CHANNEL
+        or a DIGEST_CHANNELS team: one schedule for all)."""
+        if not (self.settings.slack.patrol_channel or self.settings.slack.digest_channels):
             return None
         try:
             moment = digest_trigger(self.settings).get_next_fire_time(None, now)

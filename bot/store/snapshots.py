@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from sys import intern
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
+from sqlalchemy import Connection, Engine, RowMapping, create_engine, delete, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -44,12 +44,13 @@ from bot.store.schema import (
     PURPOSE_DIGEST,
     PURPOSE_DIGEST_PENDING,
     container_rows,
+    digest_slots,
     pod_sets,
     snapshots,
     workload_diagnoses,
 )
 from bot.store.silences import SilenceStore
-from bot.store.slots import DigestSlots
+from bot.store.slots import POSTED, DigestSlots
 from bot.store.threads import ThreadStore
 
 __all__ = ["PURPOSE_ADHOC", "PURPOSE_DIGEST", "PURPOSE_DIGEST_PENDING", "SnapshotInfo",
@@ -73,6 +74,12 @@ class SnapshotInfo:
     namespaces: tuple[str, ...]
     pods: int
     containers: int
+
+
+def _snapshot_info(row: RowMapping) -> SnapshotInfo:
+    return SnapshotInfo(row["id"], row["cluster"], row["taken_at"], row["purpose"],
+                        tuple(n for n in row["namespaces"].split(",") if n),
+                        row["pods"], row["containers"])
 
 
 def _safe_url(url: str) -> str:
@@ -316,11 +323,22 @@ class Store:
                 row = conn.execute(query).mappings().first()
         except SQLAlchemyError as exc:
             raise store_error("could not read snapshots", exc) from None
-        if row is None:
-            return None
-        return SnapshotInfo(row["id"], row["cluster"], row["taken_at"], row["purpose"],
-                            tuple(n for n in row["namespaces"].split(",") if n),
-                            row["pods"], row["containers"])
+        return None if row is None else _snapshot_info(row)
+
+    def channel_digest(self, cluster: str, channel: str) -> SnapshotInfo | None:
+        """The snapshot of `channel`'s latest posted digest slot of `cluster`, or None:
+        where a team channel's next digest window starts (each channel its own)."""
+        s, d = snapshots.c, digest_slots.c
+        query = (select(snapshots).join(digest_slots, d.snapshot_id == s.id)
+                 .where(d.cluster == cluster, d.channel == channel, d.state == POSTED,
+                        s.purpose == PURPOSE_DIGEST)
+                 .order_by(d.scheduled_at.desc(), s.id.desc()).limit(1))
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(query).mappings().first()
+        except SQLAlchemyError as exc:
+            raise store_error("could not read snapshots", exc) from None
+        return None if row is None else _snapshot_info(row)
 
     def _container_records(self, conn: Connection, info: SnapshotInfo,
                            namespaces: Sequence[str] | None) -> Iterator[ContainerRecord]:

@@ -1,5 +1,6 @@
 """High availability: real `restart-patrol serve` processes (HTTP mode) with leader
-election on a Lease in bot/sim, one PostgreSQL database and the fake Slack.
+election on a Lease in bot/sim, one PostgreSQL database and the fake Slack; also with two
+DIGEST_CHANNELS team channels, each getting exactly its own digest once per slot.
 
 A digest slot every 3 seconds (six-field PATROL_SCHEDULE) and a 2-second lease keep it
 short. Checked: exactly one digest per slot; `kill -9` of the leader → a
@@ -171,3 +172,88 @@ def test_leader_election_with_sqlite_is_refused_in_one_line(tmp_path: Path) -> N
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "LEADER_ELECTION=true needs" in proc.stderr
     assert "PostgreSQL" in proc.stderr
+
+
+def two_teams() -> dict:
+    """`shop/orders` (every hour) and `pay/ledger` (every 40 min), one team each."""
+    world = shop(every="1h")
+    ledger = {"kind": "Deployment", "name": "ledger", "replicas": 1, "age": "5d",
+              "containers": [{"name": "ledger", "image": "ledger:2", "restarts": 1,
+                              "crash": {"every": "40m", "first_after": "20m",
+                                        "exit_code": 1, "log": ["fatal: ledger locked"]}}]}
+    world["namespaces"]["pay"] = {"workloads": [ledger]}
+    return world
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_two_team_channels_each_get_their_digest_once_per_slot_across_a_kill(
+        tmp_path: Path, database_url: str) -> None:
+    sim = start_sim(tmp_path, two_teams())
+    slack = FakeSlack().start()
+    teams = {"CTEAMSHOP": "shop", "CTEAMPAY": "pay"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "PATROL_", "LEASE", "LEADER", "DIGEST_"))} | {
+        "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": "secret",
+        "SLACK_API_URL": slack.base_url, "KUBECONFIG": str(sim.kubeconfig),
+        "DATABASE_URL": database_url,
+        "DIGEST_CHANNELS": ";".join(f"{ch}={ns}" for ch, ns in teams.items()),
+        "PATROL_SCHEDULE": "*/3 * * * * *", "LEADER_ELECTION": "true",
+        "LEASE_DURATION": str(LEASE), "LEASE_NAMESPACE": "default"}
+    replicas = [Replica(env, tmp_path, name) for name in "ab"]
+
+    def holder() -> str | None:
+        lease = sim.world.get("leases", "default", "restart-patrol") or {"spec": {}}
+        return lease["spec"].get("holderIdentity")
+
+    def digests(channel: str) -> list[dict]:
+        return [m for m in slack.messages(channel)
+                if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE]
+
+    def slots(channel: str) -> list[str]:
+        return [m["metadata"]["event_payload"]["slot"] for m in digests(channel)]
+
+    try:
+        for r in replicas:
+            wait_until(r.healthy, "healthz")
+        leader = wait_until(lambda: next((r for r in replicas if r.holds(holder())), None),
+                            "a leader")
+        wait_until(lambda: all(len(slots(ch)) >= 2 for ch in teams),
+                   "two digests in each team channel")
+        sim.world.advance(timedelta(hours=2))
+        leader.proc.kill()  # kill -9 mid-series: no release
+        leader.proc.wait()
+        killed_at = datetime.now(UTC)
+        standby = next(r for r in replicas if r is not leader)
+        wait_until(lambda: standby.holds(holder()), "the standby to take the lease")
+        wait_until(lambda: all(any(datetime.fromisoformat(s) > killed_at for s in slots(ch))
+                               for ch in teams),
+                   "a slot after the kill in each team channel, from the new leader")
+        standby.proc.send_signal(signal.SIGTERM)
+        assert standby.proc.wait(timeout=10) == 0, standby.log.read_text()
+
+        store = Store.open(database_url)
+        try:
+            for channel, namespace in teams.items():
+                posted = slots(channel)
+                assert len(posted) == len(set(posted)), f"{channel}: a slot twice: {posted}"
+                recorded = [s for s in store.slots.history("shop", channel)
+                            if s.state == POSTED]
+                assert sorted(s.message_ts for s in recorded) == sorted(
+                    m["ts"] for m in digests(channel))  # every post recorded, once
+                other = next(ns for ns in teams.values() if ns != namespace)
+                for message in digests(channel):  # its namespace, never the other team's
+                    shown = " ".join((b.get("text") or {}).get("text", "")
+                                     for b in message["blocks"])
+                    assert f"*{namespace} / " in shown or "All quiet" in shown, shown
+                    assert f"*{other} / " not in shown, shown
+            # no catch-all configured: nothing went anywhere but the two team channels
+            assert {m["channel"] for m in slack.messages()} <= set(teams)
+        finally:
+            store.close()
+    finally:
+        for r in replicas:
+            if r.proc.poll() is None:
+                r.proc.kill()
+                r.proc.wait()
+        slack.stop()
+        sim.server.stop()

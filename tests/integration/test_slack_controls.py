@@ -312,3 +312,30 @@ def test_a_silenced_crash_is_still_counted_in_the_table_marked_with_its_silence(
     assert mark.endswith(f" · <{link}|:thread: alert thread>")
     other = pod_row("pod2-deployment")
     assert "silenced" not in other and "alert thread" not in other
+
+
+def test_the_scheduled_digest_links_each_row_to_its_alert_thread_in_that_channel(
+        rig: Rig) -> None:
+    from bot.cluster.client import connect
+    from bot.schedule.digest_job import DigestJob
+    from bot.slack.digests import EVENT_TYPE, SlackDigestPoster
+    from bot.slack.posting import Services
+
+    alert = rig.alert()  # pod1-deployment's alert thread, in OPS
+    rig.alert(workload="pod2-deployment", channel=ONCALL)  # another channel's thread
+    cluster = connect(rig.settings)
+    try:
+        services = Services(rig.settings, cluster, rig.store)
+        job = DigestJob(cluster, rig.store, rig.settings, SlackDigestPoster(services, OPS),
+                        owner="test")
+        job.run_slot(datetime.now(UTC).replace(microsecond=0))
+    finally:
+        cluster.close()
+    (digest,) = [m for m in rig.slack.messages(OPS)
+                 if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE]
+    row = {b["text"]["text"].split("*")[1]: b["text"]["text"] for b in digest["blocks"]
+           if b["type"] == "section" and "* (" in b["text"]["text"]}
+    link = f"https://fake.slack.com/archives/{OPS}/p{alert['ts'].replace('.', '')}"
+    assert row["qld2-production / pod1-deployment"].endswith(
+        f"<{link}|:thread: alert thread>")
+    assert "alert thread" not in row["qld2-production / pod2-deployment"]  # not OPS's
