@@ -6,6 +6,7 @@ Rows carry values, not wording: the templates say "—", "lifetime" or "no exit 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -47,11 +48,20 @@ class DigestRow:
     button: str | None = None
     stories: tuple[CrashStory, ...] = ()
     vanished_restarts: int = 0
+    controls: str | None = None  # a posted digest's row: its Silence/Acknowledge block id
 
     @property
     def several_containers(self) -> bool:
         """Its stories come from more than one container (then each names its own)."""
         return len({s.container for s in self.stories}) > 1
+
+
+def row_block_id(namespace: str, kind: str, name: str) -> str:
+    """The block id of a digest row's controls: a short digest of the workload (a block
+    id holds 255 characters; a namespace and a name may need 317). A click is resolved
+    against the rows the posted digest recorded, never trusted on its own."""
+    key = f"{namespace}/{kind}/{name}".encode()
+    return "row:" + hashlib.sha256(key).hexdigest()[:20]
 
 
 def digest_rows(digest: Digest, diagnoses: Diagnoses | None = None,

@@ -92,7 +92,7 @@ def post_new_crash(client: WebClient, channel: str, crash: CrashRecord,
 def audit_message(kind: str, settings: Settings, **context: object) -> dict[str, Any]:
     """A thread reply saying who did what to an alert (templates/alert_audit.blocks.j2)."""
     defaults: dict[str, object] = {"user": "", "silence": None, "thread": None,
-                                   "crash": None, "channel": ""}
+                                   "crash": None, "channel": "", "row": None}
     return render_message("alert_audit.blocks.j2", settings.templates_dir, kind=kind,
                           **(defaults | context))
 

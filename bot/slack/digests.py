@@ -73,11 +73,12 @@ class SlackDigestPoster:
         self.client = client or build_web_client(services.settings, replay_safe=False)
 
     def render(self, run: PatrolRun) -> dict[str, Any]:
-        """The digest for this channel: its rows link to their alert threads in this
-        channel (chat.getPermalink, at most LINK_BUDGET seconds in all: a slow Slack
-        costs the links, not the slot)."""
+        """The digest for this channel, each row with Silence… and Acknowledge; rows
+        link to their alert threads in this channel (chat.getPermalink, at most
+        LINK_BUDGET seconds in all: a slow Slack costs the links, not the slot)."""
         return digest_message(run, self.services, scope=self.scope, channel=self.channel,
-                              permalink=_budgeted(slack_permalink(self.client), LINK_BUDGET))
+                              permalink=_budgeted(slack_permalink(self.client), LINK_BUDGET),
+                              controls=True)
 
     def post(self, message: dict[str, Any], slot: SlotKey, deadline: Deadline) -> str:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,14 +22,19 @@ from slack_sdk import WebClient
 from bot.errors import ConfigError, UsageError
 from bot.patrol.alerting import AlertedWorkload, AlertThread, Silence, silence_length
 from bot.render.blocks import render_message
+from bot.render.environment import phrase
+from bot.render.rows import row_block_id
 from bot.schedule.daily import digest_trigger
 from bot.slack.access import Access
 from bot.slack.alerts import AlertThreads
+from bot.slack.client import SLACK_FAILURES, slack_failure
 from bot.slack.handlers import Forbidden, Reply
 from bot.slack.posting import Services
 
 log = logging.getLogger("restart_patrol.slack")
 SILENCE_REASON = "set with the alert's Silence menu"
+ROW_REASON = "set from the digest's Silence menu"
+ROW_BLOCK = "row:"  # the block id prefix of a digest row's controls (bot.render.rows)
 LIST_LIMIT = 40  # silences listed in one message (Block Kit: 50 blocks)
 CRASHING_NOW = timedelta(hours=1)
 NEW_SINCE = timedelta(hours=24)
@@ -36,6 +42,22 @@ NEW_SINCE = timedelta(hours=24)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ClickedRow:
+    """A digest row a control was clicked on: its workload, its headline crash's
+    identity and category, and that crash's alert thread in the digest's channel."""
+
+    workload: AlertedWorkload
+    identity: str
+    category: str
+    thread: AlertThread | None
+
+    @property
+    def label(self) -> str:
+        """The crash as the row names it: its category."""
+        return self.category
 
 
 class Controls:
@@ -68,10 +90,51 @@ class Controls:
         self._authorize(channel, thread.workload)
         return user, channel, thread
 
-    # ---- alert buttons ------------------------------------------------------------------
+    def _clicked_row(self, body: dict[str, Any]) -> tuple[str, str, str, ClickedRow]:
+        """(user, channel, digest ts, row) of a click on a digest row's controls: the
+        digest is found by the click's channel and message, the row among the rows that
+        digest recorded (by the block id), and its namespace authorised for the channel."""
+        user = str((body.get("user") or {}).get("id", ""))
+        channel = str((body.get("channel") or {}).get("id", ""))
+        ts = str((body.get("container") or {}).get("message_ts") or (
+            body.get("message") or {}).get("ts") or "")
+        block = str(((body.get("actions") or [{}])[0]).get("block_id", ""))
+        posted = self.store.digest_rows(channel, ts) if channel and ts else None
+        if posted is None or not user:
+            raise UsageError("this button is not on a digest I posted in this channel")
+        row = next((r for r in posted.rows
+                    if row_block_id(r.namespace, r.kind, r.name) == block), None)
+        if row is None:
+            raise UsageError("this row is not one that digest recorded a crash for")
+        workload = AlertedWorkload(posted.cluster, row.namespace, row.kind, row.name)
+        self._authorize(channel, workload)
+        thread = next((t for t in self.store.threads.in_workload(
+            posted.cluster, row.namespace, row.kind, row.name)
+            if t.channel == channel and t.identity == row.identity), None)
+        return user, channel, ts, ClickedRow(workload, row.identity, row.category, thread)
+
+    def _mark_row(self, body: dict[str, Any], client: WebClient, line: str) -> None:
+        """Add `line` under the clicked row of the digest as Slack holds it (chat.update):
+        the digest is not re-rendered — its counts stay those it was posted with."""
+        message = body.get("message") or {}
+        blocks: list[dict[str, Any]] = list(message.get("blocks") or [])
+        block = str(body["actions"][0].get("block_id", ""))
+        at = next((i for i, b in enumerate(blocks) if b.get("block_id") == block), None)
+        if not at or blocks[at - 1].get("type") != "section":
+            return  # not the shape we posted: the thread reply says it all
+        row = dict(blocks[at - 1])
+        row["text"] = dict(row["text"], text=f"{row['text']['text']}\n{line}")
+        blocks[at - 1] = row
+        try:
+            client.chat_update(channel=str(body["channel"]["id"]), ts=str(message["ts"]),
+                               blocks=blocks, text=str(message.get("text") or "digest"))
+        except SLACK_FAILURES as exc:
+            log.error("could not mark the digest row: %s", slack_failure("the update", exc))
+
+    # ---- alert and digest-row buttons ----------------------------------------------------
     def silence(self, body: dict[str, Any], client: WebClient) -> None:
-        """Silence menu: `crash:1h|24h|7d` or `workload:1h|24h|7d`."""
-        user, channel, thread = self._clicked_alert(body)
+        """Silence menu: `crash:1h|24h|7d` or `workload:1h|24h|7d`, on an alert or on a
+        digest row (block id `row:…`)."""
         now = self.clock()
         try:
             action = body["actions"][0]
@@ -81,6 +144,10 @@ class Controls:
             raise UsageError("this Silence choice is not one I offer") from None
         if scope not in ("crash", "workload"):
             raise UsageError("this Silence choice is not one I offer")
+        if str(action.get("block_id", "")).startswith(ROW_BLOCK):
+            self._silence_row(body, client, scope, until)
+            return
+        user, channel, thread = self._clicked_alert(body)
         silence = self.store.silences.add(
             thread.workload, thread.identity if scope == "crash" else None, by=user,
             now=now, until=until, reason=SILENCE_REASON, channel=channel,
@@ -89,8 +156,33 @@ class Controls:
         threads.audit(channel, thread.ts, "silenced", user=user, silence=silence)
         threads.refresh(thread)
 
+    def _silence_row(self, body: dict[str, Any], client: WebClient, scope: str,
+                     until: datetime) -> None:
+        """Silence from a digest row: stored like an alert's (its audit goes to the
+        crash's alert thread in this channel when it has one, else to the digest's
+        thread), said in the digest's thread and marked under the row."""
+        user, channel, ts, row = self._clicked_row(body)
+        now = self.clock()
+        identity = row.identity if scope == "crash" else None
+        silence = self.store.silences.add(
+            row.workload, identity, by=user, now=now, until=until, reason=ROW_REASON,
+            channel=channel, thread_ts=row.thread.ts if row.thread else ts)
+        threads = self._threads(client)
+        threads.audit(channel, ts, "silenced", user=user, silence=silence, row=row)
+        if row.thread is not None:
+            threads.audit(channel, row.thread.ts, "silenced", user=user, silence=silence)
+            threads.refresh(row.thread)
+        what = row.label if identity else "the whole workload"
+        self._mark_row(body, client, phrase("row_silenced", self.settings.templates_dir,
+                                            user=user, until=until, what=what))
+
     def acknowledge(self, body: dict[str, Any], client: WebClient) -> None:
-        """Acknowledge: the alert shows "<@U…> is on it" and when; said in its thread."""
+        """Acknowledge: the alert (or digest row) shows "<@U…> is on it" and when; said
+        in its thread. On a digest row whose crash has an alert thread in this channel,
+        that alert is acknowledged too."""
+        if str(((body.get("actions") or [{}])[0]).get("block_id", "")).startswith(ROW_BLOCK):
+            self._acknowledge_row(body, client)
+            return
         user, channel, thread = self._clicked_alert(body)
         acked = self.store.threads.acknowledge(thread.id, user, self.clock())
         if acked is None:
@@ -98,6 +190,19 @@ class Controls:
         threads = self._threads(client)
         threads.refresh(acked)
         threads.audit(channel, thread.ts, "acknowledged", user=user)
+
+    def _acknowledge_row(self, body: dict[str, Any], client: WebClient) -> None:
+        user, channel, ts, row = self._clicked_row(body)
+        now = self.clock()
+        threads = self._threads(client)
+        if row.thread is not None:
+            acked = self.store.threads.acknowledge(row.thread.id, user, now)
+            if acked is not None:
+                threads.refresh(acked)
+                threads.audit(channel, row.thread.ts, "acknowledged", user=user)
+        threads.audit(channel, ts, "acknowledged", user=user, row=row)
+        self._mark_row(body, client, phrase("row_acknowledged", self.settings.templates_dir,
+                                            user=user, since=now))
 
     def unsilence(self, body: dict[str, Any], client: WebClient, reply: Reply) -> None:
         """Unsilence (from `/restarts silences`): lift it now, say so where it was set."""

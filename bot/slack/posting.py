@@ -20,7 +20,7 @@ from bot.patrol.durations import format_window
 from bot.patrol.story import ContainerStory, Investigation
 from bot.render.blocks import fits_inline, render_message
 from bot.render.environment import phrase, render
-from bot.render.rows import digest_rows
+from bot.render.rows import digest_rows, row_block_id
 from bot.render.terminal import digest_text
 from bot.settings import Settings
 from bot.slack.alerts import Permalink, row_marks
@@ -77,10 +77,13 @@ def _streak(fingerprints: Sequence[str | None], current: str | None) -> int:
 
 def digest_message(run: PatrolRun, services: Services, *, scope: str | None = None,
                    top: int = DIGEST_ROWS, channel: str | None = None,
-                   permalink: Permalink | None = None) -> dict[str, Any]:
+                   permalink: Permalink | None = None, controls: bool = False
+                   ) -> dict[str, Any]:
     """The digest as Block Kit: header, window and its source, one section per workload
     with its stories and a Why? button (the same rows as the terminal table, plus the
-    store's history: the sparkline, and the streak where the record tells nothing)."""
+    store's history: the sparkline, and the streak where the record tells nothing).
+    With `controls` (the posted daily digest), each row with a crash to name gets
+    Silence… and Acknowledge under it."""
     digest, store, settings = run.digest, services.store, services.settings
     week_ago = digest.window_to - timedelta(days=7)
     exclude = run.snapshot.id if run.snapshot else None
@@ -94,6 +97,8 @@ def digest_message(run: PatrolRun, services: Services, *, scope: str | None = No
             row.fingerprint),
         button=json.dumps({"cl": digest.cluster, "ns": row.namespace, "kind": row.kind,
                            "name": row.name}, separators=(",", ":")),
+        controls=row_block_id(row.namespace, row.kind, row.name)
+        if controls and (row.stories or row.fingerprint) else None,
     ) for row in digest_rows(digest, run.diagnoses, top)]
     # silences ("silenced by … until …", the crash still counted) and alert-thread links
     marks = row_marks(store, digest.cluster, rows, digest.window_to, channel, permalink)

@@ -53,7 +53,8 @@ from bot.store.silences import SilenceStore
 from bot.store.slots import POSTED, DigestSlots
 from bot.store.threads import ThreadStore
 
-__all__ = ["PURPOSE_ADHOC", "PURPOSE_DIGEST", "PURPOSE_DIGEST_PENDING", "SnapshotInfo",
+__all__ = ["PURPOSE_ADHOC", "PURPOSE_DIGEST", "PURPOSE_DIGEST_PENDING", "PostedDigest",
+           "PostedRow", "SnapshotInfo",
            "SnapshotWriter", "Store"]
 
 _ROW_COLUMNS = ("snapshot_id", "namespace", "pod_uid", "container", "pod_name",
@@ -74,6 +75,30 @@ class SnapshotInfo:
     namespaces: tuple[str, ...]
     pods: int
     containers: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostedRow:
+    """A row of a posted digest and its headline crash (`identity`: its fingerprint,
+    else its category — what alert threads and silences key a crash by)."""
+
+    namespace: str
+    kind: str
+    name: str
+    fingerprint: str | None
+    category: str
+
+    @property
+    def identity(self) -> str:
+        return self.fingerprint or self.category
+
+
+@dataclass(frozen=True, slots=True)
+class PostedDigest:
+    """A digest as posted: its cluster and rows with a headline."""
+
+    cluster: str
+    rows: tuple[PostedRow, ...]
 
 
 def _snapshot_info(row: RowMapping) -> SnapshotInfo:
@@ -324,6 +349,27 @@ class Store:
         except SQLAlchemyError as exc:
             raise store_error("could not read snapshots", exc) from None
         return None if row is None else _snapshot_info(row)
+
+    def digest_rows(self, channel: str, message_ts: str) -> PostedDigest | None:
+        """The digest posted in `channel` as message `message_ts`, with the headline of
+        each of its rows (what the digest's row buttons may act on), or None when no
+        posted digest slot is that message."""
+        d, w = digest_slots.c, workload_diagnoses.c
+        try:
+            with self.engine.connect() as conn:
+                slot = conn.execute(select(d.cluster, d.snapshot_id).where(
+                    d.channel == channel, d.message_ts == message_ts, d.state == POSTED,
+                )).first()
+                if slot is None or slot.snapshot_id is None:
+                    return None
+                rows = conn.execute(select(
+                    w.namespace, w.workload_kind, w.workload_name, w.fingerprint, w.category,
+                ).where(w.snapshot_id == slot.snapshot_id)).all()
+        except SQLAlchemyError as exc:
+            raise store_error("could not read the posted digest", exc) from None
+        return PostedDigest(slot.cluster, tuple(
+            PostedRow(r.namespace, r.workload_kind, r.workload_name, r.fingerprint,
+                      r.category) for r in rows))
 
     def channel_digest(self, cluster: str, channel: str) -> SnapshotInfo | None:
         """The snapshot of `channel`'s latest posted digest slot of `cluster`, or None:

@@ -314,28 +314,110 @@ def test_a_silenced_crash_is_still_counted_in_the_table_marked_with_its_silence(
     assert "silenced" not in other and "alert thread" not in other
 
 
-def test_the_scheduled_digest_links_each_row_to_its_alert_thread_in_that_channel(
-        rig: Rig) -> None:
-    from bot.cluster.client import connect
+def post_digest(rig: Rig, channel: str) -> dict[str, Any]:
+    """Run a daily-digest slot for `channel` as the scheduler does; the posted digest."""
     from bot.schedule.digest_job import DigestJob
     from bot.slack.digests import EVENT_TYPE, SlackDigestPoster
-    from bot.slack.posting import Services
 
-    alert = rig.alert()  # pod1-deployment's alert thread, in OPS
-    rig.alert(workload="pod2-deployment", channel=ONCALL)  # another channel's thread
     cluster = connect(rig.settings)
     try:
         services = Services(rig.settings, cluster, rig.store)
-        job = DigestJob(cluster, rig.store, rig.settings, SlackDigestPoster(services, OPS),
-                        owner="test")
+        job = DigestJob(cluster, rig.store, rig.settings,
+                        SlackDigestPoster(services, channel), owner="test")
         job.run_slot(datetime.now(UTC).replace(microsecond=0))
     finally:
         cluster.close()
-    (digest,) = [m for m in rig.slack.messages(OPS)
-                 if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE]
-    row = {b["text"]["text"].split("*")[1]: b["text"]["text"] for b in digest["blocks"]
-           if b["type"] == "section" and "* (" in b["text"]["text"]}
+    return [m for m in rig.slack.messages(channel)
+            if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE][-1]
+
+
+def digest_row_blocks(digest: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    """`namespace / workload` → (the row's text, the block id of its controls or None)."""
+    blocks = digest["blocks"]
+    found: dict[str, tuple[str, str | None]] = {}
+    for i, b in enumerate(blocks):
+        if b["type"] == "section" and "* (" in b["text"]["text"]:
+            after = blocks[i + 1] if i + 1 < len(blocks) else {}
+            found[b["text"]["text"].split("*")[1]] = (
+                b["text"]["text"], after.get("block_id") if after.get("type") == "actions"
+                else None)
+    return found
+
+
+def test_the_scheduled_digest_links_each_row_to_its_alert_thread_in_that_channel(
+        rig: Rig) -> None:
+    alert = rig.alert()  # pod1-deployment's alert thread, in OPS
+    rig.alert(workload="pod2-deployment", channel=ONCALL)  # another channel's thread
+    digest = post_digest(rig, OPS)
+    row = {name: text for name, (text, _) in digest_row_blocks(digest).items()}
     link = f"https://fake.slack.com/archives/{OPS}/p{alert['ts'].replace('.', '')}"
     assert row["qld2-production / pod1-deployment"].endswith(
         f"<{link}|:thread: alert thread>")
     assert "alert thread" not in row["qld2-production / pod2-deployment"]  # not OPS's
+
+
+def test_silence_and_acknowledge_on_a_digest_row(rig: Rig) -> None:
+    digest = post_digest(rig, OPS)
+    rows = digest_row_blocks(digest)
+    _, block = rows["qld2-production / pod1-deployment"]
+    assert block is not None and block.startswith("row:")
+    actions = next(b for b in digest["blocks"] if b.get("block_id") == block)
+    assert [e["action_id"] for e in actions["elements"]] == ["silence", "acknowledge"]
+    posted = rig.store.digest_rows(OPS, digest["ts"])
+    assert posted is not None
+    (recorded,) = [r for r in posted.rows if r.name == "pod1-deployment"]
+
+    def click(action: dict[str, Any], block_id: str = block, channel: str = OPS,
+              ts: str = digest["ts"]) -> BoltResponse:
+        payload_message = rig.slack.current(OPS, digest["ts"])
+        action = action | {"block_id": block_id}
+        payload = {
+            "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": "U123"},
+            "api_app_id": "A1", "token": "legacy", "trigger_id": "1.2.3",
+            "channel": {"id": channel},
+            "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+            "message": payload_message | {"ts": ts},
+            "response_url": rig.slack.response_url("click"),
+            "actions": [{"action_ts": "1.1", **action}]}
+        return rig.bot.dispatch(urlencode({"payload": json.dumps(payload)}),
+                                "application/x-www-form-urlencoded")
+
+    silence = {"action_id": "silence", "type": "static_select",
+               "selected_option": {"value": "crash:24h"}}
+    assert click(silence).status == 200
+    (stored,) = rig.store.silences.active(datetime.now(UTC))
+    assert (stored.workload.name, stored.identity, stored.created_by, stored.channel) == (
+        "pod1-deployment", recorded.identity, "U123", OPS)
+    assert stored.thread_ts == digest["ts"]  # no alert thread: its audit is the digest's
+    (said,) = rig.replies(OPS, digest["ts"])
+    assert said.startswith(":no_bell: <@U123> silenced the ") and \
+        "*qld2-production/pod1-deployment*" in said
+    row_now = digest_row_blocks(rig.slack.current(OPS, digest["ts"]))
+    text, _ = row_now["qld2-production / pod1-deployment"]
+    assert text.endswith("still counted_") and "silenced by <@U123> until" in text
+    assert "silenced" not in row_now["qld2-production / pod2-deployment"][0]
+
+    assert click({"action_id": "acknowledge", "type": "button", "value": "ack"}).status == 200
+    assert rig.replies(OPS, digest["ts"])[-1].startswith(
+        ":eyes: <@U123> is on it: *qld2-production/pod1-deployment*")
+    text, _ = digest_row_blocks(rig.slack.current(OPS, digest["ts"]))[
+        "qld2-production / pod1-deployment"]
+    assert ":eyes: <@U123> is on it (since " in text
+    rig.bot.command("silences", channel=OPS)
+    assert "1 active silence this channel can see" in rig.ephemeral()[-1]
+
+    # refused: a block id that is no row of that digest, the digest's ts from another
+    # channel, and a row of a namespace this channel may not see
+    before = len(rig.ephemeral())
+    click(silence, block_id="row:0000")
+    click(silence, channel=ONCALL)
+    edge = next((b for name, (_, b) in rows.items() if name.startswith("edge /") and b),
+                None)
+    assert edge is not None  # the catch-all digest carries edge; OPS may not see it
+    click(silence, block_id=edge)
+    refusals = rig.ephemeral()[before:]
+    assert len(refusals) == 3
+    assert "not one that digest recorded" in refusals[0]
+    assert "not on a digest I posted in this channel" in refusals[1]
+    assert "edge" in refusals[2]
+    assert len(rig.store.silences.active(datetime.now(UTC))) == 1  # nothing more stored
