@@ -131,7 +131,7 @@ def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str,
     def start(cluster: ClusterClient, runtime: Runtime) -> None:
         watching = recorder(cluster, services.store, settings, runtime, alert)
         if isinstance(alert, CrashAlerts):  # repeats into their alert threads
-            runtime.service(alert.follower(cluster.name))
+            runtime.service(alert.follower(cluster.name, runtime))
         if scheduler is None:
             return
         for channel in digest_channels(routes, cluster.name):
@@ -412,7 +412,7 @@ def record(settings: Settings, runtime: Runtime) -> int:
     for cluster in opened.fleet:
         recorder(cluster, opened.store, settings, runtime, alert)
         if isinstance(alert, CrashAlerts):
-            runtime.service(alert.follower(cluster.name))
+            runtime.service(alert.follower(cluster.name, runtime))
     log.info("recording restarts in %s of %s", ", ".join(settings.cluster.namespaces)
              or "all namespaces", ", ".join(f"cluster {c.name}" for c in opened.fleet))
     runtime.wait()

@@ -346,10 +346,11 @@ class CrashAlerts:
             return
         self.gate(crash)
 
-    def follower(self, cluster: str) -> ThreadFollower:
-        """The service that follows this cluster's threads (run it on the leader)."""
+    def follower(self, cluster: str, runtime: Runtime | None = None) -> ThreadFollower:
+        """The service that follows this cluster's threads (run it on the leader, as a
+        service of `runtime`, which owns its thread)."""
         return ThreadFollower(self.threads, cluster,
-                              self.threads.settings.slack.alert_thread_poll)
+                              self.threads.settings.slack.alert_thread_poll, runtime)
 
     def _open(self, crash: CrashRecord) -> None:
         for channel in self.channels(crash):
@@ -379,9 +380,11 @@ class ThreadFollower:
     became due; counts them into their threads. A runtime service run on the cluster's
     leader, next to its recorder, so one replica follows each thread."""
 
-    def __init__(self, threads: AlertThreads, cluster: str, every: float) -> None:
+    def __init__(self, threads: AlertThreads, cluster: str, every: float,
+                 runtime: Runtime | None = None) -> None:
         self.name = f"alert-threads-{cluster}"
         self.threads, self.cluster, self.every = threads, cluster, every
+        self.runtime = runtime  # the owner of its thread (the cluster's leadership runtime)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -405,9 +408,10 @@ class ThreadFollower:
                 log.error("cluster %s: following alert threads: %s", self.cluster, exc)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"rp-{self.name}",
-                                        daemon=True)
-        self._thread.start()
+        """Poll in a thread of the runtime it was given (the runtime joins it at stop)."""
+        if self.runtime is None:
+            raise RuntimeError(f"{self.name}: started without a runtime to own its thread")
+        self._thread = self.runtime.thread(self.name, self._run)
 
     def stop(self, deadline: float | None = None) -> None:
         self._stop.set()
