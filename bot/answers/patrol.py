@@ -24,6 +24,7 @@ from functools import partial
 from typing import Protocol
 
 from bot.answers.outage import naming
+from bot.answers.recorded_digest import count_from_record, recorder_mark
 from bot.cluster.client import ClusterClient, Listing, Progress
 from bot.cluster.evidence import ContainerEvidence, ContainerTarget, read_evidence
 from bot.cluster.observe import Resolved, observe_patrolled, observe_pods
@@ -219,8 +220,14 @@ def _patrol(cluster: ClusterClient, store: Store, settings: Settings, plan: Patr
     if plan.since is not None and info is None:
         notes.append(phrase("no_old_snapshot", settings.templates_dir,
                             since=format_window(plan.since)))
+    if plan.is_digest and plan.records is not None and info is not None and (
+            counted := count_from_record(cluster, store, options, chosen, plan.records, info,
+                                         start, recorder)) is not None:
+        return _told(cluster, store, settings, plan, counted.digest, counted.builder,
+                     counted.snapshot, notes, [])
     builder = DigestBuilder(cluster.name, options, first_run=info is None)
-    writing = (store.snapshot_writer(cluster.name, start, plan.records, chosen)
+    writing = (store.snapshot_writer(cluster.name, start, plan.records, chosen,
+                                     recorder_mark=recorder_mark(recorder))
                if plan.records is not None else nullcontext(None))
     with writing as writer:
         listing = _PatrolListing(cluster, chosen, builder, _NamespaceBaselines(store, info),
@@ -236,15 +243,24 @@ def _patrol(cluster: ClusterClient, store: Store, settings: Settings, plan: Patr
     if (plan.is_digest and info is not None and history is not None
             and watched_through(recorder, info.taken_at)):
         reconcile(cluster.name, builder.listed_deltas(), history)
+    return _told(cluster, store, settings, plan, digest, builder,
+                 writer.info if writer is not None else None, notes,
+                 list(listing.skipped.values()))
+
+
+def _told(cluster: ClusterClient, store: Store, settings: Settings, plan: PatrolPlan,
+          digest: Digest, builder: DigestBuilder, snapshot: SnapshotInfo | None,
+          notes: list[str], skipped: list[Unreadable]) -> PatrolRun:
+    """The end of every patrol: live diagnoses of the top workloads the record tells
+    nothing of, the digest's pruning, the headlines kept with the snapshot."""
     untold = [w for w in digest.workloads[:plan.diagnose_top] if not w.stories]
     diagnoses, unreadable = diagnose_workloads(cluster, settings, builder, untold)
-    snapshot = writer.info if writer is not None else None
     if snapshot is not None and plan.is_digest:
-        store.prune(cluster.name, keep_after=now - timedelta(days=settings.store.retention_days))
+        store.prune(cluster.name, keep_after=digest.window_to - timedelta(
+            days=settings.store.retention_days))
     if snapshot is not None:
         store.record_diagnoses(snapshot.id, _headlines(digest, diagnoses))
-    return PatrolRun(digest, snapshot, diagnoses, tuple(notes),
-                     (*listing.skipped.values(), *unreadable))
+    return PatrolRun(digest, snapshot, diagnoses, tuple(notes), (*skipped, *unreadable))
 
 
 def watched_through(recorder: RecorderView | None, since: datetime) -> bool:

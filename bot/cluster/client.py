@@ -347,6 +347,18 @@ class ClusterClient:
             path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods"
         return Listing(self._pages(what, path, wire.PodList, query, progress))
 
+    def pod(self, namespace: str, name: str) -> wire.Pod | None:
+        """One pod, read by name (None when it is gone): a digest counted from the flight
+        recorder reads the few pods that changed instead of listing them all."""
+        what = f"get pod {namespace}/{name}"
+        try:
+            response = self._get(what, f"/api/v1/namespaces/{quote(namespace, safe='')}/"
+                                 f"pods/{quote(name, safe='')}")
+        except NotFoundError:
+            return None
+        with translated(what, self.server):
+            return _decoder(wire.Pod).decode(response.data)
+
     def owners(self, namespace: str | None = None) -> dict[tuple[str, str, str], wire.ObjectMeta]:
         """ReplicaSets and Jobs keyed by (kind, namespace, name), for roll-up to their owners."""
         found: dict[tuple[str, str, str], wire.ObjectMeta] = {}

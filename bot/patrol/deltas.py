@@ -13,7 +13,7 @@ Pods in the baseline but gone now are reported as vanished, with what was last k
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,6 +71,8 @@ def delta_of(
         return container.restarts, DeltaBasis.RESET
     if pod.created_at is not None and pod.created_at > baseline.taken_at:
         return container.restarts, DeltaBasis.NEW_POD
+    if baseline.born_quiet(pod.created_at):  # in a list of the whole cluster: 0 then
+        return container.restarts, DeltaBasis.SAME_POD
     if baseline.has_pod(pod.namespace, pod.uid, (c.name for c in pod.containers)):
         return container.restarts, DeltaBasis.NEW_CONTAINER
     return None, DeltaBasis.NO_BASELINE
@@ -88,7 +90,7 @@ def compute_deltas(
 
 
 def find_vanished(
-    present: Collection[tuple[str, str]],
+    present: Container[tuple[str, str]],
     baseline: Baseline,
     namespaces: frozenset[str] | None = None,
 ) -> list[VanishedPod]:

@@ -152,6 +152,10 @@ class Baseline:
     taken_at: datetime
     containers: dict[tuple[str, str, str], ContainerRecord] = field(default_factory=dict)
     pods: dict[tuple[str, str], BaselinePod] = field(default_factory=dict)
+    # A baseline counted from the flight recorder (a listed snapshot and the changes the
+    # recorder-counted digests after it wrote): a pod created after the list (`born_after`)
+    # and absent had no restart at `taken_at` — it would be in a change otherwise.
+    born_after: datetime | None = None
 
     def previous_restarts(self, namespace: str, uid: str, container: str) -> int | None:
         """The container's restartCount at the baseline; None if it was not there."""
@@ -160,6 +164,12 @@ class Baseline:
             return record.restarts
         pod = self.pods.get((namespace, uid))
         return 0 if pod is not None and container in pod.containers else None
+
+    def born_quiet(self, created_at: datetime | None) -> bool:
+        """A pod absent from this baseline had restartCount 0 at it: created between the
+        list it grew from and `taken_at` (only a recorder-counted baseline knows that)."""
+        return (self.born_after is not None and created_at is not None
+                and self.born_after < created_at <= self.taken_at)
 
     def has_pod(self, namespace: str, uid: str, containers: Iterable[str]) -> bool:
         """True when one of the pod's containers now (`containers`) was in the baseline."""
@@ -191,3 +201,15 @@ class Unreadable:
     def to_json(self) -> dict[str, object]:
         return {"what": self.what, "why": self.why, "detail": self.detail,
                 "count": self.count}
+
+
+class KnownPod(NamedTuple):
+    """A pod the flight recorder follows with restarts: enough to read it again (one GET)
+    and to find its workload (its controller: a ReplicaSet, a Job, a StatefulSet…; kind
+    "" for a bare pod)."""
+
+    namespace: str
+    name: str
+    uid: str
+    owner_kind: str
+    owner_name: str

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import msgspec
@@ -23,6 +24,7 @@ import msgspec
 from bot.cluster import wire
 from bot.cluster.observe import containers_of
 from bot.cluster.podwatch import WatchedPod
+from bot.patrol.model import KnownPod
 from bot.store.ledger import ALL, Baseline
 
 SHARED_TUPLES = 10_000  # distinct name/count tuples kept once and shared by many pods
@@ -81,7 +83,10 @@ class Listed:
 
 
 Found = Job | Count | Gone | Listed
-_PodState = tuple[tuple[str, ...], tuple[int, ...]]
+# container names, their restartCounts, the namespace and the controller (kind, name)
+_PodState = tuple[tuple[str, ...], tuple[int, ...], str, tuple[str, str]]
+_BARE = ("", "")
+DELETIONS_KEPT = 1_000_000  # pods gone remembered for digests (then older marks expire)
 
 
 class Detector:
@@ -102,9 +107,20 @@ class Detector:
         self._counts: dict[tuple[int, ...], tuple[int, ...]] = {}
         self._listed: set[str | None] = set()
         self._seeded: set[tuple[str, str, str, str]] = set()
+        self._owners: dict[tuple[str, str], tuple[str, str]] = {}
         self._lock = threading.Lock()
         self.restarts = 0  # every restart counted, described or not
         self.relists = 0
+        # What a digest reads instead of listing every pod (`mark`, `changed_since`): the
+        # pods with restarts, the order in which counts changed and pods went (a sequence
+        # number, never a clock), all valid within one epoch: this run, no relist since.
+        self._run = uuid.uuid4().hex[:12]
+        self._index = threading.Lock()
+        self._seq = 0
+        self._restarting: dict[str, KnownPod] = {}
+        self._changed: dict[str, int] = {}  # uid -> seq of its last count change
+        self._deleted: list[tuple[int, str, str]] = []  # (seq, namespace, uid)
+        self._deleted_floor = 0  # marks before it are too old (deletions forgotten)
 
     # ---- what the service reads ------------------------------------------------------
     def listed_all(self) -> bool:
@@ -123,6 +139,66 @@ class Detector:
                 found.add((ns, uid))
         return found
 
+    @property
+    def epoch(self) -> str:
+        """This run since its last relist: marks of another epoch mean nothing now."""
+        return f"{self._run}.{self.relists}"
+
+    def mark(self) -> str:
+        """Where the record of changes stands now ("epoch:sequence")."""
+        with self._index:
+            return f"{self.epoch}:{self._seq}"
+
+    def changed_since(self, mark: str) -> tuple[list[KnownPod], list[tuple[str, str]]] | None:
+        """The pods with restarts whose counts changed after `mark`, and the (namespace,
+        uid) of pods gone after it; None when the mark is of another epoch (another run,
+        or a relist since) or older than the deletions remembered."""
+        epoch, _, number = mark.rpartition(":")
+        if epoch != self.epoch or not number.isdigit():
+            return None
+        seq = int(number)
+        with self._index:
+            if seq < self._deleted_floor:
+                return None
+            changed = [self._restarting[uid] for uid, at in self._changed.items()
+                       if at > seq and uid in self._restarting]
+            gone = [(ns, uid) for at, ns, uid in self._deleted if at > seq]
+        if epoch != self.epoch:  # a relist began meanwhile
+            return None
+        return changed, gone
+
+    def restarting(self, namespaces: Iterable[str]) -> list[KnownPod]:
+        """Every pod it follows in `namespaces` with a restart in its lifetime."""
+        wanted = set(namespaces)
+        with self._index:
+            return [p for p in self._restarting.values() if p.namespace in wanted]
+
+    def census(self) -> dict[str, tuple[int, int]]:
+        """Per namespace, the pods followed now and their distinct controllers (a bare
+        pod is its own)."""
+        pods: dict[str, int] = {}
+        owners: set[tuple[str, str, str]] = set()
+        for known in list(self._pods.values()):
+            for uid, (_, _, namespace, owner) in list(known.items()):
+                pods[namespace] = pods.get(namespace, 0) + 1
+                owners.add((namespace, *owner) if owner[0] else (namespace, "", uid))
+        controllers: dict[str, int] = {}
+        for namespace, _, _ in owners:
+            controllers[namespace] = controllers.get(namespace, 0) + 1
+        return {ns: (n, controllers.get(ns, 0)) for ns, n in pods.items()}
+
+    def _forget(self, namespace: str, uid: str) -> None:
+        """A pod is gone: out of the index, into the deletions (bounded)."""
+        with self._index:
+            self._seq += 1
+            self._restarting.pop(uid, None)
+            self._changed.pop(uid, None)
+            self._deleted.append((self._seq, namespace, uid))
+            if len(self._deleted) > DELETIONS_KEPT:
+                cut = len(self._deleted) // 2
+                self._deleted_floor = self._deleted[cut - 1][0]
+                del self._deleted[:cut]
+
     # ---- PodHandler ------------------------------------------------------------------
     def listed(self, scope: str | None, pods: Iterator[WatchedPod]) -> None:
         known = self._pods.setdefault(scope, {})
@@ -135,7 +211,7 @@ class Detector:
             seen.add(pod.metadata.uid)
             self._observe(pod, known, first=first)
         for uid in [u for u in known if u not in seen]:
-            del known[uid]
+            self._forget(known.pop(uid)[2], uid)
             self.emit(Gone(uid))
         if first and self.baseline is not None:  # ledger rows of pods gone while away
             for uid, ns in self.baseline.namespaces.items():
@@ -153,7 +229,8 @@ class Detector:
         known = self._pods.setdefault(scope, {})
         self._observe(pod, known, first=False)
         if event == "DELETED":
-            known.pop(pod.metadata.uid, None)
+            if known.pop(pod.metadata.uid, None) is not None:
+                self._forget(pod.metadata.namespace, pod.metadata.uid)
             self.emit(Gone(pod.metadata.uid))
 
     def progressed(self, scope: str | None, resource_version: int) -> None:
@@ -176,7 +253,7 @@ class Detector:
     def _observe(self, pod: WatchedPod, known: dict[str, _PodState], *, first: bool) -> None:
         meta = pod.metadata
         previous = known.get(meta.uid)
-        old = dict(zip(*previous, strict=True)) if previous is not None else None
+        old = dict(zip(previous[0], previous[1], strict=True)) if previous is not None else None
         names: list[str] = []
         counts: list[int] = []
         for status, spec, kind in containers_of(pod.spec, pod.status):
@@ -204,7 +281,27 @@ class Detector:
         tally = tuple(counts)
         if len(self._counts) < SHARED_TUPLES:
             tally = self._counts.setdefault(tally, tally)
-        known[meta.uid] = (shared, tally)
+        ref = _controller(meta)
+        owner = _BARE if ref is None else (ref.kind, ref.name)
+        if len(self._owners) < SHARED_TUPLES:
+            owner = self._owners.setdefault(owner, owner)
+        namespace = _intern(meta.namespace)
+        known[meta.uid] = (shared, tally, namespace, owner)
+        changed = (tally != previous[1] if previous is not None
+                   else not first and any(counts))
+        if changed or (any(counts) and meta.uid not in self._restarting):
+            self._index_pod(meta.uid, meta.name, namespace, owner, tally, changed)
+
+    def _index_pod(self, uid: str, name: str, namespace: str, owner: tuple[str, str],
+                   counts: tuple[int, ...], changed: bool) -> None:
+        with self._index:
+            if any(counts):
+                self._restarting[uid] = KnownPod(namespace, name, uid, *owner)
+            else:
+                self._restarting.pop(uid, None)
+            if changed:
+                self._seq += 1
+                self._changed[uid] = self._seq
 
     def _seed(self, pod: WatchedPod, status: wire.ContainerStatus,
               spec: wire.ContainerSpec | None, kind: str) -> None:

@@ -47,6 +47,7 @@ from bot.cluster.client import ClusterClient
 from bot.cluster.podwatch import PodWatch
 from bot.errors import PatrolError, StoreError
 from bot.patrol.history import CrashRecord
+from bot.patrol.model import KnownPod
 from bot.recording.capture import Capturer, Described, PriorDiagnosis
 from bot.recording.detect import Count, Detector, Found, Gone, Job, Listed
 from bot.runtime import Runtime
@@ -252,6 +253,28 @@ class RecorderService:
     def present(self, pods: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these (namespace, pod uid) are pods the recorder follows now."""
         return self.detector.present(iter(pods))
+
+    # ---- what a digest counts from (bot.answers.recorded_digest.RecorderCounts) -------
+    def mark(self) -> str | None:
+        """Where the record of changes stands now; None while not watching."""
+        return self.detector.mark() if self.watching() else None
+
+    def changed_since(self, mark: str) -> tuple[list[KnownPod], list[tuple[str, str]]] | None:
+        """The pods with restarts whose counts changed after `mark` and the pods gone
+        after it, or None: not watching now, or the mark is of another run or from before
+        a relist (the changes between are not known)."""
+        if not self.watching():
+            return None
+        found = self.detector.changed_since(mark)
+        return found if found is not None and self.watching() else None
+
+    def restarting(self, namespaces: Iterable[str]) -> list[KnownPod]:
+        """Every followed pod of `namespaces` with a restart in its lifetime."""
+        return self.detector.restarting(namespaces)
+
+    def census(self) -> dict[str, tuple[int, int]]:
+        """Per namespace, the pods followed now and their distinct controllers."""
+        return self.detector.census()
 
     # ---- detect → ledger -------------------------------------------------------------
     def _found(self, item: Found) -> None:

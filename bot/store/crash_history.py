@@ -5,7 +5,7 @@ reads live in `bot.store.crashes`."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Container, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -241,7 +241,7 @@ class CrashHistory:
             raise store_error("could not read recorded crashes", exc) from None
 
     def window(self, cluster: str, since: datetime, until: datetime,
-               present: Collection[tuple[str, str]],
+               present: Container[tuple[str, str]],
                namespaces: Collection[str] = ()) -> RecordedWindow:
         """What the recorder saw in a patrol's window: the stories, per workload the
         restarts of pods absent from `present` ((namespace, uid) listed now), and the

@@ -355,6 +355,28 @@ def _v6_restart_ledger(conn: Connection) -> None:
         " MAX(recorded_at) FROM crashes GROUP BY cluster, pod_uid, container"))
 
 
+def _v11_recorded_snapshots(conn: Connection) -> None:
+    """Snapshots a digest counted from the flight recorder: `kind` ('listed': every pod,
+    as before; 'recorded': only the pods that changed, on top of `parent_id`, the snapshot
+    its window started at), `recorder_mark` (where the recorder's record of changes stood
+    when the snapshot began) and, per recorded snapshot, the pods gone since its parent."""
+    conn.execute(text("ALTER TABLE snapshots ADD COLUMN kind VARCHAR(16) NOT NULL "
+                      "DEFAULT 'listed'"))
+    conn.execute(text("ALTER TABLE snapshots ADD COLUMN parent_id INTEGER"))
+    conn.execute(text("ALTER TABLE snapshots ADD COLUMN recorder_mark VARCHAR(64)"))
+    md = MetaData()
+    Table("snapshots", md, Column("id", Integer, primary_key=True))
+    Table(
+        "snapshot_gone", md,
+        Column("snapshot_id", Integer, ForeignKey("snapshots.id", ondelete="CASCADE"),
+               primary_key=True),
+        Column("namespace", String(253), primary_key=True),
+        Column("pod_uid", String(64), primary_key=True),
+        sqlite_with_rowid=False,
+    )
+    md.tables["snapshot_gone"].create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_snapshots),
     (2, _v2_diagnoses),
@@ -364,6 +386,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (6, _v6_restart_ledger),
     (9, _v9_alert_threads),
     (10, _v10_silences),
+    (11, _v11_recorded_snapshots),
 ]
 
 

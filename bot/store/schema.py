@@ -46,6 +46,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 PURPOSE_DIGEST = "digest"  # a posted digest's patrol: the next digest's baseline
 PURPOSE_DIGEST_PENDING = "digest-pending"  # a digest's patrol whose post is not confirmed
 PURPOSE_ADHOC = "adhoc"
+KIND_LISTED = "listed"  # a snapshot of every pod listed
+KIND_RECORDED = "recorded"  # only the pods that changed since its parent (the recorder's)
 
 metadata = MetaData()
 
@@ -64,7 +66,20 @@ snapshots = Table(
     Column("namespaces", String, nullable=False),  # comma list; "" = all namespaces
     Column("pods", Integer, nullable=False),
     Column("containers", Integer, nullable=False),
+    # migration 11: a digest counted from the flight recorder writes only what changed
+    Column("kind", String(16), nullable=False, server_default=KIND_LISTED),
+    Column("parent_id", Integer),  # a recorded snapshot's baseline (its changes are on it)
+    Column("recorder_mark", String(64)),  # the recorder's record of changes at its start
     Index("ix_snapshots_cluster_taken", "cluster", "taken_at"),
+)
+
+snapshot_gone = Table(  # migration 11: pods gone since a recorded snapshot's parent
+    "snapshot_gone", metadata,
+    Column("snapshot_id", Integer, ForeignKey("snapshots.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("namespace", String(253), primary_key=True),
+    Column("pod_uid", String(64), primary_key=True),
+    sqlite_with_rowid=False,
 )
 
 workload_diagnoses = Table(

@@ -40,12 +40,15 @@ from bot.store.migrations import migrate
 from bot.store.overview import Overview
 from bot.store.podsets import PodSetBuilder, unpack, workloads_of
 from bot.store.schema import (
+    KIND_LISTED,
+    KIND_RECORDED,
     PURPOSE_ADHOC,
     PURPOSE_DIGEST,
     PURPOSE_DIGEST_PENDING,
     container_rows,
     digest_slots,
     pod_sets,
+    snapshot_gone,
     snapshots,
     workload_diagnoses,
 )
@@ -53,8 +56,8 @@ from bot.store.silences import SilenceStore
 from bot.store.slots import POSTED, DigestSlots
 from bot.store.threads import ThreadStore
 
-__all__ = ["PURPOSE_ADHOC", "PURPOSE_DIGEST", "PURPOSE_DIGEST_PENDING", "PostedDigest",
-           "PostedRow", "SnapshotInfo",
+__all__ = ["KIND_LISTED", "KIND_RECORDED", "PURPOSE_ADHOC", "PURPOSE_DIGEST",
+           "PURPOSE_DIGEST_PENDING", "PostedDigest", "PostedRow", "SnapshotInfo",
            "SnapshotWriter", "Store"]
 
 _ROW_COLUMNS = ("snapshot_id", "namespace", "pod_uid", "container", "pod_name",
@@ -75,6 +78,9 @@ class SnapshotInfo:
     namespaces: tuple[str, ...]
     pods: int
     containers: int
+    kind: str = KIND_LISTED  # KIND_RECORDED: only what changed since `parent_id`
+    parent_id: int | None = None
+    recorder_mark: str | None = None  # the recorder's record of changes at its start
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +110,8 @@ class PostedDigest:
 def _snapshot_info(row: RowMapping) -> SnapshotInfo:
     return SnapshotInfo(row["id"], row["cluster"], row["taken_at"], row["purpose"],
                         tuple(n for n in row["namespaces"].split(",") if n),
-                        row["pods"], row["containers"])
+                        row["pods"], row["containers"], row["kind"], row["parent_id"],
+                        row["recorder_mark"])
 
 
 def _safe_url(url: str) -> str:
@@ -133,11 +140,14 @@ class SnapshotWriter:
     pod sets, rows only for containers that restarted (both in chunks)."""
 
     def __init__(self, conn: Connection, snapshot_id: int, cluster: str, taken_at: datetime,
-                 purpose: str, namespaces: tuple[str, ...]) -> None:
+                 purpose: str, namespaces: tuple[str, ...], parent: SnapshotInfo | None = None,
+                 recorder_mark: str | None = None) -> None:
         self._conn = conn
         self.id = snapshot_id
         self.taken_at = taken_at
         self._header = (cluster, purpose, namespaces)
+        self._parent = parent
+        self._mark = recorder_mark
         self._insert_rows = _insert_sql(conn, "container_rows", _ROW_COLUMNS)
         self._insert_set = _insert_sql(conn, "pod_sets", _SET_COLUMNS)
         self._start()
@@ -149,6 +159,7 @@ class SnapshotWriter:
         self._namespace: str | None = None
         self._builder = PodSetBuilder()
         self._interleaved = False
+        self._gone: list[tuple[int, str, str]] = []
         self.pods = 0
         self.containers = 0
 
@@ -203,6 +214,10 @@ class SnapshotWriter:
             builder = self._sets[namespace] = PodSetBuilder()
         self._builder = builder
 
+    def gone(self, namespace: str, uid: str) -> None:
+        """A recorded snapshot: a pod of its parent's baseline that is gone now."""
+        self._gone.append((self.id, namespace, uid))
+
     def _flush_rows(self) -> None:
         """executemany through the driver: SQLAlchemy's per-row parameter processing cost
         more than the database at 100k rows. Columns and UTC handling mirror schema.py."""
@@ -230,6 +245,10 @@ class SnapshotWriter:
         self._flush_rows()
         for namespace in list(self._sets):
             self._flush_set(namespace)
+        if self._gone:
+            self._conn.exec_driver_sql(_insert_sql(self._conn, "snapshot_gone", (
+                "snapshot_id", "namespace", "pod_uid")), self._gone)
+            self._gone = []
         if taken_at is not None:
             self.taken_at = taken_at
         self._conn.execute(snapshots.update().where(snapshots.c.id == self.id).values(
@@ -238,8 +257,10 @@ class SnapshotWriter:
     @property
     def info(self) -> SnapshotInfo:
         cluster, purpose, namespaces = self._header
+        parent = self._parent
         return SnapshotInfo(self.id, cluster, self.taken_at, purpose, namespaces, self.pods,
-                            self.containers)
+                            self.containers, KIND_LISTED if parent is None else KIND_RECORDED,
+                            None if parent is None else parent.id, self._mark)
 
 
 def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
@@ -293,19 +314,27 @@ class Store:
     # ---- writes ---------------------------------------------------------------------
     @contextmanager
     def snapshot_writer(self, cluster: str, taken_at: datetime, purpose: str,
-                        namespaces: Sequence[str]) -> Iterator[SnapshotWriter]:
+                        namespaces: Sequence[str], *, parent: SnapshotInfo | None = None,
+                        recorder_mark: str | None = None) -> Iterator[SnapshotWriter]:
         """A snapshot written in one transaction while rows stream in; committed when the
-        block ends normally, rolled back (previous baseline intact) when it raises."""
+        block ends normally, rolled back (previous baseline intact) when it raises.
+
+        With `parent`, a *recorded* snapshot: only the pods that changed since `parent`
+        (their pod sets and rows replace the parent's) and the pods gone since; a
+        baseline read from it is its parent's with those changes (`load_baseline`).
+        `recorder_mark`: where the flight recorder's record of changes stood before it."""
         try:
             with self.engine.begin() as conn:
                 key = conn.execute(snapshots.insert().values(
                     cluster=cluster, taken_at=taken_at, purpose=purpose,
-                    namespaces=",".join(sorted(namespaces)), pods=0,
-                    containers=0)).inserted_primary_key
+                    namespaces=",".join(sorted(namespaces)), pods=0, containers=0,
+                    kind=KIND_LISTED if parent is None else KIND_RECORDED,
+                    parent_id=None if parent is None else parent.id,
+                    recorder_mark=recorder_mark)).inserted_primary_key
                 if key is None:
                     raise StoreError("the database returned no id for the new snapshot")
                 writer = SnapshotWriter(conn, int(key[0]), cluster, taken_at, purpose,
-                                        tuple(sorted(namespaces)))
+                                        tuple(sorted(namespaces)), parent, recorder_mark)
                 yield writer
                 writer.close()
         except SQLAlchemyError as exc:
@@ -322,11 +351,25 @@ class Store:
                 old = select(snapshots.c.id).where(
                     snapshots.c.cluster == cluster, snapshots.c.taken_at < keep_after,
                     snapshots.c.id != (latest_digest or -1))
-                ids = conn.execute(old).scalars().all()
+                doomed = set(conn.execute(old).scalars().all())
+                # a recorded snapshot stands on its parents: those of any kept one stay
+                parents: dict[int, int] = {
+                    sid: pid for sid, pid in conn.execute(select(
+                        snapshots.c.id, snapshots.c.parent_id).where(
+                        snapshots.c.cluster == cluster, snapshots.c.parent_id.isnot(None)))}
+                stack = [sid for sid in parents if sid not in doomed]
+                while stack:
+                    parent = parents.get(stack.pop())
+                    if parent is not None and parent in doomed:
+                        doomed.discard(parent)
+                        stack.append(parent)
+                ids = sorted(doomed)
                 if ids:
                     conn.execute(delete(container_rows).where(
                         container_rows.c.snapshot_id.in_(ids)))
                     conn.execute(delete(pod_sets).where(pod_sets.c.snapshot_id.in_(ids)))
+                    conn.execute(delete(snapshot_gone).where(
+                        snapshot_gone.c.snapshot_id.in_(ids)))
                     conn.execute(delete(snapshots).where(snapshots.c.id.in_(ids)))
                 return len(ids)
         except SQLAlchemyError as exc:
@@ -425,24 +468,70 @@ class Store:
         return pods
 
     def snapshot_namespaces(self, info: SnapshotInfo) -> list[str]:
-        """The namespaces that had pods in a snapshot."""
-        query = select(pod_sets.c.namespace).where(pod_sets.c.snapshot_id == info.id).distinct()
+        """The namespaces that had pods in a snapshot (or in its chain, when recorded)."""
         try:
             with self.engine.connect() as conn:
-                return list(conn.execute(query).scalars())
+                ids = [step.id for step in self._chain(conn, info)]
+                query = select(pod_sets.c.namespace).where(
+                    pod_sets.c.snapshot_id.in_(ids)).distinct()
+                return sorted(conn.execute(query).scalars())
         except SQLAlchemyError as exc:
             raise store_error("could not read the baseline snapshot", exc) from None
 
-    def load_baseline(self, info: SnapshotInfo,
-                      namespaces: Sequence[str] | None = None) -> Baseline:
-        """A snapshot's pods and container rows (restricted to `namespaces`)."""
+    def listed_root(self, info: SnapshotInfo) -> SnapshotInfo:
+        """The listed snapshot a recorded one stands on (itself when it is listed)."""
         try:
             with self.engine.connect() as conn:
-                return Baseline(
-                    taken_at=info.taken_at,
-                    containers={r.key: r for r in self._container_records(conn, info,
-                                                                          namespaces)},
-                    pods=self._pods(conn, info, namespaces))
+                return self._chain(conn, info)[0]
+        except SQLAlchemyError as exc:
+            raise store_error("could not read the baseline snapshot", exc) from None
+
+    def _chain(self, conn: Connection, info: SnapshotInfo) -> list[SnapshotInfo]:
+        """`info` and the snapshots it stands on, the listed one first."""
+        chain = [info]
+        while chain[-1].kind == KIND_RECORDED:
+            row = conn.execute(select(snapshots).where(
+                snapshots.c.id == chain[-1].parent_id)).mappings().first()
+            if row is None:
+                raise StoreError(f"snapshot {chain[-1].id} stands on snapshot "
+                                 f"{chain[-1].parent_id}, which is gone")
+            chain.append(_snapshot_info(row))
+        return chain[::-1]
+
+    def _gone_pods(self, conn: Connection, info: SnapshotInfo,
+                   namespaces: Sequence[str] | None) -> list[tuple[str, str]]:
+        g = snapshot_gone.c
+        query = select(g.namespace, g.pod_uid).where(g.snapshot_id == info.id)
+        if namespaces:
+            query = query.where(g.namespace.in_(list(namespaces)))
+        return [(ns, uid) for ns, uid in conn.execute(query)]
+
+    def load_baseline(self, info: SnapshotInfo,
+                      namespaces: Sequence[str] | None = None) -> Baseline:
+        """A snapshot's pods and container rows (restricted to `namespaces`). A recorded
+        snapshot is read as the listed one it stands on with each later change applied in
+        order (a changed pod's set and rows replace the earlier ones; gone pods go), and
+        says that pods created since that list and absent had no restart (`born_after`)."""
+        try:
+            with self.engine.connect() as conn:
+                chain = self._chain(conn, info)
+                root = chain[0]
+                containers = {r.key: r for r in self._container_records(conn, root,
+                                                                        namespaces)}
+                pods = self._pods(conn, root, namespaces)
+                for step in chain[1:]:
+                    changed = self._pods(conn, step, namespaces)
+                    dropped = set(changed) | set(self._gone_pods(conn, step, namespaces))
+                    if dropped:
+                        containers = {k: r for k, r in containers.items()
+                                      if (k[0], k[1]) not in dropped}
+                        for key in dropped:
+                            pods.pop(key, None)
+                    pods.update(changed)
+                    containers.update((r.key, r) for r in self._container_records(
+                        conn, step, namespaces))
+                return Baseline(taken_at=info.taken_at, containers=containers, pods=pods,
+                                born_after=root.taken_at if len(chain) > 1 else None)
         except (SQLAlchemyError, ValueError) as exc:
             raise store_error("could not read the baseline snapshot", exc) from None
 
@@ -488,12 +577,13 @@ class Store:
         """(snapshot time, restartCount sum) of one workload per snapshot since `since`
         in which it had pods; posted digest snapshots only by default, so consecutive points
         are a day apart, plus snapshot `also` (the digest being posted, still pending).
-        Snapshots where it had no restarted container count 0 (from pod_sets)."""
+        Snapshots where it had no restarted container count 0 (from pod_sets). A recorded
+        snapshot holds only what changed: one without the workload repeats its last point."""
         c, s = container_rows.c, snapshots.c
         chosen = s.purpose == purpose if purpose else s.purpose.isnot(None)
         if also is not None:
             chosen = chosen | (s.id == also)
-        taken = (select(s.id, s.taken_at)
+        taken = (select(s.id, s.taken_at, s.kind)
                  .where(s.cluster == cluster, s.taken_at >= since, chosen)
                  .order_by(s.taken_at, s.id))
         sums = (select(c.snapshot_id, func.sum(c.restarts))
@@ -506,7 +596,7 @@ class Store:
             with self.engine.connect() as conn:
                 points = list(conn.execute(taken))
                 totals = {row[0]: int(row[1]) for row in conn.execute(sums)}
-                quiet = [sid for sid, _ in points if sid not in totals]
+                quiet = [sid for sid, _, _ in points if sid not in totals]
                 present = set(totals)
                 if quiet:
                     sets = select(pod_sets.c.snapshot_id, pod_sets.c.data).where(
@@ -515,5 +605,11 @@ class Store:
                                 if (kind, name) in workloads_of(data)}
         except (SQLAlchemyError, ValueError) as exc:
             raise store_error("could not read workload history", exc) from None
-        return [(at, totals.get(sid, 0)) for sid, at in points if sid in present]
+        result: list[tuple[datetime, int]] = []
+        for sid, at, snapshot_kind in points:
+            if sid in present:
+                result.append((at, totals.get(sid, 0)))
+            elif snapshot_kind == KIND_RECORDED and result:
+                result.append((at, result[-1][1]))
+        return result
 
