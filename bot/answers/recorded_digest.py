@@ -22,6 +22,7 @@ the recorder), another set of namespaces, or a listed snapshot under the chain o
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -30,15 +31,17 @@ from typing import Protocol, runtime_checkable
 from bot.cluster import wire
 from bot.cluster.client import ClusterClient
 from bot.cluster.observe import Resolved, observe_patrolled
-from bot.patrol.deltas import VanishedPod, find_vanished
+from bot.patrol.deltas import find_vanished
 from bot.patrol.digest import Digest, DigestBuilder, PatrolOptions
-from bot.patrol.model import Baseline, KnownPod, PodObservation, QuietPod
+from bot.patrol.model import KnownPod, PodObservation, QuietPod
 from bot.patrol.story import WorkloadKey
+from bot.runtime import RuntimeStopped, Workers
 from bot.store import SnapshotInfo, Store
 
 log = logging.getLogger("restart_patrol.patrol")
 
 RECONCILE_EVERY = timedelta(days=1)  # a full list at least this often
+READERS = 4  # pods read at once (as the patrol's evidence readers)
 _ROLLED_UP = ("ReplicaSet", "Job")  # controllers whose own controller is the workload
 
 
@@ -62,6 +65,10 @@ class RecorderCounts(Protocol):
 
     def census(self) -> dict[str, tuple[int, int]]:
         """Per namespace, the pods it follows and their distinct controllers."""
+        ...
+
+    def known_owner(self, kind: str, namespace: str, name: str) -> wire.ObjectMeta | None:
+        """A ReplicaSet's or Job's metadata if its captures read it lately (no request)."""
         ...
 
 
@@ -126,27 +133,19 @@ def count_from_record(cluster: ClusterClient, store: Store, options: PatrolOptio
     changed, deleted = found
     gone = set(deleted)
     history = store.history.window(cluster.name, info.taken_at, start, _AllBut(gone), chosen)
-    reader = _Reader(cluster)
+    reader = _Reader(cluster, recorder)
     wanted: set[WorkloadKey] = {(p.namespace, *reader.workload(p)) for p in changed}
     wanted.update((s.namespace, s.workload_kind, s.workload_name) for s in history.stories)
     wanted.update(history.vanished)
     pods = reader.pods_of(wanted, recorder.restarting({ns for ns, _, _ in wanted}))
     builder = DigestBuilder(cluster.name, options, first_run=False)
-    baselines: dict[str, Baseline] = {}
-
-    def baseline(namespace: str) -> Baseline:
-        if namespace not in baselines:
-            baselines[namespace] = store.load_baseline(info, [namespace])
-        return baselines[namespace]
-
+    # the baseline of just these pods: the read pods and the gone ones
+    baseline = store.load_baseline(info, only={(p.namespace, p.uid) for p in pods} | gone)
     for pod in pods:
-        builder.add(pod, baseline(pod.namespace))
-    vanished: list[VanishedPod] = []
+        builder.add(pod, baseline)
     readable = frozenset(chosen) or None
-    for namespace in sorted({ns for ns, _ in gone}):
-        if readable is None or namespace in readable:
-            vanished.extend(v for v in find_vanished(_AllBut(gone), baseline(namespace))
-                            if (v.namespace, v.pod_uid) in gone)
+    vanished = [v for v in find_vanished(_AllBut(gone), baseline, readable)
+                if (v.namespace, v.pod_uid) in gone]
     census = recorder.census()
     covered = [counts for ns, counts in census.items() if options.covers(ns)]
     digest = replace(builder.finish(info.taken_at, start, vanished, history),
@@ -170,8 +169,9 @@ class _Reader:
     the controllers of changed pods (their workloads, as a list would roll them up) and
     the pods themselves."""
 
-    def __init__(self, cluster: ClusterClient) -> None:
+    def __init__(self, cluster: ClusterClient, recorder: RecorderCounts) -> None:
         self.cluster = cluster
+        self.recorder = recorder
         self.owners: dict[tuple[str, str, str], wire.ObjectMeta] = {}
         self._asked: set[tuple[str, str, str]] = set()
         self.resolved: Resolved = {}
@@ -185,8 +185,10 @@ class _Reader:
         if pod.owner_kind in _ROLLED_UP:
             if key not in self._asked:
                 self._asked.add(key)
-                self.reads += 1
-                meta = self.cluster.owner(*key)
+                meta = self.recorder.known_owner(*key)
+                if meta is None:
+                    self.reads += 1
+                    meta = self.cluster.owner(*key)
                 if meta is not None:
                     self.owners[key] = meta
             meta = self.owners.get(key)
@@ -208,9 +210,9 @@ class _Reader:
                 chosen.append(pod)
         found: list[PodObservation | QuietPod] = []
         seen: set[str] = set()
-        for known in sorted(chosen, key=lambda p: (p.namespace, p.name)):
-            self.reads += 1
-            raw = self.cluster.pod(known.namespace, known.name)
+        chosen.sort(key=lambda p: (p.namespace, p.name))
+        self.reads += len(chosen)
+        for raw in self._read(chosen):
             if raw is None or raw.metadata.uid in seen:
                 continue
             seen.add(raw.metadata.uid)
@@ -219,6 +221,24 @@ class _Reader:
             if (seen_now.namespace, workload.kind, workload.name) in wanted:
                 found.append(seen_now)
         return found
+
+
+    def _read(self, pods: list[KnownPod]) -> list[wire.Pod | None]:
+        """Each pod by name, `READERS` at a time (the API's politeness), in order."""
+        cluster = self.cluster
+        if len(pods) <= 1:
+            return [cluster.pod(p.namespace, p.name) for p in pods]
+        workers = min(READERS, len(pods))
+        try:
+            pool = (cluster.runtime.executor("slot-reads", workers)
+                    if cluster.runtime is not None else Workers("slot-reads", workers))
+        except RuntimeStopped:  # shutting down: the slot's deadline ends these
+            return [cluster.pod(p.namespace, p.name) for p in pods]
+        try:
+            futures = [pool.submit(cluster.pod, p.namespace, p.name) for p in pods]
+            return [f.result() for f in futures]
+        finally:
+            pool.stop(time.monotonic() + 2.0)
 
 
 def _may_belong(pod: KnownPod, names: set[tuple[str, str]]) -> bool:

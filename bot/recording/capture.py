@@ -95,6 +95,13 @@ class Capturer:
         self._lock = threading.Lock()
 
     # ---- the workload ----------------------------------------------------------------
+    def known_owner(self, kind: str, namespace: str, name: str) -> wire.ObjectMeta | None:
+        """An owner's metadata from the cache, while it is trusted (no request)."""
+        cached = self._owners.get((kind, namespace, name))
+        if cached is None or time.monotonic() - cached[1] > OWNER_TTL:
+            return None
+        return cached[0]
+
     def workload(self, job: Job, *, cached_only: bool = False
                  ) -> tuple[WorkloadRef, wire.ObjectMeta | None]:
         """Roll the pod up to its workload through its real owner (cached per owner).

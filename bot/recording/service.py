@@ -43,6 +43,7 @@ from typing import TypeVar
 import msgspec
 from prometheus_client import Counter, Gauge, Histogram
 
+from bot.cluster import wire
 from bot.cluster.client import ClusterClient
 from bot.cluster.podwatch import PodWatch
 from bot.errors import PatrolError, StoreError
@@ -275,6 +276,10 @@ class RecorderService:
     def census(self) -> dict[str, tuple[int, int]]:
         """Per namespace, the pods followed now and their distinct controllers."""
         return self.detector.census()
+
+    def known_owner(self, kind: str, namespace: str, name: str) -> wire.ObjectMeta | None:
+        """A ReplicaSet's or Job's metadata as the captures last read it (no request)."""
+        return self.capturer.known_owner(kind, namespace, name)
 
     # ---- detect → ledger -------------------------------------------------------------
     def _found(self, item: Found) -> None:

@@ -12,7 +12,7 @@ before a given time (`--since`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -447,8 +447,10 @@ class Store:
                 container_kind=intern(ckind))
 
     def _pods(self, conn: Connection, info: SnapshotInfo,
-              namespaces: Sequence[str] | None) -> dict[tuple[str, str], BaselinePod]:
-        """Every pod of a snapshot, from its packed pod sets."""
+              namespaces: Sequence[str] | None,
+              only: Container[tuple[str, str]] | None = None
+              ) -> dict[tuple[str, str], BaselinePod]:
+        """Every pod of a snapshot (or those `only` names), from its packed pod sets."""
         query = select(pod_sets.c.namespace, pod_sets.c.data).where(
             pod_sets.c.snapshot_id == info.id)
         if namespaces:
@@ -464,7 +466,8 @@ class Store:
             pods.update({(ns, uid): BaselinePod(name, workloads[w], sets[c])
                          for uid, name, w, c in zip(unpacked.uids, unpacked.names,
                                                     unpacked.pod_workload,
-                                                    unpacked.pod_containers, strict=True)})
+                                                    unpacked.pod_containers, strict=True)
+                         if only is None or (ns, uid) in only})
         return pods
 
     def snapshot_namespaces(self, info: SnapshotInfo) -> list[str]:
@@ -507,20 +510,27 @@ class Store:
         return [(ns, uid) for ns, uid in conn.execute(query)]
 
     def load_baseline(self, info: SnapshotInfo,
-                      namespaces: Sequence[str] | None = None) -> Baseline:
-        """A snapshot's pods and container rows (restricted to `namespaces`). A recorded
-        snapshot is read as the listed one it stands on with each later change applied in
-        order (a changed pod's set and rows replace the earlier ones; gone pods go), and
-        says that pods created since that list and absent had no restart (`born_after`)."""
+                      namespaces: Sequence[str] | None = None, *,
+                      only: Collection[tuple[str, str]] | None = None) -> Baseline:
+        """A snapshot's pods and container rows (restricted to `namespaces`, or to the
+        (namespace, uid) pods `only` names). A recorded snapshot is read as the listed one
+        it stands on with each later change applied in order (a changed pod's set and rows
+        replace the earlier ones; gone pods go), and says that pods created since that list
+        and absent had no restart (`born_after`)."""
+        if only is not None:
+            namespaces = sorted({ns for ns, _ in only})
+            if not namespaces:
+                return Baseline(taken_at=info.taken_at)
         try:
             with self.engine.connect() as conn:
                 chain = self._chain(conn, info)
                 root = chain[0]
                 containers = {r.key: r for r in self._container_records(conn, root,
-                                                                        namespaces)}
-                pods = self._pods(conn, root, namespaces)
+                                                                        namespaces)
+                              if only is None or (r.namespace, r.pod_uid) in only}
+                pods = self._pods(conn, root, namespaces, only)
                 for step in chain[1:]:
-                    changed = self._pods(conn, step, namespaces)
+                    changed = self._pods(conn, step, namespaces, only)
                     dropped = set(changed) | set(self._gone_pods(conn, step, namespaces))
                     if dropped:
                         containers = {k: r for k, r in containers.items()
@@ -529,7 +539,8 @@ class Store:
                             pods.pop(key, None)
                     pods.update(changed)
                     containers.update((r.key, r) for r in self._container_records(
-                        conn, step, namespaces))
+                        conn, step, namespaces)
+                        if only is None or (r.namespace, r.pod_uid) in only)
                 return Baseline(taken_at=info.taken_at, containers=containers, pods=pods,
                                 born_after=root.taken_at if len(chain) > 1 else None)
         except (SQLAlchemyError, ValueError) as exc:
