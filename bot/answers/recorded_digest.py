@@ -137,6 +137,8 @@ def count_from_record(cluster: ClusterClient, store: Store, options: PatrolOptio
     wanted: set[WorkloadKey] = {(p.namespace, *reader.workload(p)) for p in changed}
     wanted.update((s.namespace, s.workload_kind, s.workload_name) for s in history.stories)
     wanted.update(history.vanished)
+    if chosen:  # the namespaces patrolled (the recorder may follow more)
+        wanted = {key for key in wanted if key[0] in chosen}
     pods = reader.pods_of(wanted, recorder.restarting({ns for ns, _, _ in wanted}))
     builder = DigestBuilder(cluster.name, options, first_run=False)
     # the baseline of just these pods: the read pods and the gone ones

@@ -121,6 +121,8 @@ class Detector:
         self._changed: dict[str, int] = {}  # uid -> seq of its last count change
         self._deleted: list[tuple[int, str, str]] = []  # (seq, namespace, uid)
         self._deleted_floor = 0  # marks before it are too old (deletions forgotten)
+        self._members: dict[tuple[str, str, str], int] = {}  # pods per controller
+        self._namespace_pods: dict[str, int] = {}
 
     # ---- what the service reads ------------------------------------------------------
     def listed_all(self) -> bool:
@@ -175,21 +177,31 @@ class Detector:
 
     def census(self) -> dict[str, tuple[int, int]]:
         """Per namespace, the pods followed now and their distinct controllers (a bare
-        pod is its own)."""
-        pods: dict[str, int] = {}
-        owners: set[tuple[str, str, str]] = set()
-        for known in list(self._pods.values()):
-            for uid, (_, _, namespace, owner) in list(known.items()):
-                pods[namespace] = pods.get(namespace, 0) + 1
-                owners.add((namespace, *owner) if owner[0] else (namespace, "", uid))
-        controllers: dict[str, int] = {}
-        for namespace, _, _ in owners:
-            controllers[namespace] = controllers.get(namespace, 0) + 1
-        return {ns: (n, controllers.get(ns, 0)) for ns, n in pods.items()}
-
-    def _forget(self, namespace: str, uid: str) -> None:
-        """A pod is gone: out of the index, into the deletions (bounded)."""
+        pod is its own): kept as pods come and go, so reading it costs the controllers."""
         with self._index:
+            members = list(self._members)
+            pods = dict(self._namespace_pods)
+        controllers: dict[str, int] = {}
+        for namespace, _, _ in members:
+            controllers[namespace] = controllers.get(namespace, 0) + 1
+        return {ns: (n, controllers.get(ns, 0)) for ns, n in pods.items() if n}
+
+    def _count(self, uid: str, state: _PodState, step: int) -> None:
+        """Add (1) or take (-1) one pod to the census; under `_index`."""
+        namespace, owner = state[2], state[3]
+        key = (namespace, *owner) if owner[0] else (namespace, "", uid)
+        left = self._members.get(key, 0) + step
+        if left > 0:
+            self._members[key] = left
+        else:
+            self._members.pop(key, None)
+        self._namespace_pods[namespace] = self._namespace_pods.get(namespace, 0) + step
+
+    def _forget(self, state: _PodState, uid: str) -> None:
+        """A pod is gone: out of the index and the census, into the deletions (bounded)."""
+        namespace = state[2]
+        with self._index:
+            self._count(uid, state, -1)
             self._seq += 1
             self._restarting.pop(uid, None)
             self._changed.pop(uid, None)
@@ -211,7 +223,7 @@ class Detector:
             seen.add(pod.metadata.uid)
             self._observe(pod, known, first=first)
         for uid in [u for u in known if u not in seen]:
-            self._forget(known.pop(uid)[2], uid)
+            self._forget(known.pop(uid), uid)
             self.emit(Gone(uid))
         if first and self.baseline is not None:  # ledger rows of pods gone while away
             for uid, ns in self.baseline.namespaces.items():
@@ -229,8 +241,9 @@ class Detector:
         known = self._pods.setdefault(scope, {})
         self._observe(pod, known, first=False)
         if event == "DELETED":
-            if known.pop(pod.metadata.uid, None) is not None:
-                self._forget(pod.metadata.namespace, pod.metadata.uid)
+            state = known.pop(pod.metadata.uid, None)
+            if state is not None:
+                self._forget(state, pod.metadata.uid)
             self.emit(Gone(pod.metadata.uid))
 
     def progressed(self, scope: str | None, resource_version: int) -> None:
@@ -286,7 +299,12 @@ class Detector:
         if len(self._owners) < SHARED_TUPLES:
             owner = self._owners.setdefault(owner, owner)
         namespace = _intern(meta.namespace)
-        known[meta.uid] = (shared, tally, namespace, owner)
+        state = known[meta.uid] = (shared, tally, namespace, owner)
+        if previous is None or previous[2] != namespace or previous[3] != owner:
+            with self._index:
+                if previous is not None:
+                    self._count(meta.uid, previous, -1)
+                self._count(meta.uid, state, 1)
         changed = (tally != previous[1] if previous is not None
                    else not first and any(counts))
         if changed or (any(counts) and meta.uid not in self._restarting):
