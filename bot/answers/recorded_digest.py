@@ -119,27 +119,28 @@ def count_from_record(cluster: ClusterClient, store: Store, options: PatrolOptio
                       start: datetime, recorder: object) -> Counted | None:
     """Count the window since `info` from the recorder (module docstring) and record a
     recorded snapshot as `records`; None when a full list must run instead (logged)."""
+    if recorder is None:  # a patrol run by hand: nothing to count from
+        return None
     why = list_instead(store, options, chosen, info, start, recorder)
-    mark = recorder.mark() if isinstance(recorder, RecorderCounts) else None
-    found = (recorder.changed_since(info.recorder_mark) if mark is not None and why is None
-             and isinstance(recorder, RecorderCounts) and info.recorder_mark is not None
+    counts = recorder if isinstance(recorder, RecorderCounts) else None
+    mark = counts.mark() if counts is not None and why is None else None
+    found = (counts.changed_since(info.recorder_mark)
+             if counts is not None and mark is not None and info.recorder_mark is not None
              else None)
-    if why is None and found is None:
-        why = "the recorder relisted or restarted since the baseline, or is not watching"
-    if why is not None or found is None or mark is None or not isinstance(
-            recorder, RecorderCounts):
-        log.info("cluster %s: the digest lists every pod: %s", cluster.name, why)
+    if counts is None or mark is None or found is None:
+        log.info("cluster %s: the digest lists every pod: %s", cluster.name, why or
+                 "the recorder relisted or restarted since the baseline, or is not watching")
         return None
     changed, deleted = found
     gone = set(deleted)
     history = store.history.window(cluster.name, info.taken_at, start, _AllBut(gone), chosen)
-    reader = _Reader(cluster, recorder)
+    reader = _Reader(cluster, counts)
     wanted: set[WorkloadKey] = {(p.namespace, *reader.workload(p)) for p in changed}
     wanted.update((s.namespace, s.workload_kind, s.workload_name) for s in history.stories)
     wanted.update(history.vanished)
     if chosen:  # the namespaces patrolled (the recorder may follow more)
         wanted = {key for key in wanted if key[0] in chosen}
-    pods = reader.pods_of(wanted, recorder.restarting({ns for ns, _, _ in wanted}))
+    pods = reader.pods_of(wanted, counts.restarting({ns for ns, _, _ in wanted}))
     builder = DigestBuilder(cluster.name, options, first_run=False)
     # the baseline of just these pods: the read pods and the gone ones
     baseline = store.load_baseline(info, only={(p.namespace, p.uid) for p in pods} | gone)
@@ -148,7 +149,7 @@ def count_from_record(cluster: ClusterClient, store: Store, options: PatrolOptio
     readable = frozenset(chosen) or None
     vanished = [v for v in find_vanished(_AllBut(gone), baseline, readable)
                 if (v.namespace, v.pod_uid) in gone]
-    census = recorder.census()
+    census = counts.census()
     covered = [counts for ns, counts in census.items() if options.covers(ns)]
     digest = replace(builder.finish(info.taken_at, start, vanished, history),
                      pods_scanned=sum(c[0] for c in covered),
