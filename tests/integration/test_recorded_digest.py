@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,13 +18,20 @@ import sqlalchemy as sa
 from bot.answers.patrol import PatrolPlan, PatrolRun, patrol
 from bot.cluster.client import ClusterClient, connect
 from bot.render.digest_json import digest_to_json
+from bot.schedule.digest_job import DigestJob
 from bot.settings import Settings
+from bot.slack.digests import EVENT_TYPE, SlackDigestPoster
+from bot.slack.posting import Services
 from bot.store import Store
 from bot.store.schema import KIND_LISTED, KIND_RECORDED, crashes
+from bot.store.slots import POSTED
+from bot.store.snapshots import PURPOSE_DIGEST
 from tests.conftest import Sim, start_sim
+from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.integration.test_recorder import PANIC
 from tests.integration.test_recorder_digest import ViewOnly
 from tests.support.recording import RunningRecorder
+from tests.support.settings import amend
 
 OOM = {"every": "6h", "first_after": "4h", "exit_code": 137, "reason": "OOMKilled",
        "kind": "oom", "log": ["loading batch 1840233"]}
@@ -249,3 +256,37 @@ def test_without_the_recorder_running_every_slot_lists(pair: Pair) -> None:
     run = pair.slot(twin)
     assert run.snapshot is not None and run.snapshot.kind == KIND_LISTED
     assert pair.pod_lists() != []
+
+
+def test_the_digest_job_posts_slots_counted_from_its_recorder(
+        pair: Pair, slack: FakeSlack) -> None:
+    twin, settings = pair.counted, amend(pair.settings, SLACK_BOT_TOKEN=TOKEN,
+                                         SLACK_API_URL=slack.base_url, PATROL_CHANNEL="CALL",
+                                         PATROL_SCHEDULE="0 9 * * *")
+    services = Services(settings, twin.cluster, twin.store)
+    day0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    twin.store.slots.schedule_since(twin.cluster.name, "CALL", day0 - timedelta(days=1))
+    now = [day0]
+
+    def job() -> DigestJob:
+        return DigestJob(twin.cluster, twin.store, settings,
+                         SlackDigestPoster(services, "CALL"), owner="replica-a",
+                         clock=lambda: now[0], recorder=twin.recorder.service)
+
+    pair.advance(1)
+    lists = []
+    for day in range(3):
+        now[0] = day0 + timedelta(days=day, seconds=5)
+        pair.clear()
+        job().run_slot(day0 + timedelta(days=day))
+        lists.append(len(pair.pod_lists()))
+        pair.advance(3)
+    slots = twin.store.slots.history(twin.cluster.name, "CALL")
+    assert [s.state for s in slots] == [POSTED] * 3
+    assert lists[0] > 0 and lists[1:] == [0, 0]  # the first lists; then counted
+    latest = twin.store.latest_snapshot(twin.cluster.name, purpose=PURPOSE_DIGEST)
+    assert latest is not None and latest.kind == KIND_RECORDED
+    assert latest.id == slots[-1].snapshot_id  # confirmed by Slack: the next baseline
+    posted = [m for m in slack.messages("CALL")
+              if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE]
+    assert len(posted) == 3 and "orders" in json.dumps(posted[-1]["blocks"])
