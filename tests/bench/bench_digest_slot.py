@@ -26,7 +26,41 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench.bench_recorder import serve
+from tests.bench.bench_recorder import PANIC, serve
+
+
+def serve_realistic(size: int, conn: Any) -> None:
+    """The realistic pods (`generate_realistic_world`: app + sidecar, probes, resources,
+    managedFields, 20% restarting); on request, restarts pods through watch events."""
+    from datetime import timedelta
+
+    from bot.sim.generator import generate_realistic_world
+    from bot.sim.server import SimServer
+    from bot.sim.world import format_time
+
+    world = generate_realistic_world(size)
+    server = SimServer(world).start()
+    keys = [key for key, _, _ in world.items("pods")]
+    conn.send(server.kubeconfig())
+    while True:
+        command, count, step = conn.recv()
+        if command == "stop":
+            server.stop()
+            return
+        world.advance(timedelta(minutes=step))
+        stamp = format_time(world.now)
+        for ns, name in keys[:: max(1, len(keys) // count)][:count]:
+            pod = world.get("pods", ns, name)
+            assert pod is not None
+            statuses = [dict(x) for x in pod["status"]["containerStatuses"]]
+            statuses[0]["restartCount"] += 1
+            statuses[0]["lastState"] = {"terminated": {
+                "exitCode": 2, "reason": "Error", "startedAt": stamp, "finishedAt": stamp}}
+            world.set_log(ns, name, statuses[0]["name"],
+                          [(world.now, line) for line in PANIC], previous=True)
+            world.put("pods", {**pod, "status": {**pod["status"],
+                                                 "containerStatuses": statuses}})
+        conn.send(world.resource_version)
 
 
 class ViewOnly:
@@ -78,6 +112,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pods", type=int, default=100_000)
     parser.add_argument("--restarts", default="0,10,100,1000")
+    parser.add_argument("--realistic", action="store_true",
+                        help="pods shaped like a real cluster's (8.9 kB each, 20%% restarting)")
     parser.add_argument("--profile", action="store_true",
                         help="profile one more counted slot at the last count first")
     args = parser.parse_args()
@@ -93,7 +129,8 @@ def main() -> None:
     from tests.support.settings import amend
 
     parent, child = mp.Pipe()
-    sim = mp.Process(target=serve, args=(args.pods, child), daemon=True)
+    sim = mp.Process(target=serve_realistic if args.realistic else serve,
+                     args=(args.pods, child), daemon=True)
     sim.start()
     rows: list[tuple[str, float, float, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,7 +183,8 @@ def main() -> None:
         cluster.close()
     parent.send(("stop", 0, 0))
     sim.join(timeout=30)
-    print(f"\n{args.pods:,} pods, the recorder watching in this process "
+    shape = "realistic " if args.realistic else ""
+    print(f"\n{args.pods:,} {shape}pods, the recorder watching in this process "
           f"(peak RSS {rss:.0f} MB)")
     print(f"{'':52s} {'wall s':>7s} {'× floor':>8s} {'CPU s':>6s}")
     for name, wall, cpu, note in rows:
