@@ -86,7 +86,7 @@ Found = Job | Count | Gone | Listed
 # container names, their restartCounts, the namespace and the controller (kind, name)
 _PodState = tuple[tuple[str, ...], tuple[int, ...], str, tuple[str, str]]
 _BARE = ("", "")
-DELETIONS_KEPT = 1_000_000  # pods gone remembered for digests (then older marks expire)
+DELETIONS_KEPT = 200_000  # pods gone remembered for digests (then older marks expire)
 
 
 class Detector:
