@@ -149,8 +149,7 @@ def count_from_record(cluster: ClusterClient, store: Store, options: PatrolOptio
     readable = frozenset(chosen) or None
     vanished = [v for v in find_vanished(_AllBut(gone), baseline, readable)
                 if (v.namespace, v.pod_uid) in gone]
-    census = counts.census()
-    covered = [counts for ns, counts in census.items() if options.covers(ns)]
+    covered = [tally for ns, tally in counts.census().items() if options.covers(ns)]
     digest = replace(builder.finish(info.taken_at, start, vanished, history),
                      pods_scanned=sum(c[0] for c in covered),
                      workloads_scanned=sum(c[1] for c in covered))
