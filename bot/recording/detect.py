@@ -86,6 +86,7 @@ Found = Job | Count | Gone | Listed
 # container names, their restartCounts, the namespace and the controller (kind, name)
 _PodState = tuple[tuple[str, ...], tuple[int, ...], str, tuple[str, str]]
 _BARE = ("", "")
+SHARED_OWNERS = 100_000  # controllers (kind, name) kept once and shared by their pods
 DELETIONS_KEPT = 200_000  # pods gone remembered for digests (then older marks expire)
 
 
@@ -296,8 +297,9 @@ class Detector:
             tally = self._counts.setdefault(tally, tally)
         ref = _controller(meta)
         owner = _BARE if ref is None else (ref.kind, ref.name)
-        if len(self._owners) < SHARED_TUPLES:
-            owner = self._owners.setdefault(owner, owner)
+        if len(self._owners) >= SHARED_OWNERS:  # churned controllers: start over
+            self._owners.clear()
+        owner = self._owners.setdefault(owner, owner)
         namespace = _intern(meta.namespace)
         state = known[meta.uid] = (shared, tally, namespace, owner)
         if previous is None or previous[2] != namespace or previous[3] != owner:
