@@ -151,6 +151,14 @@ def digest_routes(settings: Settings) -> Routes:
     return Routes(settings.slack.digest_channels or {}, settings.slack.patrol_channel or None)
 
 
+def unheard_teams(routes: Routes, access: Access) -> list[str]:
+    """Team channels that get digests but may see no namespace under CHANNEL_NAMESPACES
+    (their buttons would all be refused)."""
+    if access.open:
+        return []
+    return [ch for ch in routes.teams if access.allowed(ch) == ()]
+
+
 def digest_channels(routes: Routes, cluster: str) -> list[str]:
     """The channels with a digest series for `cluster`: every team whose patterns can
     match it, and the catch-all."""
@@ -356,6 +364,10 @@ def serve(settings: Settings, runtime: Runtime) -> int:
     if access.open:
         log.warning("CHANNEL_NAMESPACES is unset: every channel may see every namespace")
     digest_to = digest_routes(settings)
+    for channel in unheard_teams(digest_to, access):
+        log.warning("DIGEST_CHANNELS sends %s a digest, but CHANNEL_NAMESPACES gives it no "
+                    "namespace: the Why?, Silence and Acknowledge buttons there will be "
+                    "refused (add %s=<its namespaces> to CHANNEL_NAMESPACES)", channel, channel)
     if not digest_to.channels:
         log.warning("PATROL_CHANNEL is unset: no daily digest will be posted")
     elif digest_to.catch_all is None:

@@ -154,3 +154,13 @@ def test_digest_channels_alone_start_the_digest_and_alerts(teams_sim: Sim) -> No
     with pytest.raises(Exception, match="PATROL_SCHEDULE"):  # the digest is on: checked
         check_settings(settings)
     check_settings(amend(settings, PATROL_SCHEDULE="0 9 * * *"))  # alerts need no catch-all
+
+
+def test_a_team_channel_that_may_see_nothing_is_named_at_start() -> None:
+    from bot.service import unheard_teams
+    from bot.slack.access import Access
+
+    routes = Routes({"CPAY": ("payments",), "CWEB": ("shop-*",), "COPS": ("*",)}, "CALL")
+    rules = {"CPAY": ("payments",), "COPS": ("*",)}
+    assert unheard_teams(routes, Access(rules)) == ["CWEB"]
+    assert unheard_teams(routes, Access(None)) == []  # no rules: every channel sees all
