@@ -14,13 +14,17 @@ fresh process (so peak RSS is that process's own):
             JSON), first run (no baseline), then with a baseline after a tenth of the pods
             restarted once more; wall and peak RSS from outside (wait4), database growth;
   serve   — (`--serve`) `restart-patrol serve` (HTTP mode, fake Slack, recorder on): the
-            time until `/readyz` answers 200 and the peak RSS at that moment.
+            time until `/readyz` answers 200 and the peak RSS at that moment; with
+            `--hour 12`, then an hour of a crash loop in simulated time (twelve rounds
+            restarting every fifth pod once: the kubelet's 5-minute back-off cap), each
+            round waited for until the recorder counted every restart and has nothing
+            pending, and the RSS after it.
 
 Goals at 100k pods: `patrol --json` ≤ 20× the floor and ≤ 150 MB peak RSS, first run and
 with a baseline. `--profile` also runs one patrol in-process under cProfile and prints its
 top functions.
 
-    .venv/bin/python -m tests.bench.bench_patrol_realistic [--pods 100000] [--serve]
+    .venv/bin/python -m tests.bench.bench_patrol_realistic [--pods 100000] [--serve [--hour 12]]
 """
 
 from __future__ import annotations
@@ -36,12 +40,48 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.sim.world import World
 
 VARIANTS = {"realistic": 0.2, "quiet": 0.01}
 GOAL_RATIO = 20.0
 GOAL_RSS_MB = 150.0
+
+
+def crash_loop_round(world: World) -> int:
+    """Five minutes of a crash loop: the clock moves 5 min (the kubelet's back-off cap)
+    and every container that has restarted before restarts once more — its restartCount,
+    last termination and start time change and the pod is written with a watch event, as
+    the kubelet's status update would be. Returns how many containers restarted."""
+    from bot.sim.world import format_time
+
+    world.advance(timedelta(minutes=5))
+    now = format_time(world.now)
+    changed = []
+    restarted = 0
+    for _, pod, _ in list(world.items("pods")):
+        statuses = pod["status"]["containerStatuses"]
+        if not any(st["restartCount"] for st in statuses):
+            continue
+        updated = []
+        for status in statuses:
+            if status["restartCount"]:
+                restarted += 1
+                status = {**status, "restartCount": status["restartCount"] + 1,  # noqa: PLW2901
+                          "state": {"running": {"startedAt": now}},
+                          "lastState": {"terminated": {**status["lastState"]["terminated"],
+                                                       "finishedAt": now}}}
+            updated.append(status)
+        changed.append({**pod, "metadata": dict(pod["metadata"]),
+                        "status": {**pod["status"], "containerStatuses": updated}})
+    for pod in changed:
+        world.put("pods", pod)
+    return restarted
 
 
 def serve_sim(size: int, restarting: float, conn: Connection) -> None:
@@ -57,6 +97,8 @@ def serve_sim(size: int, restarting: float, conn: Connection) -> None:
         command = conn.recv()
         if command == "bump":
             conn.send(bump_realistic(world))
+        elif command == "crash-loop":
+            conn.send(crash_loop_round(world))
         else:
             server.stop()
             return
@@ -172,10 +214,28 @@ def run_cli(kubeconfig: str, database: str) -> dict[str, float]:
             "db_mb": (database_size(database) - size_before) / 1e6}
 
 
-def run_serve(kubeconfig: str, database: str) -> dict[str, float]:
+def _metric(port: int, name: str) -> float:
+    """The sum of a metric's samples on serve's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def _vm(pid: int, field: str) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines()
+                if line.startswith(field + ":")) / 1024
+
+
+def run_serve(kubeconfig: str, database: str, sim: Connection | None = None,
+              rounds: int = 0) -> dict[str, float]:
     """`restart-patrol serve` (HTTP mode, fake Slack, recorder on): seconds until /readyz
     answers 200 and until the recorder logged its initial list, and the process's peak
-    RSS (VmHWM) when the list was done and 10 s later (watching)."""
+    RSS (VmHWM) when the list was done and 10 s later (watching). With `rounds`, then an
+    hour of a crash loop in simulated time: `rounds` rounds (12 = one an hour at the
+    kubelet's 5-minute back-off cap) each restarting every fifth pod once, waiting each
+    time until the recorder counted them all and has nothing pending; RSS after."""
     import threading
 
     from tests.fakes.slack_api import TOKEN, FakeSlack
@@ -218,12 +278,30 @@ def run_serve(kubeconfig: str, database: str) -> dict[str, float]:
         at_list = _vm_hwm(proc.pid)
         time.sleep(10)
         later = _vm_hwm(proc.pid)
+        hour: dict[str, float] = {}
+        if sim is not None and rounds:
+            began = time.perf_counter()
+            counted = _metric(port, "restart_patrol_recorder_restarts_total")
+            events = 0
+            for _ in range(rounds):
+                sim.send("crash-loop")
+                events += sim.recv()
+                deadline = time.monotonic() + 900
+                while (_metric(port, "restart_patrol_recorder_restarts_total") - counted
+                       < events or _metric(port, "restart_patrol_recorder_pending") > 0):
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("the recorder did not catch up with a round")
+                    time.sleep(0.5)
+            hour = {"hour_events": float(events), "hour_s": time.perf_counter() - began,
+                    "hour_rss_mb": _vm(proc.pid, "VmRSS"),
+                    "hour_hwm_mb": _vm(proc.pid, "VmHWM"),
+                    "hour_requests": _metric(port, "restart_patrol_recorder_api_requests_total")}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         slack.stop()
     return {"ready_s": ready, "listed_s": listed_at[0], "rss_listed_mb": at_list,
-            "rss_later_mb": later}
+            "rss_later_mb": later, **hour}
 
 
 def _vm_hwm(pid: int) -> float:
@@ -232,7 +310,8 @@ def _vm_hwm(pid: int) -> float:
                 if line.startswith("VmHWM:")) / 1024
 
 
-def bench(size: int, variant: str, *, profile: bool, serve: bool) -> list[str]:
+def bench(size: int, variant: str, *, profile: bool, serve: bool,
+          hour_rounds: int = 0) -> list[str]:
     parent, child = mp.Pipe()
     sim = mp.Process(target=serve_sim, args=(size, VARIANTS[variant], child), daemon=True)
     sim.start()
@@ -254,7 +333,8 @@ def bench(size: int, variant: str, *, profile: bool, serve: bool) -> list[str]:
             run_phase("floor", config)  # warm the changed pages
             rows.append(("patrol --json, with a baseline", run_cli(config,
                                                                             database)))
-            served = run_serve(config, f"sqlite:///{tmp}/serve.db") if serve else None
+            served = (run_serve(config, f"sqlite:///{tmp}/serve.db", parent, hour_rounds)
+                      if serve else None)
     finally:
         parent.send("stop")
         sim.join(timeout=60)
@@ -278,6 +358,14 @@ def bench(size: int, variant: str, *, profile: bool, serve: bool) -> list[str]:
                      f"({served['listed_s'] / base:.1f}× floor), peak RSS then "
                      f"{served['rss_listed_mb']:.0f} MB, 10 s later "
                      f"{served['rss_later_mb']:.0f} MB")
+        if "hour_events" in served:
+            lines.append(
+                f"serve, an hour of a crash loop ({served['hour_events']:,.0f} restarts in "
+                f"{hour_rounds} rounds, every one counted, none pending; "
+                f"{served['hour_s']:.0f} s of wall time): RSS {served['hour_rss_mb']:.0f} MB, "
+                f"peak {served['hour_hwm_mb']:.0f} MB (goal ≤ {GOAL_RSS_MB:g} MB — "
+                f"{'met' if served['hour_hwm_mb'] <= GOAL_RSS_MB else 'NOT met'}); "
+                f"recorder API requests so far {served['hour_requests']:,.0f}")
     print("\n".join(lines), flush=True)
     return lines
 
@@ -288,6 +376,9 @@ def main() -> None:
     parser.add_argument("--variants", default="realistic,quiet")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--hour", type=int, default=0, metavar="ROUNDS",
+                        help="with --serve: ROUNDS crash-loop rounds after the list (12 = "
+                             "an hour at the 5-minute back-off cap)")
     parser.add_argument("--phase")
     parser.add_argument("--kubeconfig")
     parser.add_argument("--database")
@@ -300,7 +391,8 @@ def main() -> None:
         return
     report: list[str] = []
     for variant in args.variants.split(","):
-        report += bench(args.pods, variant, profile=args.profile, serve=args.serve)
+        report += bench(args.pods, variant, profile=args.profile, serve=args.serve,
+                        hour_rounds=args.hour)
     print("\n".join(["", "==== summary ====", *report]))
 
 
