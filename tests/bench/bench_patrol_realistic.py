@@ -74,8 +74,10 @@ def crash_loop_round(world: World) -> int:
                 restarted += 1
                 status = {**status, "restartCount": status["restartCount"] + 1,  # noqa: PLW2901
                           "state": {"running": {"startedAt": now}},
-                          "lastState": {"terminated": {**status["lastState"]["terminated"],
-                                                       "finishedAt": now}}}
+                          "lastState": {"terminated": {
+                              **(status["lastState"].get("terminated")
+                                 or {"exitCode": 1, "reason": "Error", "startedAt": now}),
+                              "finishedAt": now}}}
             updated.append(status)
         changed.append({**pod, "metadata": dict(pod["metadata"]),
                         "status": {**pod["status"], "containerStatuses": updated}})
