@@ -19,7 +19,17 @@ from datetime import UTC, datetime
 from sys import intern
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, create_engine, delete, event, func, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    Select,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -385,7 +395,10 @@ class Store:
             query = query.where(snapshots.c.purpose == purpose)
         if at_or_before is not None:
             query = query.where(snapshots.c.taken_at <= at_or_before)
-        query = query.order_by(snapshots.c.taken_at.desc(), snapshots.c.id.desc()).limit(1)
+        return self._one_snapshot(query.order_by(snapshots.c.taken_at.desc(),
+                                                 snapshots.c.id.desc()).limit(1))
+
+    def _one_snapshot(self, query: Select[Any]) -> SnapshotInfo | None:
         try:
             with self.engine.connect() as conn:
                 row = conn.execute(query).mappings().first()
@@ -422,12 +435,7 @@ class Store:
                  .where(d.cluster == cluster, d.channel == channel, d.state == POSTED,
                         s.purpose == PURPOSE_DIGEST)
                  .order_by(d.scheduled_at.desc(), s.id.desc()).limit(1))
-        try:
-            with self.engine.connect() as conn:
-                row = conn.execute(query).mappings().first()
-        except SQLAlchemyError as exc:
-            raise store_error("could not read snapshots", exc) from None
-        return None if row is None else _snapshot_info(row)
+        return self._one_snapshot(query)
 
     def _container_records(self, conn: Connection, info: SnapshotInfo,
                            namespaces: Sequence[str] | None) -> Iterator[ContainerRecord]:
