@@ -37,6 +37,7 @@ from bot.sim.world import (
     RESOURCE_BY_PATH,
     RESOURCES,
     Conflict,
+    Gone,
     Key,
     Obj,
     ResourceType,
@@ -458,12 +459,20 @@ class SimApi:
             with world.changed:
                 if ended():
                     return  # dropped: changes from here on are not sent on this stream
-                pending = world.events_since(since)
-                if not pending:
-                    world.changed.wait(timeout=min(1.0, max(deadline - time.monotonic(), 0)))
-                    if ended():
-                        return
+                try:
                     pending = world.events_since(since)
+                    if not pending:
+                        world.changed.wait(
+                            timeout=min(1.0, max(deadline - time.monotonic(), 0)))
+                        if ended():
+                            return
+                        pending = world.events_since(since)
+                except Gone as gone:  # fell behind what is kept: the client must relist
+                    pending = None
+                    expired = status_object(410, "Expired", str(gone))
+            if pending is None:
+                yield b'{"type":"ERROR","object":' + orjson.dumps(expired) + b"}\n"
+                return
             for ev in pending:
                 since = ev.rv
                 if ev.resource != rtype.plural or (namespace is not None

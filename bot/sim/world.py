@@ -61,6 +61,13 @@ RESOURCE_BY_PATH: dict[tuple[str, str, str], ResourceType] = {
 WATCH_HISTORY = 10_000  # events kept for watch resumption; older resourceVersions get 410
 
 
+class Gone(Exception):
+    """A watch resumed (or fell behind) past the events still kept."""
+
+    def __init__(self, rv: int, floor: int) -> None:
+        super().__init__(f"too old resource version: {rv} ({floor})")
+
+
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with second precision, as the API server writes timestamps."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -242,7 +249,12 @@ class World:
             return hi - lo
 
     def events_since(self, rv: int) -> list[WatchEvent]:
+        """Every event after `rv`; `Gone` when some of them are no longer kept (a watcher
+        that fell more than WATCH_HISTORY events behind must relist, as a real API
+        server's watch cache ends such a watch with 410 — never a silent gap)."""
         with self.lock:
+            if rv < self.oldest_watchable_rv():
+                raise Gone(rv, self.oldest_watchable_rv())
             return [e for e in self._history if e.rv > rv]
 
     # ---- clock ----------------------------------------------------------------------

@@ -216,3 +216,31 @@ def test_leases_create_and_optimistic_replace(api: k8s.ApiClient) -> None:
     with pytest.raises(ApiException) as err:
         coord.replace_namespaced_lease("restart-patrol", "default", created)
     assert err.value.status == 409
+
+
+def test_a_watch_that_falls_behind_what_is_kept_ends_with_410_not_a_gap(
+        sim: Sim, core: k8s.CoreV1Api) -> None:
+    """As a real API server's watch cache does: a watcher more than WATCH_HISTORY events
+    behind gets 410 Expired (and relists), never a stream that silently skips events."""
+    import orjson
+
+    from bot.sim.world import WATCH_HISTORY
+
+    rv = core.list_namespaced_pod("qld2-production").metadata.resource_version
+    pod = copy.deepcopy(sim.world.get("pods", "qld2-production", POD1))
+
+    def burst() -> None:  # more changes than are kept, while the stream cannot read
+        with sim.world.lock:
+            for i in range(WATCH_HISTORY + 1):
+                pod["metadata"]["labels"] = {**pod["metadata"].get("labels", {}),
+                                             "n": str(i)}
+                sim.world.put("pods", copy.deepcopy(pod))
+
+    timer = threading.Timer(0.3, burst)
+    timer.start()
+    raw = core.list_namespaced_pod("qld2-production", watch=True, resource_version=rv,
+                                   timeout_seconds=5, _preload_content=False)
+    lines = [orjson.loads(line) for line in raw.data.splitlines() if line.strip()]
+    timer.join()
+    assert [line["type"] for line in lines] == ["ERROR"]  # nothing of the burst, no gap
+    assert lines[0]["object"]["code"] == 410
