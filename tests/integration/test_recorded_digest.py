@@ -117,13 +117,14 @@ class Pair:
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[Pair]:
+def pair(tmp_path: Path, database_url: str) -> Iterator[Pair]:
+    """The counted side on SQLite and on PostgreSQL; the listing side on SQLite."""
     sim = start_sim(tmp_path, busy_cluster())
     settings = sim.settings()
     twins = []
-    for name in ("counted", "listed"):
+    for url in (database_url, f"sqlite:///{tmp_path}/listed.db"):
         cluster = connect(settings)
-        store = Store.open(f"sqlite:///{tmp_path}/{name}.db")
+        store = Store.open(url)
         twins.append(Twin(cluster, store, RunningRecorder(cluster, store, settings)))
     built = Pair(sim, settings, *twins)
     built.settle()
