@@ -27,6 +27,7 @@ from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.cluster.client import ClusterClient
+    from bot.patrol.story import Investigation
     from bot.runtime import Runtime
     from bot.service import Demo
     from bot.store import Store
@@ -185,8 +186,10 @@ def cmd_why(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> i
     from bot.render.why_json import why_json
     from bot.store import Store
 
+    chart = _chart_path(args.chart) if args.chart is not None else None
     fleet = connect_fleet(settings, runtime=runtime)
     store = None
+    png: bytes | None = None
     try:
         scope = fleet.locate(args.namespace)
         args.namespace = scope.namespace
@@ -198,6 +201,13 @@ def cmd_why(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> i
         found = investigate(scope.cluster, settings, Question(
             scope.namespace, args.target, args.container, since=args.since or DEFAULT_WINDOW),
             store=store)
+        if chart is not None and store is not None and found.answers:
+            from bot.answers.chart import workload_chart
+
+            first = found.answers[0]
+            png = workload_chart(store, found.cluster, first.namespace, first.workload_kind,
+                                 first.workload_name, until=found.window_to,
+                                 templates_dir=settings.templates_dir)
     finally:
         if store is not None:
             store.close()
@@ -206,7 +216,38 @@ def cmd_why(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> i
         _dump_json(why_json(found))
     else:
         _write(reports_text(found, settings.limits.log_tail_lines, settings.templates_dir))
+    if chart is not None:
+        _write_chart(chart, png, found)
     return 0
+
+
+def _chart_path(name: str) -> Path:
+    """`--chart FILE`, checked before any work: its directory exists and is writable, and
+    it is not a directory itself."""
+    path = Path(name)
+    folder = path.parent
+    if path.is_dir():
+        raise UsageError(f"cannot write the chart to {name}: it is a directory")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write the chart to {name}: no directory {folder}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"cannot write the chart to {name}: permission denied")
+    return path
+
+
+def _write_chart(path: Path, png: bytes | None, found: Investigation) -> None:
+    """Write the chart `why --chart` drew; with no recorded crash to draw, say so on
+    stderr and write nothing (as the drill-down uploads nothing)."""
+    if png is None:
+        what = (f"{found.namespace}/{found.answers[0].workload_name}" if found.answers
+                else f"{found.namespace}/{found.target}")
+        sys.stderr.write(f"restart-patrol: no chart written: no recorded crash of {what} "
+                         "in the last 14 days (or no recorded history)\n")
+        return
+    try:
+        path.write_bytes(png)
+    except OSError as exc:
+        raise PatrolError(f"cannot write the chart to {path}: {exc.strerror}") from None
 
 
 def _print_recorded_log(cluster: ClusterClient, store: Store, args: argparse.Namespace,
@@ -520,6 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print the log tail recorded with crash #ID (see its history)")
     why.add_argument("--since", type=_duration, metavar="DUR",
                      help="the window of its recorded crashes (default 24h)")
+    why.add_argument("--chart", metavar="FILE",
+                     help="also write the workload's restarts per hour over 14 days, from "
+                          "the recorded crashes, as a PNG to FILE")
     _timeout_option(why)
     why.set_defaults(handler=cmd_why)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.answers.chart import CHART_DAYS, workload_chart
 from bot.answers.patrol import PatrolRun
 from bot.answers.restarts import NamespaceTotals
 from bot.cluster.client import ClusterClient
@@ -148,7 +149,8 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
     week_ago = investigation.window_to - timedelta(days=7)
     sparks: dict[tuple[str, str, str], str] = {}  # one history query per workload
     uploaded: set[str] = set()  # recorded log texts already in this thread
-    for r in investigation.answers:
+    charts = workload_charts(investigation, services)
+    for n, r in enumerate(investigation.answers):
         log = (r.log_tail or "").rstrip("\n")
         lines = log.split("\n")[-settings.limits.log_tail_lines:] if log else []
         text = "\n".join(lines)
@@ -166,7 +168,8 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
             history=sparks[key], log_inline=inline, log_repeated=repeated,
             log_file=shown and inline is None, log_lines=len(lines),
             recorded_logs=bool(recorded), unreachable=investigation.unreachable,
-            window_to=investigation.window_to,
+            window_to=investigation.window_to, chart_days=CHART_DAYS,
+            chart=charts.get(n) is not None,
             span=format_window(investigation.window_to - investigation.window_from))
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
         if shown and inline is None:
@@ -181,6 +184,33 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
                 filename=f"{r.pod}.{r.container}.recorded.log",
                 title=phrase("recorded_log_file_title", settings.templates_dir,
                              namespace=r.namespace, pod=r.pod, container=r.container))
+        png = charts.get(n)
+        if png is not None:
+            client.files_upload_v2(
+                channel=channel, thread_ts=thread_ts, file=png,
+                filename=f"{r.workload_name}.restarts-{CHART_DAYS}d.png",
+                title=phrase("chart_file_title", settings.templates_dir,
+                             namespace=r.namespace, workload=r.workload_name,
+                             days=CHART_DAYS))
+
+
+def workload_charts(investigation: Investigation, services: Services) -> dict[int, bytes]:
+    """The crash-history chart of each workload the drill-down answers about, by the
+    index of its first answer (the reply it is uploaded after): one per workload, none
+    for a workload with no recorded crash in the chart's days."""
+    charts: dict[int, bytes] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for n, r in enumerate(investigation.answers):
+        key = (r.namespace, r.workload_kind, r.workload_name)
+        if key in seen:
+            continue
+        seen.add(key)
+        png = workload_chart(services.store, investigation.cluster, *key,
+                             until=investigation.window_to,
+                             templates_dir=services.settings.templates_dir)
+        if png is not None:
+            charts[n] = png
+    return charts
 
 
 def recorded_logs(services: Services, answer: ContainerStory, uploaded: set[str]) -> str:

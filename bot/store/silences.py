@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.patrol.alerting import AlertedWorkload, Silence
@@ -78,6 +78,17 @@ class SilenceStore:
             _S.cluster == workload.cluster, _S.namespace == workload.namespace,
             _S.workload_kind == workload.kind, _S.workload_name == workload.name,
             _S.lifted_at.is_(None), _S.until > now).order_by(_S.until.desc()))
+
+    def overlapping(self, workload: AlertedWorkload, start: datetime,
+                    end: datetime) -> list[Silence]:
+        """The workload's silences (of a crash or of all of it, active, expired or lifted)
+        that were in force at some moment of `(start, end]`, oldest first: what its
+        crash-history chart draws (bot.answers.chart)."""
+        return self._read(select(silences).where(
+            _S.cluster == workload.cluster, _S.namespace == workload.namespace,
+            _S.workload_kind == workload.kind, _S.workload_name == workload.name,
+            _S.created_at <= end, func.coalesce(_S.lifted_at, _S.until) > start)
+            .order_by(_S.created_at, _S.id))
 
     def active(self, now: datetime, clusters: Sequence[str] | None = None) -> list[Silence]:
         """Every active silence (of `clusters`, None = all), ending soonest first."""
