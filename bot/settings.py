@@ -108,6 +108,68 @@ def _database_url(name: str, raw: str) -> str:
     return raw
 
 
+@dataclass(frozen=True, slots=True)
+class LinkTemplate:
+    """A LINK_TEMPLATES entry: a button's label and its URL template (placeholders from
+    LINK_PLACEHOLDERS, filled URL-encoded by bot.render.links)."""
+
+    label: str
+    url: str
+
+
+LINK_PLACEHOLDERS = ("cluster", "namespace", "workload", "pod", "container", "since", "until")
+MAX_LINKS = 5  # buttons per message: more would crowd the alert and the drill-down
+MAX_LINK_LABEL = 75  # Block Kit's limit for a button's text
+
+
+def _link_templates(name: str, raw: str) -> tuple[LinkTemplate, ...]:
+    """`Label=https://…{namespace}…;Label=https://…`: the links the drill-down and the
+    new-crash alerts show as buttons. The URL is everything after the first `=` (a query
+    string keeps its own), entries are separated by `;`. Refused, each with its own
+    message: a missing label or URL, a label used twice or longer than a button shows, a
+    URL that is not http(s)://host…, a placeholder not in LINK_PLACEHOLDERS (or with a
+    format spec), an unbalanced brace, more than MAX_LINKS entries."""
+    import string
+
+    known = " ".join(f"{{{p}}}" for p in LINK_PLACEHOLDERS)
+    links: list[LinkTemplate] = []
+    for entry in (part.strip() for part in raw.split(";")):
+        if not entry:
+            continue
+        label, equals, url = (part.strip() for part in entry.partition("="))
+        if not equals or not label or not url:
+            raise ConfigError(f"{name} entry {entry!r} is not Label=https://… "
+                              "(entries are separated by ';')")
+        if len(label) > MAX_LINK_LABEL:
+            raise ConfigError(f"{name}: label {label!r} is longer than {MAX_LINK_LABEL} "
+                              "characters (a Slack button shows no more)")
+        if any(link.label == label for link in links):
+            raise ConfigError(f"{name} names the label {label!r} twice")
+        try:
+            fields = list(string.Formatter().parse(url))
+        except ValueError:
+            raise ConfigError(f"{name} link {label!r}: unbalanced '{{' or '}}' in {url!r} "
+                              "(write a literal brace as '{{' or '}}')") from None
+        for _text_part, placeholder, spec, conversion in fields:
+            if placeholder is None:
+                continue
+            if placeholder not in LINK_PLACEHOLDERS or spec or conversion:
+                shown = placeholder + (f"!{conversion}" if conversion else "") + (
+                    f":{spec}" if spec else "")
+                raise ConfigError(f"{name} link {label!r}: unknown placeholder {{{shown}}} "
+                                  f"(use {known})")
+        example = url.format(**dict.fromkeys(LINK_PLACEHOLDERS, "x"))
+        if not re.match(r"https?://[^/?#\s]+", example, re.IGNORECASE) or re.search(r"\s",
+                                                                                     example):
+            raise ConfigError(f"{name} link {label!r}: {url!r} is not an http:// or "
+                              "https:// URL with a host")
+        links.append(LinkTemplate(label, url))
+    if len(links) > MAX_LINKS:
+        raise ConfigError(f"{name} gives {len(links)} links; at most {MAX_LINKS} are shown "
+                          "as buttons")
+    return tuple(links)
+
+
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
 
 
@@ -217,6 +279,7 @@ class SlackSettings:
         "CHANNEL_NAMESPACES", None, _channel_map)
     digest_channels: Mapping[str, tuple[str, ...]] | None = _setting(
         "DIGEST_CHANNELS", None, _channel_map)
+    links: tuple[LinkTemplate, ...] = _setting("LINK_TEMPLATES", (), _link_templates)
     alert_new_crashes: bool = _setting("ALERT_NEW_CRASHES", False, _bool)
     alert_burst: int = _setting("ALERT_BURST", 5, _int(1))
     alert_window: float = _setting("ALERT_WINDOW", 60.0, _seconds(0.1))

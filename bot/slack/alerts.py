@@ -44,6 +44,7 @@ from bot.patrol.durations import human_duration
 from bot.patrol.history import CrashRecord
 from bot.patrol.routing import Routes, channels_for
 from bot.render.blocks import render_message
+from bot.render.links import Link, fill_links
 from bot.render.rows import DigestRow
 from bot.runtime import Runtime, RuntimeStopped
 from bot.settings import Settings
@@ -73,7 +74,23 @@ def new_crash_message(crash: CrashRecord, settings: Settings,
     and last time once it repeated, who silenced it or is on it, and the buttons."""
     return render_message("alert.blocks.j2", settings.templates_dir, c=crash,
                           scope=_scope(crash, settings), thread=thread, silence=silence,
-                          now=now or _utcnow())
+                          now=now or _utcnow(), links=crash_links(crash, settings))
+
+
+LINKS_BEFORE = timedelta(hours=1)  # an alert's links look at the hour before its crash
+LINKS_AFTER = timedelta(minutes=5)  # and a little after
+
+
+def crash_links(crash: CrashRecord, settings: Settings) -> list[Link]:
+    """LINK_TEMPLATES filled for an alert's crash: its pod and container, and the window
+    from an hour before it ended (or was recorded) to five minutes after."""
+    if not settings.slack.links:
+        return []
+    moment = crash.finished_at or crash.recorded_at or _utcnow()
+    return fill_links(settings.slack.links, cluster=crash.cluster, namespace=crash.namespace,
+                      workload=crash.workload_name, pod=crash.pod_name,
+                      container=crash.container, since=moment - LINKS_BEFORE,
+                      until=moment + LINKS_AFTER)
 
 
 def post_new_crash(client: WebClient, channel: str, crash: CrashRecord,

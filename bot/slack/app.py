@@ -12,6 +12,7 @@ question is answered with lives in `bot.slack.handlers`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
@@ -81,6 +82,12 @@ def build_app(services: Services, client: WebClient, access: Access, *,
         ack()
         reply = _responder(respond)
         bot.later(reply, lambda: bot.controls.unsilence(body, client, reply))
+
+    @app.action(re.compile(r"^link-\d+$"))
+    def on_link(ack: Ack) -> None:
+        """A LINK_TEMPLATES button opens its URL in the browser; Slack still tells the app
+        of the click, which only needs its ack (nothing else happens)."""
+        ack()
 
     @app.event("app_home_opened")
     def on_home(ack: Ack, event: dict[str, Any], client: WebClient) -> None:

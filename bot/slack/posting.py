@@ -4,6 +4,7 @@ the drill-down thread and its file uploads."""
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -21,6 +22,7 @@ from bot.patrol.durations import format_window
 from bot.patrol.story import ContainerStory, Investigation
 from bot.render.blocks import fits_inline, render_message
 from bot.render.environment import phrase, render
+from bot.render.links import fill_links
 from bot.render.rows import digest_rows, row_block_id
 from bot.render.terminal import digest_text
 from bot.settings import Settings
@@ -169,6 +171,11 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
             log_file=shown and inline is None, log_lines=len(lines),
             recorded_logs=bool(recorded), unreachable=investigation.unreachable,
             window_to=investigation.window_to, chart_days=CHART_DAYS,
+            kubectl=kubectl_lines(r, investigation.cluster, services.clusters.several),
+            links=fill_links(settings.slack.links, cluster=investigation.cluster,
+                             namespace=r.namespace, workload=r.workload_name, pod=r.pod,
+                             container=r.container, since=investigation.window_from,
+                             until=investigation.window_to),
             chart=charts.get(n) is not None,
             span=format_window(investigation.window_to - investigation.window_from))
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
@@ -192,6 +199,20 @@ def post_drilldown(client: WebClient, channel: str, thread_ts: str,
                 title=phrase("chart_file_title", settings.templates_dir,
                              namespace=r.namespace, workload=r.workload_name,
                              days=CHART_DAYS))
+
+
+def kubectl_lines(answer: ContainerStory, cluster: str, several: bool) -> list[str]:
+    """The commands to read this container's previous log and its pod's description
+    yourself (`--context` naming the cluster when several are served: their names are
+    their kubeconfig contexts). None for a pod that no longer exists: there is nothing
+    left for kubectl to show."""
+    if answer.live is None:
+        return []
+    context = ["--context", cluster] if several else []
+    where = [*context, "-n", answer.namespace]
+    return [shlex.join(["kubectl", "logs", "--previous", *where, answer.pod, "-c",
+                        answer.container]),
+            shlex.join(["kubectl", "describe", "pod", *where, answer.pod])]
 
 
 def workload_charts(investigation: Investigation, services: Services) -> dict[int, bytes]:

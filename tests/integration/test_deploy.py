@@ -376,3 +376,23 @@ def test_dockerfile_builds_what_pyproject_declares_and_the_manifests_expect(
         package_dirs.get(package, package.replace(".", "/")).split("/")[0]
         for package in setuptools["packages"]}
     assert sources <= copied, f"not copied into the builder: {sorted(sources - copied)}"
+
+
+def test_matplotlib_writes_its_cache_where_the_pod_can_write(
+        rendered: dict[str, list[Doc]]) -> None:
+    """The root filesystem is read-only: MPLCONFIGDIR (the chart's font cache) must lie
+    under a writable volume of every overlay, else each chart rebuilds the cache in a
+    fresh temporary directory and logs a warning."""
+    env = " ".join(arguments for name, arguments in dockerfile_stages()[-1] if name == "ENV")
+    match = re.search(r"\bMPLCONFIGDIR=(\S+)", env)
+    assert match, "the runtime image sets MPLCONFIGDIR"
+    config_dir = match.group(1)
+    for overlay in OVERLAYS:
+        spec = pod_spec(rendered[overlay])
+        scratch = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        (container,) = [c for c in spec["containers"] if c["name"] == "restart-patrol"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        mounts = [m["mountPath"] for m in container["volumeMounts"] if m["name"] in scratch
+                  and not m.get("readOnly")]
+        assert any(config_dir.startswith(m.rstrip("/") + "/") for m in mounts), (
+            overlay, config_dir, mounts)
