@@ -350,14 +350,18 @@ class ClusterClient:
     def pod(self, namespace: str, name: str) -> wire.Pod | None:
         """One pod, read by name (None when it is gone): a digest counted from the flight
         recorder reads the few pods that changed instead of listing them all."""
-        what = f"get pod {namespace}/{name}"
+        return self._get_one(f"get pod {namespace}/{name}",
+                             f"/api/v1/namespaces/{quote(namespace, safe='')}/"
+                             f"pods/{quote(name, safe='')}", wire.Pod)
+
+    def _get_one(self, what: str, path: str, kind: type[T]) -> T | None:
+        """One object decoded as `kind`; None when it is gone (404)."""
         try:
-            response = self._get(what, f"/api/v1/namespaces/{quote(namespace, safe='')}/"
-                                 f"pods/{quote(name, safe='')}")
+            response = self._get(what, path)
         except NotFoundError:
             return None
         with translated(what, self.server):
-            return _decoder(wire.Pod).decode(response.data)
+            return _decoder(kind).decode(response.data)
 
     def owners(self, namespace: str | None = None) -> dict[tuple[str, str, str], wire.ObjectMeta]:
         """ReplicaSets and Jobs keyed by (kind, namespace, name), for roll-up to their owners."""
@@ -379,14 +383,10 @@ class ClusterClient:
         if where is None:
             return None
         group, plural = where
-        what = f"get {plural} {namespace}/{name}"
-        try:
-            response = self._get(what, f"{group}/namespaces/{quote(namespace, safe='')}/"
-                                 f"{plural}/{quote(name, safe='')}")
-        except NotFoundError:
-            return None
-        with translated(what, self.server):
-            return _decoder(wire.OwnedObject).decode(response.data).metadata
+        found = self._get_one(f"get {plural} {namespace}/{name}",
+                              f"{group}/namespaces/{quote(namespace, safe='')}/"
+                              f"{plural}/{quote(name, safe='')}", wire.OwnedObject)
+        return found.metadata if found is not None else None
 
     def previous_log(self, namespace: str, pod: str, container: str, *, tail_lines: int,
                      limit_bytes: int, previous: bool = True) -> str | None:

@@ -26,41 +26,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench.bench_recorder import PANIC, serve
+from tests.bench.bench_recorder import serve
 
 
 def serve_realistic(size: int, conn: Any) -> None:
     """The realistic pods (`generate_realistic_world`: app + sidecar, probes, resources,
     managedFields, 20% restarting); on request, restarts pods through watch events."""
-    from datetime import timedelta
-
-    from bot.sim.generator import generate_realistic_world
-    from bot.sim.server import SimServer
-    from bot.sim.world import format_time
-
-    world = generate_realistic_world(size)
-    server = SimServer(world).start()
-    keys = [key for key, _, _ in world.items("pods")]
-    conn.send(server.kubeconfig())
-    while True:
-        command, count, step = conn.recv()
-        if command == "stop":
-            server.stop()
-            return
-        world.advance(timedelta(minutes=step))
-        stamp = format_time(world.now)
-        for ns, name in keys[:: max(1, len(keys) // count)][:count]:
-            pod = world.get("pods", ns, name)
-            assert pod is not None
-            statuses = [dict(x) for x in pod["status"]["containerStatuses"]]
-            statuses[0]["restartCount"] += 1
-            statuses[0]["lastState"] = {"terminated": {
-                "exitCode": 2, "reason": "Error", "startedAt": stamp, "finishedAt": stamp}}
-            world.set_log(ns, name, statuses[0]["name"],
-                          [(world.now, line) for line in PANIC], previous=True)
-            world.put("pods", {**pod, "status": {**pod["status"],
-                                                 "containerStatuses": statuses}})
-        conn.send(world.resource_version)
+    serve(size, conn, realistic=True)
 
 
 class ViewOnly:

@@ -37,13 +37,14 @@ PANIC = ["panic: runtime error: invalid memory address or nil pointer dereferenc
          "\t/src/server.go:42 +0x1d"]
 
 
-def serve(size: int, conn: Connection) -> None:
-    """The simulated cluster; on request, restarts pods through watch-visible updates."""
-    from bot.sim.generator import generate_world
+def serve(size: int, conn: Connection, *, realistic: bool = False) -> None:
+    """The simulated cluster (`realistic`: generate_realistic_world's pods); on request,
+    restarts pods through watch-visible updates (statuses copied, never shared)."""
+    from bot.sim.generator import generate_realistic_world, generate_world
     from bot.sim.server import SimServer
     from bot.sim.world import format_time
 
-    world = generate_world(size)
+    world = generate_realistic_world(size) if realistic else generate_world(size)
     server = SimServer(world).start()
     keys = [key for key, _, _ in world.items("pods")]
     conn.send(server.kubeconfig())
@@ -57,13 +58,14 @@ def serve(size: int, conn: Connection) -> None:
         for ns, name in keys[:: max(1, len(keys) // count)][:count]:
             pod = world.get("pods", ns, name)
             assert pod is not None
-            status = pod["status"]["containerStatuses"][0]
-            status["restartCount"] += 1
-            status["lastState"] = {"terminated": {"exitCode": 2, "reason": "Error",
-                                                  "startedAt": stamp, "finishedAt": stamp}}
-            world.set_log(ns, name, "app", [(world.now, line) for line in PANIC],
-                          previous=True)
-            world.put("pods", pod)
+            statuses = [dict(x) for x in pod["status"]["containerStatuses"]]
+            statuses[0]["restartCount"] += 1
+            statuses[0]["lastState"] = {"terminated": {
+                "exitCode": 2, "reason": "Error", "startedAt": stamp, "finishedAt": stamp}}
+            world.set_log(ns, name, statuses[0]["name"],
+                          [(world.now, line) for line in PANIC], previous=True)
+            world.put("pods", {**pod, "status": {**pod["status"],
+                                                 "containerStatuses": statuses}})
         conn.send(world.resource_version)
 
 
