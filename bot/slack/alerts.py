@@ -136,16 +136,15 @@ class AlertThreads:
             return None
         return self.store.threads.open(crash, channel, ts, self.clock())
 
-    def repeat(self, crash: CrashRecord, channel: str, restarts: int | None = None
-               ) -> AlertThread | None:
-        """Count a repeat (`restarts` of them up to `crash`, default its own) in the
-        crash's thread in `channel`: update the parent, and reply when one is due and the
-        crash is not silenced. None when there is no thread or it was counted already."""
+    def repeat(self, crash: CrashRecord, channel: str) -> AlertThread | None:
+        """Count the thread's crashes up to `crash` not counted yet (the store sums them,
+        so the recorder's callback and the follower never count one twice) in the crash's
+        thread in `channel`: update the parent, and reply when one is due and the crash
+        is not silenced. None when there is no thread or it was counted already."""
         thread = self.store.threads.find(crash, channel)
         if thread is None or crash.id is None:
             return None
-        counted = self.store.threads.count(thread, crash.restarts if restarts is None
-                                           else restarts, crash.finished_at or self.clock(),
+        counted = self.store.threads.count(thread, crash.finished_at or self.clock(),
                                            crash.id)
         if counted is None:
             return None
@@ -409,8 +408,8 @@ class ThreadFollower:
         """One poll (tests call it directly)."""
         since = self.threads.clock() - FOLLOW_FOR
         store = self.threads.store.threads
-        for thread, restarts, crash in store.pending(self.cluster, since):
-            self.threads.repeat(crash, thread.channel, restarts)
+        for thread, _restarts, crash in store.pending(self.cluster, since):
+            self.threads.repeat(crash, thread.channel)
         for thread in store.due(self.cluster, since):
             if reply_due(thread, self.threads.clock()):
                 newest = store.crash(self.cluster, thread.last_crash_id)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.patrol.alerting import AlertedWorkload, AlertThread
@@ -24,6 +24,19 @@ from bot.store.errors import store_error
 from bot.store.schema import alert_threads, crashes
 
 _T = alert_threads.c
+
+
+def _of_thread() -> ColumnElement[bool]:
+    """A crash row is of the thread's crash: same workload and container, and its
+    fingerprint is the thread's identity (else its category; OOMKilled's category)."""
+    c = crashes.c
+    return and_(c.cluster == _T.cluster, c.namespace == _T.namespace,
+                c.workload_kind == _T.workload_kind, c.workload_name == _T.workload_name,
+                c.container == _T.container,
+                or_(c.fingerprint == _T.identity,
+                    and_(c.fingerprint.is_(None),
+                         or_(c.category == _T.identity,
+                             and_(c.category == "oom-killed", _T.identity == "OOMKilled")))))
 
 
 def _thread(row: Any) -> AlertThread:
@@ -86,15 +99,21 @@ class ThreadStore:
         assert found is not None
         return found
 
-    def count(self, thread: AlertThread, restarts: int, last_at: datetime,
+    def count(self, thread: AlertThread, last_at: datetime,
               last_crash_id: int) -> AlertThread | None:
-        """Add `restarts` (crashes up to `last_crash_id`) to the thread; None when they
+        """Add the restarts of the thread's crashes after its `last_crash_id` up to
+        `last_crash_id` (summed in the same statement, so two callers racing — the
+        recorder's callback and the follower — never count a crash twice); None when they
         were counted already (`last_crash_id` is not past the thread's)."""
+        c = crashes.c
+        added = (select(func.coalesce(func.sum(c.restarts), 0))
+                 .where(_of_thread(), c.id > _T.last_crash_id, c.id <= last_crash_id)
+                 .scalar_subquery())
         try:
             with self.engine.begin() as conn:
                 done = conn.execute(update(alert_threads).where(
                     _T.id == thread.id, _T.last_crash_id < last_crash_id).values(
-                    count=_T.count + restarts, last_crash_id=last_crash_id,
+                    count=_T.count + added, last_crash_id=last_crash_id,
                     last_at=func.coalesce(last_at, _T.last_at))).rowcount
         except SQLAlchemyError as exc:
             raise store_error("could not count a repeat in its alert thread", exc) from None
@@ -155,15 +174,7 @@ class ThreadStore:
         thread quiet for weeks still gets its crash's next repeat. One query for the
         tallies, one per thread for its newest crash."""
         c = crashes.c
-        same = and_(c.cluster == _T.cluster, c.namespace == _T.namespace,
-                    c.workload_kind == _T.workload_kind,
-                    c.workload_name == _T.workload_name, c.container == _T.container,
-                    c.id > _T.last_crash_id,
-                    or_(c.fingerprint == _T.identity,
-                        and_(c.fingerprint.is_(None),
-                             or_(c.category == _T.identity,
-                                 and_(c.category == "oom-killed",
-                                      _T.identity == "OOMKilled")))))
+        same = and_(_of_thread(), c.id > _T.last_crash_id)
         query = (select(_T.id, func.sum(c.restarts), func.max(c.id))
                  .select_from(alert_threads.join(crashes, same))
                  .where(_T.cluster == cluster,

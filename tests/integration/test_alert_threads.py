@@ -128,6 +128,24 @@ def test_the_callback_counts_a_repeat_once_whoever_offers_it(rig: Rig) -> None:
     assert thread.count == 2 and len(rig.replies()) == 1
 
 
+def test_the_follower_and_the_callback_racing_never_count_a_crash_twice(rig: Rig) -> None:
+    """The follower reads the crashes past a thread's last counted one (2 and 3); before
+    it counts them, the recorder's callback counts crash 2. The follower's count then adds
+    crash 3 alone: the store sums what lies past the thread's last crash when it counts."""
+    alerts, _, store = rig.alerter()
+    alerts(record(store, 1, T0))
+    second = record(store, 2, T0 + timedelta(minutes=1))
+    third = record(store, 3, T0 + timedelta(minutes=2))
+    rig.clock.now = T0 + timedelta(minutes=3)
+    (found,) = store.threads.pending("c", T0 - timedelta(hours=1))
+    assert found[1] == 2  # the follower's tally: crashes 2 and 3
+    alerts(second)  # the callback wins the race for crash 2
+    alerts.threads.repeat(found[2], CHANNEL)  # then the follower counts up to crash 3
+    (thread,) = store.threads.recent(T0 - timedelta(hours=1))
+    assert thread.count == 3 and thread.last_crash_id == third.id
+    assert "×3*" in rig.parent_text()
+
+
 def test_threads_survive_a_restart_of_the_bot(rig: Rig) -> None:
     alerts, _, store = rig.alerter()
     alerts(record(store, 1, T0))
