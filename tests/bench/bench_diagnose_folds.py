@@ -52,8 +52,9 @@ LOCAL = "local_crashes.jsonl"
 LOCAL5 = "local_crashes_5.jsonl"
 LOCAL6 = "local_crashes_6.jsonl"
 LOCAL7 = "local_crashes_7.jsonl"
+LOCAL8 = "local_crashes_8.jsonl"
 FOLDS = {FOLDED: ("A", "B"), LOCAL: ("L1", "L2"), LOCAL5: ("5a", "5b"), LOCAL6: ("6a", "6b"),
-         LOCAL7: ("7a", "7b")}
+         LOCAL7: ("7a", "7b"), LOCAL8: ("8a", "8b")}
 
 # Runs in a fresh interpreter whose working directory holds the `bot/diagnosis` under test.
 WORKER = r"""
@@ -82,7 +83,7 @@ def project_of(case: dict[str, Any]) -> str:
 
 def fold_of(case: dict[str, Any]) -> str:
     """The fold of a case of a folded file ("" for the others)."""
-    if case.get("file") in (LOCAL, LOCAL5, LOCAL6, LOCAL7):
+    if case.get("file") in (LOCAL, LOCAL5, LOCAL6, LOCAL7, LOCAL8):
         even, odd = FOLDS[case["file"]]
         return even if hashlib.sha256(case["id"].encode()).digest()[0] % 2 == 0 else odd
     if case.get("file") == FOLDED:
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true",
                         help="list the cases the last column gets wrong")
     parser.add_argument("--fold", choices=("A", "B", "L1", "L2", "5a", "5b", "6a", "6b", "7a",
-                                           "7b"),
+                                           "7b", "8a", "8b"),
                         help="list only the misses of this fold and print no row that includes "
                              "the other fold of its file: keeps it unread while tuning")
     args = parser.parse_args(argv)
@@ -195,12 +196,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{LOCAL} folds by case: L1 {sizes['L1']}, L2 {sizes['L2']} cases; "
           f"{LOCAL5} by case: 5a {sizes['5a']}, 5b {sizes['5b']}; "
           f"{LOCAL6}: 6a {sizes['6a']}, 6b {sizes['6b']}; {LOCAL7}: 7a {sizes['7a']}, "
-          f"7b {sizes['7b']}")
+          f"7b {sizes['7b']}; {LOCAL8}: 8a {sizes['8a']}, 8b {sizes['8b']}")
     width = 34
     print(f"{'':{width}s}" + "".join(f" | {title:^15.15s}" for title, _ in columns))
     print(f"{'fixtures (cases)':{width}s}" + " | sig %   cat %" * len(columns))
     hidden = {"A": "B", "B": "A", "L1": "L2", "L2": "L1", "5a": "5b", "5b": "5a", "6a": "6b",
-              "6b": "6a", "7a": "7b", "7b": "7a"}.get(args.fold or "")
+              "6b": "6a", "7a": "7b", "7b": "7a", "8a": "8b", "8b": "8a"}.get(args.fold or "")
     for label, idx in rows_of(cases, args.runtimes):
         if hidden and any(fold_of(cases[i]) == hidden for i in idx):
             continue  # --fold: nothing that includes the other fold is shown
