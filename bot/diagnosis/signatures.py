@@ -132,7 +132,8 @@ def extract_signature(lines: Sequence[Line]) -> Finding | None:
 _LAST_WORDS = re.compile(r"\b(error|fail(ed|ure)?|fatal|cannot|can't|unable|invalid|denied|"
                          r"refused|not found|no such|panic|abort(ed|ing)?|exception|"
                          r"unreachable|not reachable|gave up|giving up|timed out|"
-                         r"deadline exceeded)\b|"
+                         r"deadline exceeded|unknown|unsupported|not supported|not allowed|"
+                         r"out of range|malformed)\b|"
                          # a TLS peer that could not be trusted or spoken to
                          r"\bx509: |\bcertificate (?:verify failed|signed by unknown authority|"
                          r"has expired|is not valid)|\btls: |\bhandshake fail", re.I)

@@ -791,3 +791,33 @@ def test_seventh_blind_set_fold_7b_shapes(log: str, category: str, quoted: tuple
 def test_missing_followed_by_a_plain_word_is_not_a_missing_setting() -> None:
     d = diagnose(Evidence(exit_code=1, log="ERROR: job 7: missing Invoice row\n"))
     assert d.category != "config-error"
+
+
+@pytest.mark.parametrize(("log", "category", "quoted"), [
+    # Go's wrapping convention: "<verb> config: <cause>" is a config that could not be loaded
+    ("2026/01/02 03:04:05 loading rules.yaml\n2026/01/02 03:04:05 load config: yaml: unmarshal "
+     "errors:\n", "config-error", ("load config: yaml",)),
+    ("2026/01/02 03:04:05 decode settings: json: cannot unmarshal number into Go struct field "
+     "S.name of type string\n", "config-error", ("decode settings: json: cannot unmarshal",)),
+    # an environment variable's name heading the error its value caused
+    ("2026/01/02 03:04:05 CACHE_TTL: time: invalid duration \"ten\"\n", "config-error",
+     ('CACHE_TTL: time: invalid duration "ten"',)),
+    ("RETRY_LIMIT: strconv.Atoi: parsing \"many\": invalid syntax\n", "config-error",
+     ("RETRY_LIMIT: strconv.Atoi",)),
+    # a last line saying what was unknown or unsupported is a process's last words
+    ("starting\nunsupported storage backend \"tape\"\n", "app-fatal",
+     ('unsupported storage backend "tape"',)),
+])
+def test_eighth_blind_set_fold_8b_shapes(log: str, category: str, quoted: tuple[str, ...]) -> None:
+    check(log, category, *quoted, exit_code=1)
+
+
+def test_a_config_file_named_on_an_info_line_is_not_a_rejected_config() -> None:
+    d = diagnose(Evidence(exit_code=1, log="2026/01/02 03:04:05 reading config: config.toml\n"
+                                           "2026/01/02 03:04:05 serving\n"))
+    assert d.category != "config-error"
+
+
+def test_an_upper_case_name_heading_a_plain_statement_is_not_a_rejected_value() -> None:
+    d = diagnose(Evidence(exit_code=1, log="LOG_LEVEL: debug\nworker stopped: queue drained\n"))
+    assert d.category != "config-error"

@@ -80,7 +80,9 @@ def test_no_detector_pattern_names_a_project() -> None:
                 # local_crashes_6.jsonl
                 "gunicornx", "redis_connect", "invoices", "mailboxes",
                 # local_crashes_7.jsonl
-                "pg_dumpx", "olympus", "turbo"}
+                "pg_dumpx", "olympus", "turbo",
+                # local_crashes_8.jsonl
+                "mounter", "catalogue"}
     from pathlib import Path
 
     import bot.diagnosis as package

@@ -91,6 +91,15 @@ _SETTING = (r"(?:config|configuration|settings?|options?|env(?:ironment)?(?: var
 CONFIG: tuple[re.Pattern[str], ...] = (
     re.compile(r"(error|failed|unable|cannot|can't|could not) (to )?(initializ|load|pars|read|"
                r"decod|unmarshal|validat|open|bind)\w* (the |your )?" + _SETTING, re.I),
+    # Go's wrapping convention, "<verb> config: <cause>" ("parse config: json: cannot …")
+    re.compile(r"(?:^|: )(?:load|pars|read|decod|unmarshal|validat|open)\w* (?:the |your )?"
+               r"(?:config|configuration|settings?)\b[\w./-]*: .*\b(?:cannot|invalid|unknown|"
+               r"unexpected|error|no such|not found|denied|expected|syntax)\b", re.I),
+    # an environment variable's name heading the error its value caused ("SYNC_INTERVAL:
+    # time: unknown unit …"): the value was rejected
+    re.compile(r"(?:^|(?<=\s))(?-i:[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]): .*\b(?:invalid|"
+               r"unknown|cannot|can't|could not|unable|bad|malformed|out of range|not a valid|"
+               r"parse|parsing|expected|syntax)\b", re.I),
     re.compile(r"(unable|failed|cannot|could not) to configure\b|"
                r"\bno \S+ (certificate|key|secret|password|url|host) (was |were )?"
                r"(specified|configured|provided)", re.I),
