@@ -41,7 +41,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 FILES = ("crash_logs.jsonl", "crash_logs_2.jsonl", "crash_logs_3.jsonl", "local_crashes.jsonl",
          "local_crashes_2.jsonl", "local_crashes_3.jsonl", "local_crashes_4.jsonl",
          "local_crashes_5.jsonl", "local_crashes_6.jsonl", "local_crashes_7.jsonl",
-         "local_crashes_8.jsonl")
+         "local_crashes_8.jsonl", "local_crashes_9.jsonl")
 FOLDED = "crash_logs_3.jsonl"
 # The blind corpus produced on this machine (tests/fixtures/local_crashes.py): every case has
 # the same source, so its folds are by case: L1 when the first byte of the id's SHA-256 is
