@@ -217,7 +217,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> i
     else:
         _write(reports_text(found, settings.limits.log_tail_lines, settings.templates_dir))
     if chart is not None:
-        _write_chart(chart, png, found)
+        _write_chart(chart, png, found, settings.templates_dir)
     return 0
 
 
@@ -235,14 +235,18 @@ def _chart_path(name: str) -> Path:
     return path
 
 
-def _write_chart(path: Path, png: bytes | None, found: Investigation) -> None:
+def _write_chart(path: Path, png: bytes | None, found: Investigation,
+                 templates_dir: str | None) -> None:
     """Write the chart `why --chart` drew; with no recorded crash to draw, say so on
     stderr and write nothing (as the drill-down uploads nothing)."""
     if png is None:
+        from bot.answers.chart import CHART_DAYS
+        from bot.render.environment import phrase
+
         what = (f"{found.namespace}/{found.answers[0].workload_name}" if found.answers
                 else f"{found.namespace}/{found.target}")
-        sys.stderr.write(f"restart-patrol: no chart written: no recorded crash of {what} "
-                         "in the last 14 days (or no recorded history)\n")
+        sys.stderr.write("restart-patrol: " + phrase("no_chart_written", templates_dir,
+                                                     what=what, days=CHART_DAYS) + "\n")
         return
     try:
         path.write_bytes(png)

@@ -124,7 +124,7 @@ def cluster_jobs(services: Services, frontend: SlackFrontend, identity: str,
       digest (`digest_routes`: the DIGEST_CHANNELS teams whose patterns can match the
       cluster, and PATROL_CHANNEL), each posted exactly once per slot."""
     settings = services.settings
-    alert = (new_crash_alerter(settings, frontend.client, services.store, frontend.runtime)
+    alert = (new_crash_alerter(settings, frontend.runtime, frontend.client, services.store)
              if settings.slack.alert_new_crashes else None)
     routes = digest_routes(settings)
 
@@ -345,9 +345,10 @@ def check_settings(settings: Settings) -> None:
     if not settings.slack.app_token and not settings.slack.signing_secret:
         raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for "
                           "Socket Mode)")
-    if digest_routes(settings).channels:
+    posting = bool(digest_routes(settings).channels)
+    if posting:
         digest_trigger(settings)
-    if settings.slack.alert_new_crashes and not digest_routes(settings).channels:
+    if settings.slack.alert_new_crashes and not posting:
         raise ConfigError("ALERT_NEW_CRASHES=true needs PATROL_CHANNEL or DIGEST_CHANNELS "
                           "(where to post)")
     if settings.cluster.leader_election and settings.store.database_url.startswith("sqlite"):
@@ -420,7 +421,7 @@ def record(settings: Settings, runtime: Runtime) -> int:
     if settings.slack.alert_new_crashes:
         from bot.slack.client import build_web_client
 
-        alert = new_crash_alerter(settings, build_web_client(settings), opened.store, runtime)
+        alert = new_crash_alerter(settings, runtime, build_web_client(settings), opened.store)
     for cluster in opened.fleet:
         recorder(cluster, opened.store, settings, runtime, alert)
         if isinstance(alert, CrashAlerts):

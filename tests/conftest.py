@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from bot.sim.scenario import Simulation, build_world, load_scenario
 from bot.sim.world import World
@@ -44,6 +45,14 @@ def start_sim(tmp_path: Path, scenario: dict | None = None, token: str | None = 
     kubeconfig = tmp_path / f"kubeconfig-{uuid.uuid4().hex[:6]}"
     kubeconfig.write_text(server.kubeconfig())
     return Sim(world, simulation, server, kubeconfig)
+
+
+@pytest.fixture
+def runtime() -> Iterator[Runtime]:
+    """A runtime owning what a test starts (alert waits, pools); stopped at teardown."""
+    owner = Runtime("test")
+    yield owner
+    owner.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ baseline only when Slack confirms the post).
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import wait
@@ -24,6 +23,7 @@ from functools import partial
 from typing import Protocol
 
 from bot.answers.outage import naming
+from bot.answers.reads import READ_GRACE, READERS, read_pool
 from bot.answers.recorded_digest import count_from_record, recorder_mark
 from bot.cluster.client import ClusterClient, Listing, Progress
 from bot.cluster.evidence import ContainerEvidence, ContainerTarget, read_evidence
@@ -43,7 +43,7 @@ from bot.patrol.model import (
 from bot.patrol.routing import ChannelScope, Routes
 from bot.patrol.story import RecordedWindow, WorkloadKey, by_workload
 from bot.render.environment import phrase
-from bot.runtime import RuntimeStopped, Workers
+from bot.runtime import RuntimeStopped
 from bot.settings import Settings, namespaces_for
 from bot.store import SnapshotInfo, Store
 from bot.store.snapshots import (
@@ -480,7 +480,7 @@ class _NamespaceBaselines:
                       key=lambda v: (v.namespace, v.pod_name))
 
 
-EVIDENCE_READERS = 4  # diagnoses read at once (each a log, then events): the API's politeness
+EVIDENCE_READERS = READERS  # diagnoses read at once (each a log, then events)
 
 
 def diagnose_workloads(cluster: ClusterClient, settings: Settings, builder: DigestBuilder,
@@ -527,24 +527,16 @@ def read_all_live(cluster: ClusterClient, settings: Settings,
     way it is stopped before this returns, so no reader thread outlives the call."""
     if len(targets) <= 1:
         return [read_live(cluster, settings, pod, c) for pod, c in targets]
-    workers = min(EVIDENCE_READERS, len(targets))
     try:
-        pool = (cluster.runtime.executor("evidence", workers) if cluster.runtime is not None
-                else Workers("evidence", workers))
+        with read_pool(cluster, "evidence", len(targets)) as pool:
+            futures = [pool.submit(read_live, cluster, settings, pod, c) for pod, c in targets]
+            left = cluster.deadline.remaining() if cluster.deadline is not None else None
+            wait(futures, timeout=None if left is None else max(left, 0.0) + READ_GRACE)
+            return [f.result() if f.done() and not f.cancelled() else None for f in futures]
     except RuntimeStopped:
         return [None] * len(targets)
-    try:
-        futures = [pool.submit(read_live, cluster, settings, pod, c) for pod, c in targets]
-        left = cluster.deadline.remaining() if cluster.deadline is not None else None
-        wait(futures, timeout=None if left is None else max(left, 0.0) + READ_GRACE)
-        return [f.result() if f.done() and not f.cancelled() else None for f in futures]
-    except RuntimeStopped:
-        return [None] * len(targets)
-    finally:
-        pool.stop(time.monotonic() + READ_GRACE)
 
 
-READ_GRACE = 2.0  # seconds past the deadline a read may take to notice it
 
 
 def read_live(cluster: ClusterClient, settings: Settings, pod: PodObservation,

@@ -22,12 +22,12 @@ the recorder), another set of namespaces, or a listed snapshot under the chain o
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from bot.answers.reads import read_pool
 from bot.cluster import wire
 from bot.cluster.client import ClusterClient
 from bot.cluster.observe import Resolved, observe_patrolled
@@ -35,13 +35,12 @@ from bot.patrol.deltas import find_vanished
 from bot.patrol.digest import Digest, DigestBuilder, PatrolOptions
 from bot.patrol.model import KnownPod, PodObservation, QuietPod
 from bot.patrol.story import WorkloadKey
-from bot.runtime import RuntimeStopped, Workers
+from bot.runtime import RuntimeStopped
 from bot.store import SnapshotInfo, Store
 
 log = logging.getLogger("restart_patrol.patrol")
 
 RECONCILE_EVERY = timedelta(days=1)  # a full list at least this often
-READERS = 4  # pods read at once (as the patrol's evidence readers)
 _ROLLED_UP = ("ReplicaSet", "Job")  # controllers whose own controller is the workload
 
 
@@ -224,23 +223,17 @@ class _Reader:
                 found.append(seen_now)
         return found
 
-
     def _read(self, pods: list[KnownPod]) -> list[wire.Pod | None]:
         """Each pod by name, `READERS` at a time (the API's politeness), in order."""
         cluster = self.cluster
         if len(pods) <= 1:
             return [cluster.pod(p.namespace, p.name) for p in pods]
-        workers = min(READERS, len(pods))
         try:
-            pool = (cluster.runtime.executor("slot-reads", workers)
-                    if cluster.runtime is not None else Workers("slot-reads", workers))
+            with read_pool(cluster, "slot-reads", len(pods)) as pool:
+                futures = [pool.submit(cluster.pod, p.namespace, p.name) for p in pods]
+                return [f.result() for f in futures]
         except RuntimeStopped:  # shutting down: the slot's deadline ends these
             return [cluster.pod(p.namespace, p.name) for p in pods]
-        try:
-            futures = [pool.submit(cluster.pod, p.namespace, p.name) for p in pods]
-            return [f.result() for f in futures]
-        finally:
-            pool.stop(time.monotonic() + 2.0)
 
 
 def _may_belong(pod: KnownPod, names: set[tuple[str, str]]) -> bool:

@@ -97,10 +97,17 @@ class Capturer:
     # ---- the workload ----------------------------------------------------------------
     def known_owner(self, kind: str, namespace: str, name: str) -> wire.ObjectMeta | None:
         """An owner's metadata from the cache, while it is trusted (no request)."""
-        cached = self._owners.get((kind, namespace, name))
+        cached = self._cached((kind, namespace, name))
+        return cached[0] if cached is not None else None
+
+    def _cached(self, key: tuple[str, str, str]
+                ) -> tuple[wire.ObjectMeta | None, float] | None:
+        """The cache entry of an owner (its metadata, None if it was gone, and when it was
+        read), while it is trusted (OWNER_TTL)."""
+        cached = self._owners.get(key)
         if cached is None or time.monotonic() - cached[1] > OWNER_TTL:
             return None
-        return cached[0]
+        return cached
 
     def workload(self, job: Job, *, cached_only: bool = False
                  ) -> tuple[WorkloadRef, wire.ObjectMeta | None]:
@@ -112,8 +119,8 @@ class Capturer:
         owner_meta: wire.ObjectMeta | None = None
         if owner is not None and owner.kind in ("ReplicaSet", "Job"):
             key = (owner.kind, job.namespace, owner.name)
-            cached = self._owners.get(key)
-            if cached is None or time.monotonic() - cached[1] > OWNER_TTL:
+            cached = self._cached(key)
+            if cached is None:
                 if cached_only:
                     return WorkloadRef(owner.kind, owner.name), None
                 self.count("owner")

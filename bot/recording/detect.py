@@ -331,9 +331,7 @@ class Detector:
         if term is None:
             return
         meta = pod.metadata
-        owner = _controller(meta)
-        key = (meta.namespace, owner.kind if owner else "Pod",
-               owner.name if owner else meta.name, status.name)
+        key = seed_group(meta.namespace, _controller(meta), meta.name, status.name)
         if key in self._seeded:
             return
         self._seeded.add(key)
@@ -356,6 +354,14 @@ class Detector:
                                     if x.type == "DisruptionTarget" and x.status == "True"),
                                    None),
             missed=missed)
+
+
+def seed_group(namespace: str, owner: wire.OwnerReference | None, pod: str,
+               container: str) -> tuple[str, str, str, str]:
+    """The install seeds one crash per (namespace, owner, container): a crash's group
+    (a bare pod is its own owner)."""
+    return (namespace, owner.kind if owner else "Pod", owner.name if owner else pod,
+            container)
 
 
 def _controller(meta: object) -> wire.OwnerReference | None:

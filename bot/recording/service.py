@@ -50,7 +50,7 @@ from bot.errors import PatrolError, StoreError
 from bot.patrol.history import CrashRecord
 from bot.patrol.model import KnownPod
 from bot.recording.capture import Capturer, Described, PriorDiagnosis
-from bot.recording.detect import Count, Detector, Found, Gone, Job, Listed
+from bot.recording.detect import Count, Detector, Found, Gone, Job, Listed, seed_group
 from bot.runtime import Runtime
 from bot.settings import Settings, namespaces_for
 from bot.store import Store
@@ -550,7 +550,5 @@ class RecorderService:
 
 
 def _group(job: Job) -> tuple[str, str, str, str]:
-    """The install seeds one crash per (namespace, owner, container): a job's group."""
-    owner = job.owner
-    return (job.namespace, owner.kind if owner else "Pod", owner.name if owner else job.pod,
-            job.container)
+    """The seed group of a job (`seed_group`)."""
+    return seed_group(job.namespace, job.owner, job.pod, job.container)

@@ -264,18 +264,18 @@ def slack_permalink(client: WebClient) -> Permalink:
 class AlertGate:
     """At most `burst` alerts per `window` seconds go out one by one; later ones are held
     and go out together, as one summary, when the window ends. Thread-safe (the
-    recorder's capture workers call it); the summary is posted from a timer thread."""
+    recorder's capture workers call it); the summary is posted from a thread of the
+    runtime, at the window's end or when the runtime stops."""
 
     def __init__(self, post_one: Callable[[CrashRecord], None],
                  post_held: Callable[[list[CrashRecord]], None], burst: int, window: float,
-                 clock: Callable[[], float] = time.monotonic,
-                 runtime: Runtime | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, runtime: Runtime) -> None:
         self.post_one, self.post_held = post_one, post_held
         self.burst, self.window, self.clock = burst, window, clock
         self.runtime = runtime  # owns the summary's wait; its stop posts what is held
         self._sent: list[float] = []
         self._held: list[CrashRecord] = []
-        self._timer: threading.Timer | bool | None = None
+        self._timer: bool | None = None  # a wait for the window's end is running
         self._lock = threading.Lock()
 
     def __call__(self, crash: CrashRecord) -> None:
@@ -297,28 +297,24 @@ class AlertGate:
         elif flush_now:
             self.flush()
 
-    def _after(self, wait: float) -> threading.Timer | bool | None:
-        """Flush after `wait` seconds: in a thread of the runtime when there is one (its
-        shutdown wakes the wait, so held alerts are posted before the process exits),
-        else a timer."""
+    def _after(self, wait: float) -> bool | None:
+        """Flush after `wait` seconds, in a thread of the runtime (its shutdown wakes the
+        wait, so held alerts are posted before the process exits); None when the runtime
+        is stopping (the caller posts now)."""
         runtime = self.runtime
-        if runtime is not None:
-            def wait_then_flush() -> None:
-                runtime.stopping.wait(wait)
-                self.flush()
 
-            try:
-                runtime.thread("alerts-held", wait_then_flush)
-                return True
-            except RuntimeStopped:  # shutting down: the caller posts now
-                return None
-        timer = threading.Timer(wait, self.flush)
-        timer.daemon = True
-        timer.start()
-        return timer
+        def wait_then_flush() -> None:
+            runtime.stopping.wait(wait)
+            self.flush()
+
+        try:
+            runtime.thread("alerts-held", wait_then_flush)
+            return True
+        except RuntimeStopped:
+            return None
 
     def flush(self) -> None:
-        """Post what is held (the timer calls this when the window ends)."""
+        """Post what is held (at the window's end, or when the runtime stops)."""
         with self._lock:
             held, self._held, self._timer = self._held, [], None
             if held:
@@ -333,8 +329,7 @@ class CrashAlerts:
     overrides — capped by ALERT_BURST per ALERT_WINDOW; any other crash counts as a repeat
     in the threads it has."""
 
-    def __init__(self, threads: AlertThreads, channels: Channels,
-                 runtime: Runtime | None = None) -> None:
+    def __init__(self, threads: AlertThreads, channels: Channels, runtime: Runtime) -> None:
         self.threads, self.channels = threads, channels
         settings = threads.settings
         self.gate = AlertGate(self._open, self._summary, settings.slack.alert_burst,
@@ -435,9 +430,8 @@ class ThreadFollower:
             self._thread.join(max((deadline or time.monotonic() + 3) - time.monotonic(), 0))
 
 
-def new_crash_alerter(settings: Settings, client: WebClient | None = None,
-                      store: Store | None = None, runtime: Runtime | None = None,
-                      ) -> Callable[[CrashRecord], None]:
+def new_crash_alerter(settings: Settings, runtime: Runtime, client: WebClient | None = None,
+                      store: Store | None = None) -> Callable[[CrashRecord], None]:
     """The recorder's `on_new_crash` callback: a thread per crash in each team channel of
     DIGEST_CHANNELS that claims its namespace, else in PATROL_CHANNEL (the catch-all);
     new alerts capped by ALERT_BURST per ALERT_WINDOW; the held ones wait in a thread of

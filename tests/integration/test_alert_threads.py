@@ -13,6 +13,7 @@ import pytest
 
 from bot.patrol.alerting import AlertedWorkload
 from bot.patrol.history import CAPTURED, CrashRecord
+from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from bot.slack.alerts import AlertThreads, CrashAlerts, ThreadFollower
 from bot.slack.client import build_web_client
@@ -38,6 +39,7 @@ class Rig:
     settings: Settings
     url: str
     slack: FakeSlack
+    runtime: Runtime
     clock: Clock = field(default_factory=Clock)
     stores: list[Store] = field(default_factory=list)
 
@@ -47,7 +49,7 @@ class Rig:
         self.stores.append(store)
         threads = AlertThreads(self.settings, store, build_web_client(self.settings),
                                self.clock)
-        alerts = CrashAlerts(threads, lambda _crash: (CHANNEL,))
+        alerts = CrashAlerts(threads, lambda _crash: (CHANNEL,), self.runtime)
         return alerts, alerts.follower("c"), store
 
     def parent(self) -> dict:
@@ -63,10 +65,10 @@ class Rig:
 
 
 @pytest.fixture
-def rig(database_url: str, slack: FakeSlack) -> Iterator[Rig]:
+def rig(database_url: str, slack: FakeSlack, runtime: Runtime) -> Iterator[Rig]:
     settings = amend(load_settings({}), SLACK_BOT_TOKEN=TOKEN, SLACK_API_URL=slack.base_url,
                      PATROL_CHANNEL=CHANNEL, ALERT_NEW_CRASHES=True)
-    made = Rig(settings, database_url, slack)
+    made = Rig(settings, database_url, slack, runtime)
     yield made
     for store in made.stores:
         store.close()
@@ -222,7 +224,7 @@ def test_alerts_go_to_the_team_channels_claiming_the_namespace_one_thread_each(
     settings = amend(rig.settings, DIGEST_CHANNELS="CPAY=shop;CSHOP=shop,web")
     store = Store.open(rig.url)
     rig.stores.append(store)
-    alert = new_crash_alerter(settings, build_web_client(settings), store)
+    alert = new_crash_alerter(settings, rig.runtime, build_web_client(settings), store)
     alert(record(store, 1, T0))
     alert(record(store, 1, T0, workload="web", namespace="web", fingerprint="cafe"))
     assert isinstance(alert, CrashAlerts)

@@ -17,6 +17,7 @@ from bot.answers.patrol import PatrolPlan, patrol
 from bot.patrol.history import CAPTURED, CrashRecord
 from bot.render.digest_json import digest_to_json
 from bot.render.terminal import digest_text
+from bot.runtime import Runtime
 from bot.slack.alerts import new_crash_alerter
 from bot.slack.client import build_web_client
 from bot.slack.posting import Services, post_drilldown
@@ -76,8 +77,8 @@ def test_the_digest_counts_vanished_pods_tallies_fingerprints_and_marks_new_ones
     assert billing_json["crashes"][0]["new"] is True and data["vanished_restarts"] == 7
 
 
-def test_new_crashes_alert_once_each_and_name_the_rollout(make_rig, slack: FakeSlack
-                                                          ) -> None:
+def test_new_crashes_alert_once_each_and_name_the_rollout(make_rig, slack: FakeSlack,
+                                                          runtime: Runtime) -> None:
     scenario = two_workloads(rollout_after="1h")
     scenario["namespaces"]["shop"]["workloads"][0]["containers"][0]["crash"][
         "first_after"] = "90m"  # the old pods never crash: replaced at 1h
@@ -86,7 +87,7 @@ def test_new_crashes_alert_once_each_and_name_the_rollout(make_rig, slack: FakeS
                        SLACK_API_URL=slack.base_url, PATROL_CHANNEL="CALERT",
                        ALERT_NEW_CRASHES=True)
     probe.recorder.stop()
-    alert = new_crash_alerter(settings, build_web_client(settings))
+    alert = new_crash_alerter(settings, runtime, build_web_client(settings))
     recorder = RunningRecorder(probe.cluster, probe.store, settings, on_new_crash=alert)
     rig = replace(probe, recorder=recorder)
     try:
@@ -159,7 +160,7 @@ def test_the_drilldown_lists_recorded_crashes_and_uploads_their_logs(
 
 
 def test_installed_on_a_busy_cluster_nothing_alerts_and_the_digest_says_so(
-        make_rig, slack: FakeSlack) -> None:
+        make_rig, slack: FakeSlack, runtime: Runtime) -> None:
     """Issue 13.4: a workload with 41 restarts when the recorder is installed is the
     install's baseline — its crash is "already crashing at install", never `:new:` — and a
     crash it never showed before is still new."""
@@ -173,7 +174,7 @@ def test_installed_on_a_busy_cluster_nothing_alerts_and_the_digest_says_so(
                      ALERT_NEW_CRASHES=True)
     probe.recorder.stop()
     recorder = RunningRecorder(probe.cluster, probe.store, settings,
-                               on_new_crash=new_crash_alerter(settings,
+                               on_new_crash=new_crash_alerter(settings, runtime,
                                                               build_web_client(settings)))
     rig = replace(probe, recorder=recorder)
     try:

@@ -20,6 +20,7 @@ from slack_bolt import App, BoltResponse
 from bot.cluster.client import connect
 from bot.patrol.alerting import AlertedWorkload
 from bot.patrol.history import CAPTURED, CrashRecord
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.access import Access
 from bot.slack.alerts import AlertThreads, CrashAlerts
@@ -48,6 +49,7 @@ class Rig:
     settings: Settings
     store: Store
     slack: FakeSlack
+    runtime: Runtime
 
     def alert(self, namespace: str = "qld2-production", workload: str = "pod1-deployment",
               channel: str = OPS, n: int = 1, fingerprint: str = "f00d") -> dict[str, Any]:
@@ -55,7 +57,7 @@ class Rig:
         crash = record(self.store, namespace, workload, n, fingerprint)
         alerts = CrashAlerts(AlertThreads(self.settings, self.store,
                                           build_web_client(self.settings)),
-                             lambda _crash: (channel,))
+                             lambda _crash: (channel,), self.runtime)
         alerts(crash)
         return [m for m in self.slack.messages(channel) if not m.get("thread_ts")][-1]
 
@@ -117,7 +119,7 @@ def make_app(settings: Settings, store: Store) -> App:
 
 
 @pytest.fixture
-def rig(sim: Sim, tmp_path: Path) -> Iterator[Rig]:
+def rig(sim: Sim, tmp_path: Path, runtime: Runtime) -> Iterator[Rig]:
     from tests.integration.test_slack_app import SECRET
 
     slack = FakeSlack().start()
@@ -129,7 +131,7 @@ def rig(sim: Sim, tmp_path: Path) -> Iterator[Rig]:
         for channel, namespaces in (rule.split("=") for rule in RULES.split(";"))})
     store = Store.open(settings.store.database_url)
     try:
-        yield Rig(Bot(make_app(settings, store), slack, sim), settings, store, slack)
+        yield Rig(Bot(make_app(settings, store), slack, sim), settings, store, slack, runtime)
     finally:
         store.close()
         slack.stop()

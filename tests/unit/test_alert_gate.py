@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime
 
 from bot.patrol.history import CAPTURED, CrashRecord
+from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.slack.alerts import AlertGate, held_crashes_message
 from tests.fakes.slack_api import block_kit_problems
@@ -22,7 +23,7 @@ def crash(n: int, namespace: str = "shop") -> CrashRecord:
                        capture=CAPTURED, summary="Go panic: <nil> & " * 100, is_new=True)
 
 
-def test_a_wave_is_burst_alerts_then_one_summary_then_alerts_again() -> None:
+def test_a_wave_is_burst_alerts_then_one_summary_then_alerts_again(runtime: Runtime) -> None:
     now = [0.0]
     one: list[CrashRecord] = []
     held: list[list[CrashRecord]] = []
@@ -32,11 +33,12 @@ def test_a_wave_is_burst_alerts_then_one_summary_then_alerts_again() -> None:
         held.append(crashes)
         flushed.set()
 
-    gate = AlertGate(one.append, post_held, burst=3, window=0.05, clock=lambda: now[0])
+    gate = AlertGate(one.append, post_held, burst=3, window=0.05, clock=lambda: now[0],
+                     runtime=runtime)
     for n in range(10):
         gate(crash(n))
     assert [c.pod_uid for c in one] == ["0", "1", "2"]
-    assert flushed.wait(30)  # the window's timer posts what was held
+    assert flushed.wait(30)  # the window's wait posts what was held
     assert [[c.pod_uid for c in batch] for batch in held] == [[str(n) for n in range(3, 10)]]
     now[0] = 10.0  # long after: alerts go out one by one again
     gate(crash(11))
@@ -59,8 +61,6 @@ def test_the_summary_fits_slacks_limits_for_any_wave() -> None:
 def test_held_alerts_are_posted_when_the_process_stops_not_lost() -> None:
     """Issue 15.1: the summary's wait belongs to the runtime; its stop posts what is held
     at once (before: a daemon Timer died with the process)."""
-    from bot.runtime import Runtime
-
     one: list[CrashRecord] = []
     held: list[list[CrashRecord]] = []
     runtime = Runtime("alerts-test")
