@@ -41,7 +41,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 FILES = ("crash_logs.jsonl", "crash_logs_2.jsonl", "crash_logs_3.jsonl", "local_crashes.jsonl",
          "local_crashes_2.jsonl", "local_crashes_3.jsonl", "local_crashes_4.jsonl",
          "local_crashes_5.jsonl", "local_crashes_6.jsonl", "local_crashes_7.jsonl",
-         "local_crashes_8.jsonl", "local_crashes_9.jsonl")
+         "local_crashes_8.jsonl", "local_crashes_9.jsonl", "local_crashes_10.jsonl")
 FOLDED = "crash_logs_3.jsonl"
 # The blind corpus produced on this machine (tests/fixtures/local_crashes.py): every case has
 # the same source, so its folds are by case: L1 when the first byte of the id's SHA-256 is
@@ -53,8 +53,11 @@ LOCAL5 = "local_crashes_5.jsonl"
 LOCAL6 = "local_crashes_6.jsonl"
 LOCAL7 = "local_crashes_7.jsonl"
 LOCAL8 = "local_crashes_8.jsonl"
+LOCAL9 = "local_crashes_9.jsonl"
 FOLDS = {FOLDED: ("A", "B"), LOCAL: ("L1", "L2"), LOCAL5: ("5a", "5b"), LOCAL6: ("6a", "6b"),
-         LOCAL7: ("7a", "7b"), LOCAL8: ("8a", "8b")}
+         LOCAL7: ("7a", "7b"), LOCAL8: ("8a", "8b"), LOCAL9: ("9a", "9b")}
+# The sets written to print only messages no earlier fixture printed (`--novel`).
+NOVEL = ("local_crashes_7.jsonl", "local_crashes_8.jsonl", LOCAL9, "local_crashes_10.jsonl")
 
 # Runs in a fresh interpreter whose working directory holds the `bot/diagnosis` under test.
 WORKER = r"""
@@ -83,7 +86,7 @@ def project_of(case: dict[str, Any]) -> str:
 
 def fold_of(case: dict[str, Any]) -> str:
     """The fold of a case of a folded file ("" for the others)."""
-    if case.get("file") in (LOCAL, LOCAL5, LOCAL6, LOCAL7, LOCAL8):
+    if case.get("file") in (LOCAL, LOCAL5, LOCAL6, LOCAL7, LOCAL8, LOCAL9):
         even, odd = FOLDS[case["file"]]
         return even if hashlib.sha256(case["id"].encode()).digest()[0] % 2 == 0 else odd
     if case.get("file") == FOLDED:
@@ -100,6 +103,8 @@ def load_cases(ref: str | None = None) -> list[dict[str, Any]]:
                              text=True, check=True).stdout.strip()
     for name in FILES:
         if ref is None:
+            if not (FIXTURES / name).exists():
+                continue  # not made yet
             text = (FIXTURES / name).read_text()
         else:
             shown = subprocess.run(["git", "-C", str(ROOT), "show",
@@ -148,6 +153,7 @@ def rows_of(cases: list[dict[str, Any]], runtimes: bool) -> list[tuple[str, list
         rows += [(f"  fold {f}", pick(lambda c, f=f: fold_of(c) == f))
                  for f in FOLDS.get(name, ())]
     rows.append(("public", pick(lambda c: not c["file"].startswith("local_"))))
+    rows.append(("novel sets 7-10", pick(lambda c: c["file"] in NOVEL)))
     rows.append(("all", list(range(len(cases)))))
     if runtimes:
         for name, folds in FOLDS.items():
@@ -177,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true",
                         help="list the cases the last column gets wrong")
     parser.add_argument("--fold", choices=("A", "B", "L1", "L2", "5a", "5b", "6a", "6b", "7a",
-                                           "7b", "8a", "8b"),
+                                           "7b", "8a", "8b", "9a", "9b"),
                         help="list only the misses of this fold and print no row that includes "
                              "the other fold of its file: keeps it unread while tuning")
     args = parser.parse_args(argv)
@@ -196,12 +202,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{LOCAL} folds by case: L1 {sizes['L1']}, L2 {sizes['L2']} cases; "
           f"{LOCAL5} by case: 5a {sizes['5a']}, 5b {sizes['5b']}; "
           f"{LOCAL6}: 6a {sizes['6a']}, 6b {sizes['6b']}; {LOCAL7}: 7a {sizes['7a']}, "
-          f"7b {sizes['7b']}; {LOCAL8}: 8a {sizes['8a']}, 8b {sizes['8b']}")
+          f"7b {sizes['7b']}; {LOCAL8}: 8a {sizes['8a']}, 8b {sizes['8b']}; "
+          f"{LOCAL9}: 9a {sizes['9a']}, 9b {sizes['9b']}")
     width = 34
     print(f"{'':{width}s}" + "".join(f" | {title:^15.15s}" for title, _ in columns))
     print(f"{'fixtures (cases)':{width}s}" + " | sig %   cat %" * len(columns))
     hidden = {"A": "B", "B": "A", "L1": "L2", "L2": "L1", "5a": "5b", "5b": "5a", "6a": "6b",
-              "6b": "6a", "7a": "7b", "7b": "7a", "8a": "8b", "8b": "8a"}.get(args.fold or "")
+              "6b": "6a", "7a": "7b", "7b": "7a", "8a": "8b", "8b": "8a",
+              "9a": "9b", "9b": "9a"}.get(args.fold or "")
     for label, idx in rows_of(cases, args.runtimes):
         if hidden and any(fold_of(cases[i]) == hidden for i in idx):
             continue  # --fold: nothing that includes the other fold is shown
