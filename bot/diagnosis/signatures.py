@@ -176,6 +176,8 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
     if not tail:
         return None
     final, listed = _head_of_list(lines, tail[-1])
+    if listed is None:
+        final = _head_of_context(lines, final)
     if not _LAST_WORDS.search(final.core) or not loud(final):
         return None
     # a follow-on ("Failed listening on port 80, aborting.") right after the error that
@@ -186,6 +188,27 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
         cause = None
     return refine(finding(Category.APP_FATAL, [cause, final, listed],
                           headline=(cause or final).core.strip()))
+
+
+# A line that only places the error above it: an indented trace (Tcl's "    while
+# executing"), a quoted command or a parenthesised position (`(file "app.tcl" line 3)`).
+_CONTEXT = re.compile(r"^\s+\S|^[\"'(]")
+_CONTEXT_REACH = 12
+
+
+def _head_of_context(lines: Sequence[Line], last: Line) -> Line:
+    """The statement a trailing context block (an indented trace, the quoted command that
+    failed, its position) belongs to: the unindented line the block follows; `last` itself
+    when the log does not end with such a block."""
+    k = last.index
+    while (k > 0 and last.index - k < _CONTEXT_REACH and _CONTEXT.match(lines[k].core)
+           and lines[k - 1].core.strip()):
+        k -= 1
+    head = lines[k]
+    if head.index == last.index or _CONTEXT.match(head.core) or not any(
+            indented(ln) for ln in lines[k + 1:last.index + 1]):
+        return last
+    return head
 
 
 def _head_of_list(lines: Sequence[Line], last: Line) -> tuple[Line, Line | None]:

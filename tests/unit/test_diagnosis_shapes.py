@@ -821,3 +821,23 @@ def test_a_config_file_named_on_an_info_line_is_not_a_rejected_config() -> None:
 def test_an_upper_case_name_heading_a_plain_statement_is_not_a_rejected_value() -> None:
     d = diagnose(Evidence(exit_code=1, log="LOG_LEVEL: debug\nworker stopped: queue drained\n"))
     assert d.category != "config-error"
+
+
+@pytest.mark.parametrize(("log", "quoted"), [
+    # an interpreter's error followed by its trace: an indented "while executing", the
+    # quoted command that failed and its position
+    ('reading settings\ncan\'t use empty string as operand of "+"\n    while executing\n'
+     '"expr {$limit + 1}"\n    (procedure "setup" line 2)\n', 'can\'t use empty string'),
+    ("opening spool\ncannot open spool directory /var/spool/out\n    at open_spool (spool:4)\n"
+     "    at main (main:9)\n", "cannot open spool directory"),
+])
+def test_ninth_blind_set_fold_9a_the_statement_before_a_trailing_trace_is_last_words(
+        log: str, quoted: str) -> None:
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.signature and quoted in d.signature[0], d.signature
+    assert d.category == "app-fatal"
+
+
+def test_a_trailing_indented_block_under_a_progress_line_is_not_a_failure() -> None:
+    d = diagnose(Evidence(exit_code=1, log="INFO loading plugins\n    auth\n    metrics\n"))
+    assert d.signature == ()
