@@ -162,8 +162,10 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
     """For a process that ended (non-zero or unknown) with no recognisable crash: the first
     error of the error burst that closes the log, else the line before an `Exiting` /
     `exited with code 1` announcement, else its last line when that line states a failure
-    (`log.Fatal`, `sys.exit("…")`, Rust's `Error: …` from main). Only the end of the log
-    counts, never a grep of the whole tail."""
+    (`log.Fatal`, `sys.exit("…")`, Rust's `Error: …` from main) or, in any wording, says
+    something is wrong; the statement a trailing trace or list belongs to stands for it. A
+    last statement that names no failure is quoted as evidence with no category. Only the
+    end of the log counts, never a grep of the whole tail."""
     closing = _closing_errors(lines)
     if closing is not None:
         detail = detail_of(lines, closing)
@@ -172,14 +174,26 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
     announced = detect_announced_exit(lines)
     if announced is not None:
         return refine(announced)
+    return _last_statement(lines)
+
+
+def _last_statement(lines: Sequence[Line]) -> Finding | None:
+    """The log's last statement (see `last_words`), or None when it reports progress."""
     tail = [ln for ln in lines[-3:] if ln.core.strip()]
     if not tail:
         return None
     final, listed = _head_of_list(lines, tail[-1])
     if listed is None:
         final = _head_of_context(lines, final)
-    if not _LAST_WORDS.search(final.core) or not loud(final):
+    if not loud(final):
         return None
+    stated = _stated(final) and not _chatter(lines, final)
+    if not (_LAST_WORDS.search(final.core) or stated):
+        return None
+    if not (_LAST_WORDS.search(final.core) or _COMPLAINT.search(final.core)):
+        # the last thing it said, quoted as evidence; it names no failure, so it decides
+        # nothing (the exit code and the events do)
+        return finding(Category.UNKNOWN, [final], headline=final.core.strip())
     # a follow-on ("Failed listening on port 80, aborting.") right after the error that
     # caused it: that error is quoted with it, and heads the finding
     cause = prev_nonblank(lines, final.index)
@@ -190,10 +204,47 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
                           headline=(cause or final).core.strip()))
 
 
+# A line that reports progress or success rather than a failure: it starts with a verb in
+# -ing ("loading settings", "waiting for db (3/3)"; not a noun such as "missing") or a
+# progress word, ends with an ellipsis, echoes a command (`set -x`), or says something is
+# ready, started, listening or done (not "not ready").
+_PROGRESS = re.compile(
+    r"^\W*(?:(?!(?:missing|nothing|something|anything|warning|string|during)\b)[A-Za-z]+ing|"
+    r"Start\w*|Begin\w*|Init\w*|Try\w*|Retry\w*|Attempt\w*|Step|Phase|Stage)\b|"
+    r"(?:\.\.\.|…)\s*$|^\+ |(?<!not )(?<!never )(?<![/.-])\b(?:ready|started|listening|connected|"
+    r"loaded|done|ok|completed?|finished|succeeded|successful(?:ly)?|healthy|"
+    r"up and running)\b", re.I)
+_WORDS = re.compile(r"[A-Za-z]{2,}")
+# Words by which a statement says that something is wrong, in any program's wording.
+_COMPLAINT = re.compile(
+    r"\b(?:not|no|never|nothing|none|missing|mismatch\w*|corrupt\w*|bad|wrong|expired?|"
+    r"exceed\w*|too (?:many|few|large|small|long|short|big|old|new)|must|required?|illegal|"
+    r"empty|reject\w*|forbidden|conflict\w*|violat\w*|overflow\w*|underflow|insufficient|"
+    r"lost|broken|stale|incompatible|undefined|unexpected|unrecogni[sz]ed|disallowed|"
+    r"nonexistent|\w+n't|without|lacks?|refus\w*|declined|crash\w*|died|dead|killed|"
+    r"detected|exited|stopped|halted|exhausted|full|locked|busy|expected)\b", re.I)
+
+
 # A line that only places the error above it: an indented trace (Tcl's "    while
 # executing"), a quoted command or a parenthesised position (`(file "app.tcl" line 3)`).
 _CONTEXT = re.compile(r"^\s+\S|^[\"'(]")
 _CONTEXT_REACH = 12
+
+
+def _stated(line: Line) -> bool:
+    """A last line that states something rather than reporting progress: for a process that
+    exited with a failure and printed no runtime's report, its last words say why, in any
+    wording ("journal replay: checksum mismatch at offset 4096")."""
+    text = line.core.strip()
+    return len(_WORDS.findall(text)) >= 2 and not _PROGRESS.search(text)
+
+
+def _chatter(lines: Sequence[Line], line: Line) -> bool:
+    """`line` is one more of the lines before it (same first word: an access log, a
+    counter), not a statement of its own."""
+    word = line.core.split(maxsplit=1)[0].lower()
+    above = [ln for ln in lines[max(0, line.index - 3):line.index] if ln.core.strip()][-2:]
+    return any(ln.core.split(maxsplit=1)[0].lower() == word for ln in above)
 
 
 def _head_of_context(lines: Sequence[Line], last: Line) -> Line:

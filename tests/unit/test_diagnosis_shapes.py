@@ -841,3 +841,38 @@ def test_ninth_blind_set_fold_9a_the_statement_before_a_trailing_trace_is_last_w
 def test_a_trailing_indented_block_under_a_progress_line_is_not_a_failure() -> None:
     d = diagnose(Evidence(exit_code=1, log="INFO loading plugins\n    auth\n    metrics\n"))
     assert d.signature == ()
+
+
+@pytest.mark.parametrize(("log", "code", "category", "quoted"), [
+    # a last statement saying, in its own words, that something is wrong
+    ("replaying log\nsegment index mismatch at entry 81\n", 134, "native-crash",
+     "segment index mismatch at entry 81"),
+    ("booting\nlicence file expired, refusing to serve\n", 1, "app-fatal",
+     "licence file expired"),
+    ("syncing mirrors\nmirror list empty for region eu-2\n", 3, "app-fatal",
+     "mirror list empty for region eu-2"),
+    ("upstream not ready after 30s\n", 1, "app-fatal", "upstream not ready after 30s"),
+])
+def test_ninth_blind_set_fold_9b_a_stated_complaint_is_last_words(
+        log: str, code: int, category: str, quoted: str) -> None:
+    check(log, category, quoted, exit_code=code)
+
+
+def test_a_last_statement_naming_no_failure_is_quoted_but_decides_nothing() -> None:
+    d = diagnose(Evidence(exit_code=1, log="INFO boot\nAll 4 replicas report version 2.1\n"))
+    assert d.signature == ("All 4 replicas report version 2.1",)
+    assert d.category == "unknown"
+
+
+@pytest.mark.parametrize("log", [
+    "starting\nServer listening on :8080\n",
+    "GET /health 200 3ms\nGET /health 200 2ms\nGET /ready 200 1ms\n",
+    "processed batch 6\nprocessed batch 7\n",
+    "loading settings\ncompacting segments...\n",
+    "+ exec /app/server --port 80\n",
+    "42\n",
+])
+def test_progress_chatter_and_data_are_not_last_words(log: str) -> None:
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert d.signature == (), d.signature
+    assert d.category == "unknown"
