@@ -167,7 +167,7 @@ CASES = [json.loads(line) for name in ("crash_logs.jsonl", "crash_logs_2.jsonl",
                                        "local_crashes_2.jsonl", "local_crashes_3.jsonl",
                                        "local_crashes_4.jsonl", "local_crashes_5.jsonl",
                                        "local_crashes_6.jsonl", "local_crashes_7.jsonl",
-                                       "local_crashes_8.jsonl")
+                                       "local_crashes_8.jsonl", "local_crashes_9.jsonl")
          for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
 
 

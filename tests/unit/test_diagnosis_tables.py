@@ -82,7 +82,9 @@ def test_no_detector_pattern_names_a_project() -> None:
                 # local_crashes_7.jsonl
                 "pg_dumpx", "olympus", "turbo",
                 # local_crashes_8.jsonl
-                "mounter", "catalogue"}
+                "mounter", "catalogue",
+                # local_crashes_10.jsonl
+                "pg_auditlog", "libcodec", "start_listener"}
     from pathlib import Path
 
     import bot.diagnosis as package
