@@ -6,7 +6,7 @@ category is one the case accepts; and the second and third blind sets
 19 cases; local_crashes_5.jsonl, 60 cases; local_crashes_6.jsonl, 40 cases;
 local_crashes_7.jsonl, 34 cases; local_crashes_8.jsonl, 23 cases; local_crashes_9.jsonl, 28
 cases). The tenth set (local_crashes_10.jsonl) is measured by tests/bench/bench_diagnose_folds
-only, left unread for the next round's rules."""
+only (not tuned on)."""
 
 from __future__ import annotations
 
