@@ -125,8 +125,57 @@ def extract_signature(lines: Sequence[Line]) -> Finding | None:
         if found is not None and found.lines:
             if found.runtime is None and detector.runtime is not None:
                 found = replace(found, runtime=detector.runtime)
+            if detector.generic:
+                found = with_cause(lines, found)
             return _with_script_errors(lines, refine(found))
     return None
+
+
+# A line that only says the process gives up, naming nothing specific: "startup failed",
+# "Could not create the server. Exiting.", "initialization failed, aborting", "Compilation
+# failed: 1 error(s)", "fatal: cannot continue".
+_GIVING_UP = re.compile(
+    r"\b(?:abort(?:ing|ed)?|exiting|exit(?:ing)? now|giving up|gave up|(?:cannot|can't|unable "
+    r"to) (?:continue|proceed)|shutting down|terminating|halting)\b|"
+    r"\b(?:failed to|could not|cannot|can't|unable to) (?:start|create|initiali[sz]e|init|"
+    r"boot|load|launch|run)\b|"
+    r"\b(?:start(?:up|-up)?|initiali[sz]ation|init|boot|compilation|build|launch|bootstrap)\b"
+    r".*\b(?:failed|aborted|error\(s\)|errors?)\b|\bfatal exception has occurred\b", re.I)
+_LEVEL_WORD = re.compile(r"^(?:\[?(?:FATAL|ERROR|ERR|CRITICAL|CRIT|EMERG|PANIC)\]?:?\s+)", re.I)
+# Detail that makes a line specific: a quoted name, a path, a setting, a cause after a colon.
+_SPECIFIC = re.compile(r"""['"`/=]|:\s+(?!\d+ errors?\b|\d+ error\(s\)|exiting|aborting)\S""",
+                       re.I)
+_GIVING_UP_WORDS = 9
+_CAUSE_REACH = 3
+
+
+def giving_up(line: Line) -> bool:
+    """`line` only says that the process gives up (a follow-on), not why."""
+    text = _LEVEL_WORD.sub("", line.core.strip())
+    return (_GIVING_UP.search(text) is not None and not _SPECIFIC.search(text)
+            and len(text.split()) <= _GIVING_UP_WORDS)
+
+
+def with_cause(lines: Sequence[Line], found: Finding) -> Finding:
+    """A finding that quotes only a follow-on ("startup failed", "… Exiting.") gets the
+    statement printed right above it, the cause it follows, quoted first."""
+    if not found.lines or len(found.lines) > 1:
+        return found
+    head = next((ln for ln in reversed(lines) if ln.shown.rstrip() == found.lines[0]), None)
+    if head is None or not giving_up(head):
+        return found
+    k = head.index
+    while (above := prev_nonblank(lines, k)) is not None and above.index >= (
+            head.index - _CAUSE_REACH):
+        if giving_up(above):
+            k = above.index
+            continue
+        if (indented(above) or not loud(above) or not _stated(above)
+                or _chatter(lines, above)):
+            return found
+        return replace(found, lines=(above.shown.rstrip(), *found.lines),
+                       headline=above.core.strip())
+    return found
 
 
 _LAST_WORDS = re.compile(r"\b(error|fail(ed|ure)?|fatal|cannot|can't|unable|invalid|denied|"
@@ -169,12 +218,13 @@ def last_words(lines: Sequence[Line]) -> Finding | None:
     closing = _closing_errors(lines)
     if closing is not None:
         detail = detail_of(lines, closing)
-        return refine(finding(Category.APP_FATAL, [closing, detail],
-                              headline=(detail or closing).core.strip()))
+        return refine(with_cause(lines, finding(Category.APP_FATAL, [closing, detail],
+                                                headline=(detail or closing).core.strip())))
     announced = detect_announced_exit(lines)
     if announced is not None:
         return refine(announced)
-    return _last_statement(lines)
+    found = _last_statement(lines)
+    return refine(with_cause(lines, found)) if found is not None else None
 
 
 def _last_statement(lines: Sequence[Line]) -> Finding | None:

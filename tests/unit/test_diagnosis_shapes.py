@@ -876,3 +876,34 @@ def test_progress_chatter_and_data_are_not_last_words(log: str) -> None:
     d = diagnose(Evidence(exit_code=1, log=log))
     assert d.signature == (), d.signature
     assert d.category == "unknown"
+
+
+@pytest.mark.parametrize(("log", "cause", "follow_on"), [
+    # a follow-on that only says the process gives up is quoted after the statement above it
+    ("loading\nfoo.conf: unknown key 'x'\nFATAL: server failed to start\n",
+     "foo.conf: unknown key 'x'", "FATAL: server failed to start"),
+    ("opening db\nsegment 3 checksum mismatch\ninitialization failed, aborting\n",
+     "segment 3 checksum mismatch", "initialization failed, aborting"),
+    ("starting\nshared memory segment too small for 4 workers\n"
+     "Could not create the server. Exiting.\n",
+     "shared memory segment too small", "Could not create the server. Exiting."),
+    ("boot\nplugin 'auth' requires api version 3\nERROR: startup failed\n",
+     "plugin 'auth' requires api version 3", "ERROR: startup failed"),
+    ("compiling rules\nrule 12: unbalanced parenthesis\nCompilation failed: 1 error(s)\n",
+     "rule 12: unbalanced parenthesis", "Compilation failed: 1 error(s)"),
+])
+def test_a_generic_follow_on_is_quoted_after_its_cause(log: str, cause: str,
+                                                       follow_on: str) -> None:
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert len(d.signature) == 2 and cause in d.signature[0] and d.signature[1] == follow_on, \
+        d.signature
+
+
+@pytest.mark.parametrize("log", [
+    # a specific last line needs no cause; a progress line above a follow-on is no cause
+    "booting\nfailed to start listener: bind 0.0.0.0:80: permission denied\n",
+    "loading plugins...\nFATAL: startup failed\n",
+])
+def test_a_specific_line_or_a_progress_line_is_not_taken_for_a_cause(log: str) -> None:
+    d = diagnose(Evidence(exit_code=1, log=log))
+    assert len(d.signature) == 1, d.signature

@@ -44,6 +44,9 @@ class Detector:
     category: Category
     runtime: str | None
     find: Callable[[Sequence[Line]], Finding | None]
+    # Reads an app's own lines, not a runtime's report: a follow-on it quotes alone ("startup
+    # failed") gets the statement above it (`signatures.with_cause`).
+    generic: bool = False
 
 
 DETECTORS: tuple[Detector, ...] = (
@@ -68,7 +71,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("proxy configuration", Category.CONFIG_ERROR, None, proxies.detect),
     Detector("database server start-up", Category.APP_FATAL, None, databases.detect),
     Detector("configuration rejected", Category.CONFIG_ERROR, None, startup.detect_config),
-    Detector("fatal log line", Category.APP_FATAL, None, logs.detect_fatal),
+    Detector("fatal log line", Category.APP_FATAL, None, logs.detect_fatal, generic=True),
     Detector("dependency or port", Category.DEPENDENCY_UNAVAILABLE, None,
              logs.detect_dependency),
     Detector("graceful shutdown", Category.GRACEFUL_SHUTDOWN, None, logs.detect_shutdown),
