@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from tests.conftest import Sim, start_sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.support.processes import diagnosable, stop
 
 SECRET = "test-signing-secret"
 OPS, ONCALL, NEW = "COPS", "CALL", "CNEW"
@@ -40,6 +42,13 @@ class Bot:
         self.url = f"http://127.0.0.1:{port}"
         self.slack = slack
         self.proc = proc
+        self.output: str | None = None
+
+    def stop(self, within: float, signum: signal.Signals = signal.SIGTERM) -> str:
+        """Stop the process (see tests/support/processes.stop); its whole output, once."""
+        if self.output is None:
+            self.output = stop(self.proc, within, signum=signum)
+        return self.output
 
     def post(self, body: str, content_type: str, *, timestamp: int | None = None,
              signature: str | None = None) -> tuple[int, str, float]:
@@ -102,8 +111,8 @@ def served_bot(tmp: Path, sim: Sim, slack: FakeSlack, **env_extra: str) -> Itera
                 "SLACK_API_URL": slack.base_url, "PORT": str(port),
                 "KUBECONFIG": str(sim.kubeconfig), "DATABASE_URL": f"sqlite:///{tmp}/bot.db",
                 **env_extra})
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=diagnosable(env),
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     bot = Bot(port, slack, proc)
     deadline = time.monotonic() + 60
     healthy = False
@@ -121,13 +130,7 @@ def served_bot(tmp: Path, sim: Sim, slack: FakeSlack, **env_extra: str) -> Itera
             raise AssertionError(f"serve exited: {proc.communicate()[0]}")
         yield bot
     finally:
-        proc.terminate()
-        try:
-            out = proc.communicate(timeout=30)[0]
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out = proc.communicate()[0]
-            raise AssertionError(f"serve ignored SIGTERM for 30 s: {out[-2000:]}") from None
+        out = bot.stop(30)
         assert "Traceback" not in out, out
 
 

@@ -19,6 +19,7 @@ from websockets.sync.server import ServerConnection, serve
 from tests.conftest import start_sim
 from tests.e2e.test_slack_served import free_port
 from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.support.processes import diagnosable, stop
 
 
 class FakeSocketMode:
@@ -67,7 +68,8 @@ def socket_bot(tmp_path: Path) -> Iterator[tuple[FakeSlack, FakeSocketMode]]:
     env.update({"SLACK_BOT_TOKEN": TOKEN, "SLACK_APP_TOKEN": "xapp-1-A1-test",
                 "SLACK_API_URL": slack.base_url, "PORT": str(free_port()),
                 "KUBECONFIG": str(sim.kubeconfig), "DATABASE_URL": f"sqlite:///{tmp_path}/b.db"})
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=diagnosable(env),
+                            text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         if not sockets.connected.wait(60):
@@ -75,8 +77,7 @@ def socket_bot(tmp_path: Path) -> Iterator[tuple[FakeSlack, FakeSocketMode]]:
             pytest.fail(f"the bot never opened the socket: {proc.communicate()[0]}")
         yield slack, sockets
     finally:
-        proc.terminate()
-        out = proc.communicate(timeout=20)[0]
+        out = stop(proc, 20)
         sockets.stop()
         slack.stop()
         sim.server.stop()

@@ -21,6 +21,7 @@ from tests.conftest import start_sim
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.integration.test_recorder import shop
 from tests.integration.test_recorder_cli import wait_for
+from tests.support.processes import diagnosable, stop
 
 SECRET = "recorder-signing-secret"
 
@@ -72,7 +73,8 @@ def test_serve_records_alerts_and_answers_for_a_gone_pod(tmp_path: Path) -> None
                 "SLACK_API_URL": slack.base_url, "PORT": str(port),
                 "KUBECONFIG": str(sim.kubeconfig), "DATABASE_URL": url,
                 "PATROL_CHANNEL": "CALERT", "ALERT_NEW_CRASHES": "true"})
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=diagnosable(env),
+                            text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     store = Store.open(url)
     crashes = store.history
@@ -109,8 +111,7 @@ def test_serve_records_alerts_and_answers_for_a_gone_pod(tmp_path: Path) -> None
         assert "go-panic" in text and "no longer exists" in text
         assert len(new_crash_alerts(slack)) == 1  # three restarts, one new crash
     finally:
-        proc.terminate()
-        out = proc.communicate(timeout=20)[0]
+        out = stop(proc, 20)
         store.close()
         slack.stop()
         sim.server.stop()
