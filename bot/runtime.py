@@ -41,6 +41,7 @@ log = logging.getLogger("restart_patrol.runtime")
 STOP_SECONDS = 8.0  # the whole shutdown; the process exits well within 10 s of SIGTERM
 ABANDON_RESERVE = 2.0  # of a pool's stop: the time its on_abandon callbacks get
 PREFIX = "rp-"
+SIGNAL_POLL = 0.2  # seconds: the longest a caught signal waits for the main thread
 
 T = TypeVar("T")
 
@@ -231,6 +232,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._closing = False  # stop() began: nothing new is registered
         self._previous: dict[int, Any] = {}
+        self._signalled: int | None = None  # set by the signal handler, and nothing else
         self._child = False
 
     # ---- what the runtime owns ------------------------------------------------------
@@ -301,11 +303,15 @@ class Runtime:
 
     # ---- signals and waiting ----------------------------------------------------------
     def install_signals(self) -> None:
-        """SIGTERM and SIGINT begin the shutdown: they set `stopping` (whoever waits in
-        `wait()` then calls `stop()`). Main thread only (Python's rule for handlers)."""
+        """SIGTERM and SIGINT begin the shutdown: whoever waits in `wait()` sees them,
+        sets `stopping` and calls `stop()`. Main thread only (Python's rule for handlers).
+
+        The handler only notes the signal. It runs in the main thread between two
+        bytecodes, wherever that thread is, so it takes no lock: `Event.set()` there could
+        wait forever on the lock of the very `Event.wait()` it interrupted, and logging
+        on the handler lock of a record half written."""
         def on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: shutting down", signal.Signals(signum).name)
-            self.stopping.set()
+            self._signalled = signum
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             self._previous[signum] = signal.signal(signum, on_signal)
@@ -315,8 +321,26 @@ class Runtime:
         self.stopping.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until `stopping` is set (True) or `timeout` passes (False)."""
-        return self.stopping.wait(timeout)
+        """Block until a shutdown is asked for — a signal, `request_stop()`, `stop()` —
+        (True, and `stopping` is set) or `timeout` passes (False).
+
+        The main thread waits in slices of `SIGNAL_POLL` seconds, never in one unbounded
+        lock wait: CPython runs a Python signal handler only in the main thread and only
+        when it runs bytecode, and when the kernel hands SIGTERM to another thread (it
+        may pick any thread that does not block it) nothing wakes a main thread asleep in
+        a lock — serve ignored SIGTERM for 30 s that way under load."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            signalled = self._signalled
+            if signalled is not None and not self.stopping.is_set():
+                log.info("signal %s: shutting down", signal.Signals(signalled).name)
+                self.stopping.set()
+            if self.stopping.is_set():
+                return True
+            left = SIGNAL_POLL if end is None else min(SIGNAL_POLL, end - time.monotonic())
+            if left <= 0:
+                return False
+            self.stopping.wait(left)
 
     # ---- stopping ---------------------------------------------------------------------
     def stop(self) -> None:

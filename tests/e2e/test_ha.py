@@ -11,7 +11,6 @@ around the take-over are each recorded once; SIGTERM of the new leader → exit 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from tests.conftest import Sim, start_sim
 from tests.e2e.test_slack_served import free_port
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.integration.test_recorder import shop
+from tests.support.processes import diagnosable, stop
 
 LEASE = 2  # seconds
 CHANNEL = "CDIGEST"
@@ -52,7 +52,8 @@ class Replica:
         self.log = tmp / f"{name}.log"
         with self.log.open("w") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve"], env=env | {"PORT": str(self.port)},
+                [sys.executable, "-m", "bot", "serve"],
+                env=diagnosable(env | {"PORT": str(self.port)}),
                 stdout=out, stderr=subprocess.STDOUT, text=True)
 
     def healthy(self) -> bool:
@@ -141,8 +142,8 @@ def test_two_replicas_one_digest_per_slot_takeover_and_release(
         third = next(r for r in standbys if r is not second)
         wait_until(third.healthy, "the second standby")
         sent = time.monotonic()
-        second.proc.send_signal(signal.SIGTERM)
-        assert second.proc.wait(timeout=10) == 0, second.log.read_text()
+        out = stop(second.proc, 10, log=second.log)
+        assert second.proc.returncode == 0, out
         print(f"SIGTERM → exit 0 in {time.monotonic() - sent:.2f} s")
         assert not second.holds(holder())  # released on the way out
         wait_until(lambda: third.holds(holder()), "the last replica to take over",
@@ -228,8 +229,8 @@ def test_two_team_channels_each_get_their_digest_once_per_slot_across_a_kill(
         wait_until(lambda: all(any(datetime.fromisoformat(s) > killed_at for s in slots(ch))
                                for ch in teams),
                    "a slot after the kill in each team channel, from the new leader")
-        standby.proc.send_signal(signal.SIGTERM)
-        assert standby.proc.wait(timeout=10) == 0, standby.log.read_text()
+        out = stop(standby.proc, 10, log=standby.log)
+        assert standby.proc.returncode == 0, out
 
         store = Store.open(database_url)
         try:

@@ -41,13 +41,14 @@ def signal_state(pid: int) -> str:
 
 
 def stop(proc: subprocess.Popen[str], within: float, *,
-         signum: signal.Signals = signal.SIGTERM) -> str:
+         signum: signal.Signals = signal.SIGTERM, log: Path | None = None) -> str:
     """Send `signum`, wait up to `within` seconds for the exit and return the output read
-    from its pipe ('' if it writes elsewhere). On a hang: the signal state, a
-    faulthandler dump (SIGABRT), then SIGKILL, all in the AssertionError."""
+    from its pipe, or the text of `log` when it writes there. On a hang: the signal
+    state, a faulthandler dump (SIGABRT), then SIGKILL, all in the AssertionError."""
     proc.send_signal(signum)
     try:
-        return proc.communicate(timeout=within)[0] or ""
+        out = proc.communicate(timeout=within)[0] or ""
+        return log.read_text() if log is not None else out
     except subprocess.TimeoutExpired:
         state = signal_state(proc.pid)
         proc.send_signal(signal.SIGABRT)
@@ -56,6 +57,8 @@ def stop(proc: subprocess.Popen[str], within: float, *,
         except subprocess.TimeoutExpired:
             proc.kill()
             out = proc.communicate()[0] or ""
+        if log is not None:
+            out = log.read_text()
         raise AssertionError(
             f"pid {proc.pid} still running {within:.0f} s after {signum.name}\n"
             f"kernel signal state at the deadline:\n{state}\n"

@@ -208,6 +208,54 @@ def test_sigterm_sets_stopping_and_stop_restores_the_handler() -> None:
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+def _exits(program: str, within: float = 20) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True,
+                          text=True, timeout=within, check=False)
+
+
+def test_sigterm_received_by_another_thread_still_stops_the_waiting_main_thread() -> None:
+    """The kernel may hand a process's SIGTERM to any thread. CPython then runs the
+    handler only once the main thread runs bytecode again, and a main thread asleep in a
+    lock wait never does: `serve` ignored SIGTERM for 30 s that way under load (its
+    kernel state: SIGTERM caught, nothing pending, the main thread in a futex wait).
+    `pthread_kill` puts the signal in a worker thread on purpose."""
+    program = (
+        "import signal, threading, time\n"
+        "from bot.runtime import Runtime\n"
+        "runtime = Runtime('t')\n"
+        "runtime.install_signals()\n"
+        "def poke():\n"
+        "    time.sleep(0.3)\n"
+        "    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)\n"
+        "    time.sleep(60)\n"
+        "threading.Thread(target=poke, daemon=True).start()\n"
+        "woke = runtime.wait(10)  # before: asleep until the wait's own timeout\n"
+        "runtime.stop()\n"
+        "print('woke' if woke else 'slept through it')\n")
+    done = _exits(program)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "woke"
+
+
+def test_the_signal_handler_takes_no_lock() -> None:
+    """A handler runs between two bytecodes of the main thread, wherever it is — inside
+    `stopping.wait()`, holding that Event's lock, say. One that set the Event there would
+    wait on that lock forever; this one only notes the signal."""
+    program = (
+        "import signal\n"
+        "from bot.runtime import Runtime\n"
+        "runtime = Runtime('t')\n"
+        "runtime.install_signals()\n"
+        "handler = signal.getsignal(signal.SIGTERM)\n"
+        "with runtime.stopping._cond:  # as inside Event.wait(), before it sleeps\n"
+        "    handler(signal.SIGTERM, None)\n"
+        "assert runtime.wait(5)\n"
+        "print('stopping' if runtime.stopping.is_set() else 'not stopping')\n")
+    done = _exits(program, within=20)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopping"
+
+
 def test_a_stuck_task_does_not_hold_the_process_at_exit() -> None:
     """The stdlib's ThreadPoolExecutor joins its workers at interpreter exit: with it, this
     process would never end. With the runtime's pool it exits at once, code 0."""
