@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot.answers.chart import CLOCK_SKEW
 from bot.patrol.alerting import AlertedWorkload
 from bot.patrol.history import CAPTURED, CrashRecord
 from bot.patrol.timeline import SilenceSpan, workload_timeline
@@ -55,7 +56,9 @@ def read_png(png: bytes) -> tuple[tuple[int, int], dict[str, Any]]:
 
 def expected(store: Store, data: dict[str, Any], cluster: str = CLUSTER,
              labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """The chart data computed straight from the store, for the window the PNG states."""
+    """The chart data computed straight from the store, for the window the PNG states
+    (its end is the API server's clock in whole seconds; a silence set since, by the
+    bot's clock, is in force at it — within CLOCK_SKEW, as the product reads it)."""
     until = datetime.fromisoformat(data["to"].replace("Z", "+00:00"))
     records = store.history.history(cluster, NS, workload=("Deployment", WORKLOAD),
                                     limit=100_000)
@@ -63,7 +66,7 @@ def expected(store: Store, data: dict[str, Any], cluster: str = CLUSTER,
                          (labels or {}).get(s.created_by, f"@{s.created_by}"))
              for s in store.silences.overlapping(
                  AlertedWorkload(cluster, NS, "Deployment", WORKLOAD),
-                 until - timedelta(days=14), until + timedelta(seconds=1))]
+                 until - timedelta(days=14), until + CLOCK_SKEW)]
     return timeline_data(workload_timeline(records, until=until, silences=spans))
 
 
