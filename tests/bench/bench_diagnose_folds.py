@@ -42,7 +42,7 @@ FILES = ("crash_logs.jsonl", "crash_logs_2.jsonl", "crash_logs_3.jsonl", "local_
          "local_crashes_2.jsonl", "local_crashes_3.jsonl", "local_crashes_4.jsonl",
          "local_crashes_5.jsonl", "local_crashes_6.jsonl", "local_crashes_7.jsonl",
          "local_crashes_8.jsonl", "local_crashes_9.jsonl", "local_crashes_10.jsonl",
-         "local_crashes_11.jsonl")
+         "local_crashes_11.jsonl", "local_crashes_12.jsonl")
 FOLDED = "crash_logs_3.jsonl"
 # The blind corpus produced on this machine (tests/fixtures/local_crashes.py): every case has
 # the same source, so its folds are by case: L1 when the first byte of the id's SHA-256 is
@@ -59,7 +59,7 @@ FOLDS = {FOLDED: ("A", "B"), LOCAL: ("L1", "L2"), LOCAL5: ("5a", "5b"), LOCAL6: 
          LOCAL7: ("7a", "7b"), LOCAL8: ("8a", "8b"), LOCAL9: ("9a", "9b")}
 # The sets written to print only messages no earlier fixture printed (`--novel`).
 NOVEL = ("local_crashes_7.jsonl", "local_crashes_8.jsonl", LOCAL9, "local_crashes_10.jsonl",
-         "local_crashes_11.jsonl")
+         "local_crashes_11.jsonl", "local_crashes_12.jsonl")
 
 # Runs in a fresh interpreter whose working directory holds the `bot/diagnosis` under test.
 WORKER = r"""
@@ -155,7 +155,7 @@ def rows_of(cases: list[dict[str, Any]], runtimes: bool) -> list[tuple[str, list
         rows += [(f"  fold {f}", pick(lambda c, f=f: fold_of(c) == f))
                  for f in FOLDS.get(name, ())]
     rows.append(("public", pick(lambda c: not c["file"].startswith("local_"))))
-    rows.append(("novel sets 7-11", pick(lambda c: c["file"] in NOVEL)))
+    rows.append(("novel sets 7-12", pick(lambda c: c["file"] in NOVEL)))
     rows.append(("all", list(range(len(cases)))))
     if runtimes:
         for name, folds in FOLDS.items():
