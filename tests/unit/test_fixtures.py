@@ -5,8 +5,8 @@ category is one the case accepts; and the second and third blind sets
 (local_crashes_2.jsonl, 48 cases; local_crashes_3.jsonl, 30 cases; local_crashes_4.jsonl,
 19 cases; local_crashes_5.jsonl, 60 cases; local_crashes_6.jsonl, 40 cases;
 local_crashes_7.jsonl, 34 cases; local_crashes_8.jsonl, 23 cases; local_crashes_9.jsonl, 28
-cases). The tenth and eleventh sets (local_crashes_10.jsonl, local_crashes_11.jsonl) are
-measured by tests/bench/bench_diagnose_folds only (not tuned on)."""
+cases). The tenth, eleventh and twelfth sets (local_crashes_10.jsonl, local_crashes_11.jsonl,
+local_crashes_12.jsonl) are measured by tests/bench/bench_diagnose_folds only (not tuned on)."""
 
 from __future__ import annotations
 
