@@ -219,16 +219,24 @@ class Detector:
         if not first:
             self.relists += 1
             self._relisted()
-        seen: set[str] = set()
+        # What the list does not show is gone: the pods known before it, less those seen
+        # (a set of the keys already held; a set of every listed uid would keep a copy of
+        # each, allocated among the pages' objects — a relist's worth of fragmentation).
+        unseen = set(known)
+        away = ({uid for uid, ns in self.baseline.namespaces.items()
+                 if scope is None or ns == scope}
+                if first and self.baseline is not None else set())
         for pod in pods:
-            seen.add(pod.metadata.uid)
+            uid = pod.metadata.uid
+            unseen.discard(uid)
+            away.discard(uid)
             self._observe(pod, known, first=first)
-        for uid in [u for u in known if u not in seen]:
+        for uid in [u for u in known if u in unseen]:
             self._forget(known.pop(uid), uid)
             self.emit(Gone(uid))
-        if first and self.baseline is not None:  # ledger rows of pods gone while away
-            for uid, ns in self.baseline.namespaces.items():
-                if uid not in seen and (scope is None or ns == scope):
+        if away and self.baseline is not None:  # ledger rows of pods gone while away
+            for uid in self.baseline.namespaces:
+                if uid in away:
                     self.emit(Gone(uid))
         self.emit(Listed(ALL if scope is None else scope))
         with self._lock:
@@ -301,7 +309,11 @@ class Detector:
             self._owners.clear()
         owner = self._owners.setdefault(owner, owner)
         namespace = _intern(meta.namespace)
-        state = known[meta.uid] = (shared, tally, namespace, owner)
+        if previous is not None and previous[0] == shared and previous[1] == tally and (
+                previous[2] == namespace and previous[3] == owner):
+            state = previous  # unchanged (most events, every pod of a relist): nothing new
+        else:                 # is allocated among the decoded page's transient objects
+            state = known[meta.uid] = (shared, tally, namespace, owner)
         if previous is None or previous[2] != namespace or previous[3] != owner:
             with self._index:
                 if previous is not None:
@@ -316,7 +328,9 @@ class Detector:
                    counts: tuple[int, ...], changed: bool) -> None:
         with self._index:
             if any(counts):
-                self._restarting[uid] = KnownPod(namespace, name, uid, *owner)
+                before = self._restarting.get(uid)
+                if before is None or before[1] != name or before[3:] != owner:
+                    self._restarting[uid] = KnownPod(namespace, name, uid, *owner)
             else:
                 self._restarting.pop(uid, None)
             if changed:

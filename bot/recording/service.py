@@ -60,8 +60,11 @@ log = logging.getLogger("restart_patrol.recorder")
 
 HEARTBEAT = 30.0  # seconds between recorder_state heartbeats
 PRUNE_EVERY = timedelta(days=1)
-INBOX = 20_000  # findings waiting for the ledger (then the watches wait)
 BATCH = 1_000  # findings per ledger commit (short write locks: SQLite has one writer)
+# Findings waiting for the ledger (then the watches wait): two batches. A crash loop's
+# round at 100k pods finds ~28k restarts at once; 20k waiting jobs were ~26 MB of small
+# objects, and what the detector kept meanwhile pinned their pools after they went.
+INBOX = 2 * BATCH
 RETRY_FIRST, RETRY_MAX = 0.5, 10.0  # seconds: backoff of database retries
 NOTIFY_QUEUE = 10_000
 
@@ -138,7 +141,9 @@ class RecorderService:
         self._outstanding = 0  # found or pending, not yet stored (RecorderStats.pending)
         self._progress: dict[str | None, int] = {}
         self._unstored: list[tuple[Pending, Job]] = []  # dropped records to store again
-        self._seeds: dict[tuple[str, str, str, str], list[tuple[Pending, Job]]] = {}
+        # the install's seeds waiting to be described, by group: their pending capture ids
+        # only (a big cluster's install has tens of thousands; the jobs wait in the ledger)
+        self._seeds: dict[tuple[str, str, str, str], list[int]] = {}
         self._seeds_waiting = threading.Event()
         self._unstored_at = 0.0  # monotonic time of the next try
         self._skew = timedelta(0)
@@ -374,9 +379,9 @@ class RecorderService:
             if self._stop.is_set():  # pending in the database: the next start resumes it
                 self._done(1)
                 continue
-            if job.seed:  # the install's baseline: its own worker, never dropped
-                with self._lock:
-                    self._seeds.setdefault(_group(job), []).append((pending, job))
+            if job.seed and pending.id is not None:  # the install's baseline: its own
+                with self._lock:                      # worker, never dropped
+                    self._seeds.setdefault(_group(job), []).append(pending.id)
                 self._seeds_waiting.set()
                 continue
             q = self._queues[hash(job.uid) % len(self._queues)]
@@ -422,8 +427,23 @@ class RecorderService:
             if not items:
                 self._seeds_waiting.wait(0.5)
                 continue
-            for item in items:
-                self._describe_and_persist(*item)
+            self._describe_seeds(items)
+
+    def _describe_seeds(self, ids: list[int]) -> None:
+        """Read these seeds back from the ledger and describe them, in order; one stored
+        meanwhile is done. Stopped with the database down: they stay pending (the next
+        start resumes them)."""
+        if not ids:
+            return
+        found = self._retrying("read the install's seeds",
+                               partial(self.store.ledger.pending_of, self.cluster.name, ids))
+        if found is None:
+            self._done(len(ids))
+            return
+        if len(found) < len(ids):
+            self._done(len(ids) - len(found))
+        for pending in found:
+            self._describe_and_persist(pending, _jobs.decode(pending.job))
 
     def _capture(self, q: queue.Queue[tuple[Pending, Job]]) -> None:
         while not self._stop.is_set():
@@ -433,8 +453,7 @@ class RecorderService:
                 continue
             with self._lock:  # its group's seed first: "new" is judged against the install
                 seeds = self._seeds.pop(_group(job), [])
-            for seed in seeds:
-                self._describe_and_persist(*seed)
+            self._describe_seeds(seeds)
             self._describe_and_persist(pending, job)
             QUEUE_DEPTH.labels(self._metric).set(sum(x.qsize() for x in self._queues))
 

@@ -163,6 +163,24 @@ class RestartLedger:
         except SQLAlchemyError as exc:
             raise store_error("could not read pending captures", exc) from None
 
+    def pending_of(self, cluster: str, ids: Sequence[int]) -> list[Pending]:
+        """These pending captures (oldest first); one no longer pending (stored meanwhile)
+        is left out. The recorder keeps only the ids of the captures that wait long (the
+        install's seeds) and reads their jobs back when it describes them."""
+        p = pending_captures.c
+        found: list[Pending] = []
+        try:
+            with self.engine.connect() as conn:
+                for i in range(0, len(ids), _CHUNK):
+                    query = select(p.id, p.pod_uid, p.container, p.restart_count,
+                                   p.restarts, p.job).where(
+                        p.cluster == cluster, p.id.in_(list(ids[i:i + _CHUNK])))
+                    found += [Pending(uid, name, int(n), int(r), bytes(job), int(j))
+                              for j, uid, name, n, r, job in conn.execute(query)]
+        except SQLAlchemyError as exc:
+            raise store_error("could not read pending captures", exc) from None
+        return sorted(found, key=lambda x: x.id or 0)
+
     def counts(self, cluster: str,
                keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """The ledger's counts of these (pod uid, container) keys."""

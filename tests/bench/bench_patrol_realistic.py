@@ -231,13 +231,15 @@ def _vm(pid: int, field: str) -> float:
 
 
 def run_serve(kubeconfig: str, database: str, sim: Connection | None = None,
-              rounds: int = 0) -> dict[str, float]:
+              rounds: int = 0, source: str | None = None) -> dict[str, float]:
     """`restart-patrol serve` (HTTP mode, fake Slack, recorder on): seconds until /readyz
     answers 200 and until the recorder logged its initial list, and the process's peak
     RSS (VmHWM) when the list was done and 10 s later (watching). With `rounds`, then an
     hour of a crash loop in simulated time: `rounds` rounds (12 = one an hour at the
     kubelet's 5-minute back-off cap) each restarting every fifth pod once, waiting each
-    time until the recorder counted them all and has nothing pending; RSS after."""
+    time until the recorder counted them all and has nothing pending; RSS after.
+    `source`: run the `bot` package of that source tree instead (an earlier commit,
+    unpacked with `git archive`), against the same simulator — "before" in the same run."""
     import threading
 
     from tests.fakes.slack_api import TOKEN, FakeSlack
@@ -250,8 +252,10 @@ def run_serve(kubeconfig: str, database: str, sim: Connection | None = None,
                     SLACK_API_URL=slack.base_url, PORT=str(port), KUBECONFIG=kubeconfig,
                     DATABASE_URL=database)
     start = time.perf_counter()
+    if source is not None:
+        env["PYTHONPATH"] = source
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=source)
     listed = threading.Event()
     listed_at: list[float] = []
 
@@ -313,7 +317,8 @@ def _vm_hwm(pid: int) -> float:
 
 
 def bench(size: int, variant: str, *, profile: bool, serve: bool,
-          hour_rounds: int = 0) -> list[str]:
+          hour_rounds: int = 0, serve_only: bool = False,
+          serve_before: str | None = None) -> list[str]:
     parent, child = mp.Pipe()
     sim = mp.Process(target=serve_sim, args=(size, VARIANTS[variant], child), daemon=True)
     sim.start()
@@ -329,12 +334,16 @@ def bench(size: int, variant: str, *, profile: bool, serve: bool,
             rows.append(("floor: raw fetch of every page", floor))
             if profile:
                 run_phase("profile", config, f"sqlite:///{tmp}/profile.db")
-            rows.append(("patrol --json, first run", run_cli(config, database)))
-            parent.send("bump")
-            parent.recv()
-            run_phase("floor", config)  # warm the changed pages
-            rows.append(("patrol --json, with a baseline", run_cli(config,
-                                                                            database)))
+            if not serve_only:
+                rows.append(("patrol --json, first run", run_cli(config, database)))
+                parent.send("bump")
+                parent.recv()
+                run_phase("floor", config)  # warm the changed pages
+                rows.append(("patrol --json, with a baseline", run_cli(config,
+                                                                                database)))
+            before = (run_serve(config, f"sqlite:///{tmp}/before.db", parent, hour_rounds,
+                                source=serve_before)
+                      if serve and serve_before else None)
             served = (run_serve(config, f"sqlite:///{tmp}/serve.db", parent, hour_rounds)
                       if serve else None)
     finally:
@@ -354,21 +363,29 @@ def bench(size: int, variant: str, *, profile: bool, serve: bool,
         ok = r["wall"] / base <= GOAL_RATIO and r["rss_mb"] <= GOAL_RSS_MB
         lines.append(f"goal {name}: ≤ {GOAL_RATIO:g}× floor and ≤ {GOAL_RSS_MB:g} MB — "
                      f"{'met' if ok else 'NOT met'}")
-    if served is not None:
-        lines.append(f"serve (recorder on): /readyz after {served['ready_s']:.2f} s; initial "
-                     f"list done after {served['listed_s']:.2f} s "
-                     f"({served['listed_s'] / base:.1f}× floor), peak RSS then "
-                     f"{served['rss_listed_mb']:.0f} MB, 10 s later "
-                     f"{served['rss_later_mb']:.0f} MB")
-        if "hour_events" in served:
-            lines.append(
-                f"serve, an hour of a crash loop ({served['hour_events']:,.0f} restarts in "
-                f"{hour_rounds} rounds, every one counted, none pending; "
-                f"{served['hour_s']:.0f} s of wall time): RSS {served['hour_rss_mb']:.0f} MB, "
-                f"peak {served['hour_hwm_mb']:.0f} MB (goal ≤ {GOAL_RSS_MB:g} MB — "
-                f"{'met' if served['hour_hwm_mb'] <= GOAL_RSS_MB else 'NOT met'}); "
-                f"recorder API requests so far {served['hour_requests']:,.0f}")
+    for label, run in (("before: ", before), ("", served)):
+        if run is not None:
+            lines += serve_lines(label, run, base, hour_rounds)
     print("\n".join(lines), flush=True)
+    return lines
+
+
+def serve_lines(label: str, served: dict[str, float], base: float,
+                hour_rounds: int) -> list[str]:
+    lines = [f"{label}serve (recorder on): /readyz after {served['ready_s']:.2f} s; initial "
+             f"list done after {served['listed_s']:.2f} s "
+             f"({served['listed_s'] / base:.1f}× floor), peak RSS then "
+             f"{served['rss_listed_mb']:.0f} MB, 10 s later "
+             f"{served['rss_later_mb']:.0f} MB (goal ≤ {GOAL_RSS_MB:g} MB — "
+             f"{'met' if served['rss_later_mb'] <= GOAL_RSS_MB else 'NOT met'})"]
+    if "hour_events" in served:
+        lines.append(
+            f"{label}serve, an hour of a crash loop ({served['hour_events']:,.0f} restarts "
+            f"in {hour_rounds} rounds, every one counted, none pending; "
+            f"{served['hour_s']:.0f} s of wall time): RSS {served['hour_rss_mb']:.0f} MB, "
+            f"peak {served['hour_hwm_mb']:.0f} MB (goal ≤ {GOAL_RSS_MB:g} MB — "
+            f"{'met' if served['hour_hwm_mb'] <= GOAL_RSS_MB else 'NOT met'}); "
+            f"recorder API requests so far {served['hour_requests']:,.0f}")
     return lines
 
 
@@ -381,6 +398,11 @@ def main() -> None:
     parser.add_argument("--hour", type=int, default=0, metavar="ROUNDS",
                         help="with --serve: ROUNDS crash-loop rounds after the list (12 = "
                              "an hour at the 5-minute back-off cap)")
+    parser.add_argument("--serve-only", action="store_true",
+                        help="with --serve: skip the CLI patrols (the floor is still measured)")
+    parser.add_argument("--serve-before", metavar="DIR",
+                        help="with --serve: first run serve from the source tree DIR (e.g. "
+                             "`git archive main | tar -x -C DIR`) against the same simulator")
     parser.add_argument("--phase")
     parser.add_argument("--kubeconfig")
     parser.add_argument("--database")
@@ -394,7 +416,8 @@ def main() -> None:
     report: list[str] = []
     for variant in args.variants.split(","):
         report += bench(args.pods, variant, profile=args.profile, serve=args.serve,
-                        hour_rounds=args.hour)
+                        hour_rounds=args.hour, serve_only=args.serve_only,
+                        serve_before=args.serve_before)
     print("\n".join(["", "==== summary ====", *report]))
 
 

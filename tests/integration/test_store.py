@@ -341,3 +341,28 @@ def test_reset_drops_what_the_writer_wrote_before_a_relist(database_url: str) ->
     assert sorted(r.restarts for r in baseline.containers.values()) == [5, 6]
     assert set(baseline.pods) == {("prod", "uid-0"), ("prod", "uid-1")}
     store.close()
+
+
+def test_pending_captures_are_read_back_by_id_oldest_first(database_url: str) -> None:
+    """The recorder keeps only the ids of the install's seeds and reads their jobs back:
+    in id order, whatever order is asked, and a capture stored meanwhile is left out."""
+    from bot.store.ledger import LedgerBatch, Pending
+
+    store = Store.open(database_url)
+    try:
+        batch = LedgerBatch()
+        for i in range(3):
+            batch.pending.append(Pending(f"uid-{i}", "app", 5, 0, f"job {i}".encode()))
+        stored = store.ledger.commit("c1", batch, datetime(2026, 12, 4, tzinfo=UTC))
+        other = LedgerBatch()
+        other.pending.append(Pending("uid-x", "app", 1, 0, b"other cluster's"))
+        elsewhere = store.ledger.commit("c2", other, datetime(2026, 12, 4, tzinfo=UTC))
+        ids = [p.id for p in stored]
+        assert None not in ids
+        wanted = [ids[2], ids[0], ids[1], *(p.id for p in elsewhere)]
+        found = store.ledger.pending_of("c1", [i for i in wanted if i is not None])
+        assert [(p.pod_uid, p.job, p.id) for p in found] == [
+            (f"uid-{i}", f"job {i}".encode(), ids[i]) for i in range(3)]
+        assert store.ledger.pending_of("c1", []) == []
+    finally:
+        store.close()
