@@ -334,15 +334,19 @@ def _logging(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
+    from bot.allocator import tune_allocator
     from bot.service import serve
 
+    tune_allocator()  # a long-running process: before its threads start (bot.allocator)
     _logging(args)
     return serve(settings, runtime)
 
 
 def cmd_record(args: argparse.Namespace, settings: Settings, runtime: Runtime) -> int:
+    from bot.allocator import tune_allocator
     from bot.service import record
 
+    tune_allocator()
     _logging(args)
     return record(settings, runtime)
 

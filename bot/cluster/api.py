@@ -64,8 +64,10 @@ class KubeApi(Protocol):
         ...
 
     def list_pages(self, what: str, path: str, kind: type[T],
-                   query: dict[str, Any] | None = None) -> Iterator[T]:
-        """Decoded pages of one list pass (with the list's metadata)."""
+                   query: dict[str, Any] | None = None, *,
+                   page_size: int | None = None) -> Iterator[T]:
+        """Decoded pages of one list pass (with the list's metadata); `page_size` items
+        a page instead of the client's."""
         ...
 
     def owners(self, namespace: str | None = None

@@ -197,8 +197,8 @@ class ClusterClient:
         return self.transport.send(Call(what, path, query=query, accept=accept),
                                    self.deadline)
 
-    def _decoded(self, what: str, path: str, kind: type[T], query: dict[str, Any]
-                 ) -> Iterator[tuple[T, datetime | None]]:
+    def _decoded(self, what: str, path: str, kind: type[T], query: dict[str, Any],
+                 page_size: int | None = None) -> Iterator[tuple[T, datetime | None]]:
         """The pages of one list pass, each decoded once (its continue token read from the
         decoded page, not from a second parse) and its body dropped before it is handed
         on; ListExpired on a 410 after the first."""
@@ -206,7 +206,8 @@ class ClusterClient:
         token: str | None = None
         while True:
             try:
-                response = self._get(what, path, {**query, "limit": self.page_size,
+                response = self._get(what, path, {**query,
+                                                  "limit": page_size or self.page_size,
                                                   "continue": token})
             except ClusterError as exc:
                 if exc.status == 410 and token is not None:
@@ -271,10 +272,12 @@ class ClusterClient:
             fetcher.join(timeout=5)
 
     def _pages(self, what: str, path: str, kind: type[T], query: dict[str, Any],
-               progress: Progress | None = None) -> Iterator[tuple[T, datetime | None]]:
+               progress: Progress | None = None, page_size: int | None = None
+               ) -> Iterator[tuple[T, datetime | None]]:
         """Decoded pages of one list pass; raises ListExpired on a 410 after the first."""
         seen = 0
-        for page, server_time in self._prefetched(self._decoded(what, path, kind, query)):
+        for page, server_time in self._prefetched(self._decoded(what, path, kind, query,
+                                                                page_size)):
             yield page, server_time
             seen += len(page.items)  # type: ignore[attr-defined]
             if progress is not None:
@@ -296,10 +299,12 @@ class ClusterClient:
             ) from None
 
     def list_pages(self, what: str, path: str, kind: type[T],
-                   query: dict[str, Any] | None = None) -> Iterator[T]:
+                   query: dict[str, Any] | None = None, *,
+                   page_size: int | None = None) -> Iterator[T]:
         """Decoded pages of one list pass, for readers that need the list's metadata (its
-        resourceVersion). Raises ListExpired mid-way: run the whole read under relisted()."""
-        for page, _ in self._pages(what, path, kind, query or {}):
+        resourceVersion); `page_size` items a page instead of PAGE_SIZE. Raises
+        ListExpired mid-way: run the whole read under relisted()."""
+        for page, _ in self._pages(what, path, kind, query or {}, page_size=page_size):
             yield page
 
     def _collect(self, what: str, path: str, kind: type[T],

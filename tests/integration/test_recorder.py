@@ -253,3 +253,15 @@ def test_the_installs_seeds_are_all_described_however_small_the_queue(make_rig) 
     assert len(seeds) == 6 and {s.restarts for s in seeds} == {0}
     assert all(s.capture == "baseline" and s.log_captured and s.fingerprint for s in seeds)
     assert rig.rows() == [] and rig.recorder.stats().captures == {"baseline": 6}
+
+
+def test_the_recorder_lists_pods_in_small_pages(make_rig) -> None:
+    """The recorder stays up beside its capture workers: it lists PAGE_SIZE (100) pods a
+    page, not a patrol's 500 — every pod still followed, the pages chained by continue."""
+    from bot.cluster import podwatch
+
+    rig = make_rig(RECORDER_WORKERS=1)
+    lists = [r for r in rig.sim.server.requests
+             if r.startswith("GET /api/v1/pods?") and "watch=" not in r]
+    assert lists and all(f"limit={podwatch.PAGE_SIZE}&" in r + "&" for r in lists)
+    assert rig.recorder.service.detector.pods() == rig.sim.world.count("pods")
