@@ -87,6 +87,7 @@ Found = Job | Count | Gone | Listed
 _PodState = tuple[tuple[str, ...], tuple[int, ...], str, tuple[str, str]]
 _BARE = ("", "")
 SHARED_OWNERS = 100_000  # controllers (kind, name) kept once and shared by their pods
+SHARED_QUIET = 100_000  # states of pods without restarts, kept once per controller
 DELETIONS_KEPT = 200_000  # pods gone remembered for digests (then older marks expire)
 
 
@@ -109,6 +110,9 @@ class Detector:
         self._listed: set[str | None] = set()
         self._seeded: set[tuple[str, str, str, str]] = set()
         self._owners: dict[tuple[str, str], tuple[str, str]] = {}
+        # The pods of a controller that never restarted have one state: kept once (most
+        # pods; the states of restarting pods change with every restart, so not these).
+        self._quiet: dict[_PodState, _PodState] = {}
         self._lock = threading.Lock()
         self.restarts = 0  # every restart counted, described or not
         self.relists = 0
@@ -313,7 +317,12 @@ class Detector:
                 previous[2] == namespace and previous[3] == owner):
             state = previous  # unchanged (most events, every pod of a relist): nothing new
         else:                 # is allocated among the decoded page's transient objects
-            state = known[meta.uid] = (shared, tally, namespace, owner)
+            state = (shared, tally, namespace, owner)
+            if not any(counts):
+                if len(self._quiet) >= SHARED_QUIET:  # churned controllers: start over
+                    self._quiet.clear()
+                state = self._quiet.setdefault(state, state)
+            known[meta.uid] = state
         if previous is None or previous[2] != namespace or previous[3] != owner:
             with self._index:
                 if previous is not None:
