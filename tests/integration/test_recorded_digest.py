@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.answers.patrol import PatrolPlan, PatrolRun, patrol
+from bot.answers.recorded_digest import MIN_READ_CAP, read_cap
 from bot.cluster.client import ClusterClient, connect
 from bot.render.digest_json import digest_to_json
 from bot.schedule.digest_job import DigestJob
@@ -119,7 +121,13 @@ class Pair:
 @pytest.fixture
 def pair(tmp_path: Path, database_url: str) -> Iterator[Pair]:
     """The counted side on SQLite and on PostgreSQL; the listing side on SQLite."""
-    sim = start_sim(tmp_path, busy_cluster())
+    with paired(tmp_path, database_url, busy_cluster()) as built:
+        yield built
+
+
+@contextmanager
+def paired(tmp_path: Path, database_url: str, scenario: dict) -> Iterator[Pair]:
+    sim = start_sim(tmp_path, scenario)
     settings = sim.settings()
     twins = []
     for url in (database_url, f"sqlite:///{tmp_path}/listed.db"):
@@ -127,13 +135,15 @@ def pair(tmp_path: Path, database_url: str) -> Iterator[Pair]:
         store = Store.open(url)
         twins.append(Twin(cluster, store, RunningRecorder(cluster, store, settings)))
     built = Pair(sim, settings, *twins)
-    built.settle()
-    yield built
-    for twin in twins:
-        twin.recorder.stop()
-        twin.cluster.close()
-        twin.store.close()
-    sim.server.stop()
+    try:
+        built.settle()
+        yield built
+    finally:
+        for twin in twins:
+            twin.recorder.stop()
+            twin.cluster.close()
+            twin.store.close()
+        sim.server.stop()
 
 
 def shown(run: PatrolRun) -> dict:
@@ -245,6 +255,36 @@ def test_a_full_list_runs_at_least_once_a_day(pair: Pair) -> None:
         kinds.append(run.snapshot.kind)
     # slots at 7, 13, 19 h count from the record; at 25 h the listed one is 24 h old
     assert kinds == [KIND_RECORDED, KIND_RECORDED, KIND_RECORDED, KIND_LISTED, KIND_RECORDED]
+
+
+def test_a_slot_with_more_pods_to_read_than_a_list_costs_lists_instead(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Reading pods one by one pays only while there are few of them: with more than
+    1 in LISTED_PER_READ of the followed pods (at least MIN_READ_CAP) to read, the slot
+    lists every pod, as cheap as it gets then, and shows the same rows."""
+    scenario = busy_cluster()
+    swarm = {"kind": "Deployment", "name": "swarm", "replicas": MIN_READ_CAP + 5, "age": "3d",
+             "containers": [{"name": "worker", "image": "worker:1",
+                             "crash": {"every": "2h", "first_after": "30m", "exit_code": 2,
+                                       "log": PANIC}}]}
+    scenario["namespaces"]["shop"]["workloads"].append(swarm)
+    with paired(tmp_path, f"sqlite:///{tmp_path}/counted.db", scenario) as pair:
+        assert read_cap(pair.counted.recorder.service.census()["shop"][0]) == MIN_READ_CAP
+        pair.advance(1)
+        pair.slot(pair.counted)
+        pair.slot(pair.listed)
+        pair.advance(3)
+        caplog.set_level(logging.INFO, logger="restart_patrol.patrol")
+        pair.clear()
+        counted = pair.slot(pair.counted)
+        assert counted.snapshot is not None and counted.snapshot.kind == KIND_LISTED
+        assert any("/pods?" in r for r in pair.pod_lists())
+        assert any(f"more than a list (at most {MIN_READ_CAP})" in r.getMessage()
+                   for r in caplog.records)
+        listed = pair.slot(pair.listed)
+        assert shown(counted) == shown(listed)
+        assert {w.name: w.restarts for w in counted.digest.workloads}["swarm"] >= \
+            MIN_READ_CAP + 5
 
 
 def test_without_the_recorder_running_every_slot_lists(pair: Pair) -> None:
