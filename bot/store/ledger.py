@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, select, tuple_
+from sqlalchemy import Engine, Select, case, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -153,13 +153,11 @@ class RestartLedger:
 
     def pending(self, cluster: str) -> list[Pending]:
         """Captures detected but not stored yet (oldest first): what to resume."""
-        p = pending_captures.c
-        query = select(p.id, p.pod_uid, p.container, p.restart_count, p.restarts, p.job
-                       ).where(p.cluster == cluster).order_by(p.id)
+        query = _select_pending().where(pending_captures.c.cluster == cluster).order_by(
+            pending_captures.c.id)
         try:
             with self.engine.connect() as conn:
-                return [Pending(uid, name, int(n), int(r), bytes(job), int(i))
-                        for i, uid, name, n, r, job in conn.execute(query)]
+                return [_pending(row) for row in conn.execute(query)]
         except SQLAlchemyError as exc:
             raise store_error("could not read pending captures", exc) from None
 
@@ -172,11 +170,9 @@ class RestartLedger:
         try:
             with self.engine.connect() as conn:
                 for i in range(0, len(ids), _CHUNK):
-                    query = select(p.id, p.pod_uid, p.container, p.restart_count,
-                                   p.restarts, p.job).where(
+                    query = _select_pending().where(
                         p.cluster == cluster, p.id.in_(list(ids[i:i + _CHUNK])))
-                    found += [Pending(uid, name, int(n), int(r), bytes(job), int(j))
-                              for j, uid, name, n, r, job in conn.execute(query)]
+                    found += [_pending(row) for row in conn.execute(query)]
         except SQLAlchemyError as exc:
             raise store_error("could not read pending captures", exc) from None
         return sorted(found, key=lambda x: x.id or 0)
@@ -196,3 +192,15 @@ class RestartLedger:
         except SQLAlchemyError as exc:
             raise store_error("could not read the restart ledger", exc) from None
         return found
+
+
+def _select_pending() -> Select[Any]:
+    """The columns of a pending capture, in `_pending`'s order."""
+    p = pending_captures.c
+    return select(p.id, p.pod_uid, p.container, p.restart_count, p.restarts, p.job)
+
+
+def _pending(row: Sequence[Any]) -> Pending:
+    """A `Pending` from a row of `_select_pending()`."""
+    i, uid, name, n, r, job = row
+    return Pending(uid, name, int(n), int(r), bytes(job), int(i))
